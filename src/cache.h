@@ -1,0 +1,84 @@
+/* cache.h: the bounded answer cache.
+ *
+ * Entries are whole replies (OPT stripped) keyed by lower-cased qname, qtype,
+ * qclass and the DO/CD bits. A lookup copies the reply into the caller's
+ * buffer and rewrites each TTL to what is left of it, so the hit path never
+ * allocates. LRU eviction keeps both the entry count and the byte total under
+ * their limits. */
+#ifndef WG_CACHE_H
+#define WG_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct wg_cache;
+
+struct wg_cache_params {
+	uint32_t max_entries;     /* > 0 */
+	uint64_t max_bytes;       /* total of entry allocations, > 0 */
+	uint32_t min_ttl;         /* clamp for positive answers, seconds */
+	uint32_t max_ttl;
+	uint32_t neg_max_ttl;     /* cap on the RFC 2308 negative TTL */
+	uint32_t neg_default_ttl; /* negative answer without SOA */
+	uint32_t servfail_ttl;    /* 0: never cache SERVFAIL */
+	uint32_t stale_max_age;   /* seconds past expiry an entry may still be served */
+	uint32_t prefetch_min_hits; /* 0: prefetch off */
+};
+
+#define WG_CACHE_F_DO 0x01
+#define WG_CACHE_F_CD 0x02
+
+struct wg_cache_key {
+	const uint8_t *name; /* borrowed: lower-cased uncompressed wire name */
+	uint16_t name_len;
+	uint16_t qtype;
+	uint16_t qclass;
+	uint8_t flags;       /* WG_CACHE_F_* */
+};
+
+enum wg_cache_result {
+	WG_CACHE_MISS = 0,
+	WG_CACHE_HIT = 1,   /* fresh */
+	WG_CACHE_STALE = 2, /* expired, within stale_max_age, allow_stale was set */
+};
+
+struct wg_cache_stats {
+	uint64_t entries;
+	uint64_t bytes;
+	uint64_t inserts;
+	uint64_t evictions;
+};
+
+/* Returns NULL on allocation failure. */
+struct wg_cache *wg_cache_new(const struct wg_cache_params *p);
+void wg_cache_free(struct wg_cache *c);
+/* Apply new limits (reload); evicts at once if the new limits are smaller. */
+void wg_cache_set_params(struct wg_cache *c, const struct wg_cache_params *p);
+
+/* Look k up. On HIT or STALE the reply (with the stored ID) is copied into
+ * out, *outlen set, and every TTL rewritten to the remaining lifetime (never
+ * below 0); on STALE every TTL is stale_ttl. *prefetch (may be NULL) is set to
+ * 1 once per entry lifetime when a fresh entry with at least prefetch_min_hits
+ * hits has less than 10% of its TTL left. A hit moves the entry to the front
+ * of the LRU. Never allocates. out too small: MISS. */
+enum wg_cache_result wg_cache_lookup(struct wg_cache *c, const struct wg_cache_key *k,
+				     uint64_t now_ms, int allow_stale, uint32_t stale_ttl,
+				     uint8_t *out, size_t cap, size_t *outlen, int *prefetch);
+
+/* Store a reply (its OPT already removed). The lifetime: NOERROR with
+ * answers: min answer TTL clamped to [min_ttl, max_ttl]; NXDOMAIN or NODATA:
+ * min(SOA TTL, SOA MINIMUM) capped at neg_max_ttl (neg_default_ttl without a
+ * SOA); SERVFAIL: servfail_ttl, and never replacing an existing entry of
+ * another rcode (it may still be needed as a stale answer). ttl_cap > 0 caps
+ * the lifetime further. Replaces an existing entry for the same key.
+ * Returns 0, -EINVAL (unparsable, or an rcode that is not cached), -E2BIG
+ * (larger than max_bytes allows), -ENOMEM. */
+int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint8_t *pkt,
+		    size_t len, uint64_t now_ms, uint32_t ttl_cap);
+
+/* Drop one key (e.g. after the guard decided a cached answer was wrong). */
+void wg_cache_remove(struct wg_cache *c, const struct wg_cache_key *k);
+void wg_cache_clear(struct wg_cache *c);
+void wg_cache_get_stats(const struct wg_cache *c, struct wg_cache_stats *s);
+
+#endif

@@ -1,0 +1,127 @@
+/* config.h: the daemon's configuration, parsed once into an immutable struct.
+ *
+ * Reload builds a fresh struct and swaps it in only when it parsed and
+ * validated completely, so a bad file never disturbs the running one. */
+#ifndef WG_CONFIG_H
+#define WG_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "netaddr.h"
+
+enum wg_mode { WG_MODE_REPAIR = 0, WG_MODE_MONITOR = 1 };
+enum wg_client_privacy { WG_CLIENT_FULL = 0, WG_CLIENT_TRUNCATE = 1, WG_CLIENT_OMIT = 2 };
+
+struct wg_strlist {
+	char **v; /* owned, each string owned */
+	size_t n;
+};
+
+/* One [plugin:NAME] section. */
+struct wg_plugin_conf {
+	char *name;            /* owned: NAME from the section header */
+	char *path;            /* owned: "path" key, the shared object */
+	struct wg_strlist keys;   /* owned: every other key, in file order */
+	struct wg_strlist values; /* owned: values parallel to keys */
+};
+
+struct wg_config {
+	/* [server] */
+	struct wg_addr *listen;     /* owned array */
+	size_t n_listen;
+	char *user;                 /* owned, NULL: no privilege drop */
+	int log_level;              /* enum wg_log_level */
+	enum wg_mode mode;
+	uint32_t tcp_idle_ms;       /* idle TCP client timeout */
+	uint32_t tcp_max_clients;
+	uint32_t max_inflight;      /* query slots; beyond: SERVFAIL + counted */
+	char *pidfile;              /* owned, NULL: none */
+
+	/* [upstream] */
+	struct wg_addr *local;      /* owned array; empty before finalize: resolv.conf */
+	size_t n_local;
+	struct wg_strlist public_;  /* ADDR:PORT or sdns:// stamps, in failover order */
+	uint32_t timeout_ms;        /* per try */
+	uint32_t retries;           /* extra tries after the first, across servers */
+	uint32_t public_timeout_ms;
+
+	/* [cache] */
+	uint32_t cache_entries;
+	uint64_t cache_bytes;
+	uint32_t min_ttl, max_ttl;
+	uint32_t neg_max_ttl;       /* cap on RFC 2308 negative TTL */
+	uint32_t servfail_ttl;      /* brief SERVFAIL caching */
+	int serve_stale;            /* RFC 8767 */
+	uint32_t stale_ttl;         /* TTL on a stale answer (RFC 8767: 30 s) */
+	uint32_t stale_max_age;     /* how long past expiry an entry may be served */
+	int prefetch;
+	uint32_t prefetch_min_hits;
+
+	/* [acl] */
+	struct wg_cidr *allow;      /* owned array; empty: the built-in private set */
+	size_t n_allow;
+	struct wg_cidr *deny;       /* owned array; checked before allow */
+	size_t n_deny;
+
+	/* [guard] */
+	char *domains_file;         /* owned: the WU set file */
+	struct wg_strlist domains_add, domains_remove;
+	struct wg_strlist groups;   /* optional groups switched on */
+	struct wg_strlist sanctioned_addr, sanctioned_name, sanctioned_block;
+	struct wg_strlist sinkhole_addr, sinkhole_name, cdn_suffix;
+	uint32_t public_wait_ms;    /* how long a suspicious local answer waits */
+	uint32_t repair_ttl;        /* TTL cap on repaired answers */
+	int repair_ede;             /* add EDE to repaired answers */
+
+	/* [database] */
+	char *db_path;              /* owned */
+	enum wg_client_privacy client_privacy;
+	uint32_t retention_days;
+	uint32_t max_db_mb;
+	uint32_t aggregate_s;       /* identical events within this window aggregate */
+	uint32_t queue_size;        /* records waiting for the writer */
+
+	/* [plugin:NAME] sections, in file order */
+	struct wg_plugin_conf *plugins; /* owned array */
+	size_t n_plugins;
+
+	char *source;               /* owned: the file it came from, NULL for defaults */
+	char *resolv_conf;          /* owned: where default local upstreams come from */
+};
+
+/* One command-line override: replaces (for lists: the whole list of) the key. */
+struct wg_override {
+	const char *section; /* borrowed */
+	const char *key;     /* borrowed */
+	const char *value;   /* borrowed */
+};
+
+/* Fill c with the built-in defaults. Returns 0 or -ENOMEM. */
+int wg_config_defaults(struct wg_config *c);
+
+/* Parse path into c (which holds defaults). On error returns a negative errno
+ * and writes "path:line: reason" into err. */
+int wg_config_load(struct wg_config *c, const char *path, char *err, size_t errcap);
+
+/* Set one key as the file would (lists append). Returns 0, -ENOENT for an
+ * unknown section/key, -EINVAL for a bad value (reason in err). */
+int wg_config_set(struct wg_config *c, const char *section, const char *key,
+		  const char *value, char *err, size_t errcap);
+
+/* Apply command-line overrides: each list key named is emptied first. */
+int wg_config_apply_overrides(struct wg_config *c, const struct wg_override *ov, size_t n,
+			      char *err, size_t errcap);
+
+/* Derive what the user left unset: listen (127.0.0.1 and ::1, port 53 as root,
+ * 5353 otherwise), local upstreams from resolv_conf minus our own listen
+ * addresses; cross-field checks. Returns 0 or -EINVAL with a reason. */
+int wg_config_finalize(struct wg_config *c, char *err, size_t errcap);
+
+void wg_config_free(struct wg_config *c);
+
+/* Print the effective configuration in file syntax (wuguard -n -v). */
+void wg_config_dump(const struct wg_config *c, FILE *out);
+
+#endif

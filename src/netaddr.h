@@ -1,0 +1,37 @@
+/* netaddr.h: socket address and CIDR parsing and matching. */
+#ifndef WG_NETADDR_H
+#define WG_NETADDR_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+struct wg_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct wg_cidr {
+	int family;      /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	uint8_t prefix;  /* bits */
+};
+
+/* Parse "1.2.3.4", "1.2.3.4:53", "::1", "[::1]:5353". Without a port,
+ * default_port is used. Returns 0 or -EINVAL. */
+int wg_addr_parse(const char *s, uint16_t default_port, struct wg_addr *out);
+/* "addr:port" text; IPv6 in brackets. */
+void wg_addr_format(const struct wg_addr *a, char *buf, size_t cap);
+/* Same family, address and port. */
+int wg_addr_equal(const struct wg_addr *a, const struct wg_addr *b);
+uint16_t wg_addr_port(const struct wg_addr *a);
+
+/* Parse "10.0.0.0/8", "fd00::/8", or a bare address (host prefix).
+ * Returns 0 or -EINVAL. */
+int wg_cidr_parse(const char *s, struct wg_cidr *out);
+/* Does sa (AF_INET or AF_INET6; v4-mapped v6 is matched as v4) fall in c? */
+int wg_cidr_match(const struct wg_cidr *c, const struct sockaddr *sa);
+/* Same, for raw address bytes (4 or 16 bytes). */
+int wg_cidr_match_raw(const struct wg_cidr *c, int family, const uint8_t *addr);
+
+#endif

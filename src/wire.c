@@ -1,0 +1,485 @@
+/* wire.c: see wire.h. Every bound is checked against the buffer length before
+ * a byte is read; names are limited to 255 bytes and compression pointers to
+ * strictly earlier offsets, which makes pointer loops impossible. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wire.h"
+
+static inline uint8_t lc(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+}
+
+int wg_wire_name_skip(const uint8_t *pkt, size_t len, size_t *off)
+{
+	size_t o = *off;
+	size_t total = 0;
+
+	for (;;) {
+		if (o >= len)
+			return -EBADMSG;
+		uint8_t l = pkt[o];
+		if ((l & 0xc0) == 0xc0) {
+			if (o + 2 > len)
+				return -EBADMSG;
+			size_t target = ((size_t)(l & 0x3f) << 8) | pkt[o + 1];
+			if (target >= o)
+				return -EBADMSG;
+			*off = o + 2;
+			/* validate the target chain too, so a caller that later
+			 * expands the name cannot meet a loop */
+			uint8_t tmp[WG_NAME_MAX];
+			return wg_wire_name_read(pkt, len, target, tmp) < 0 ? -EBADMSG : 0;
+		}
+		if (l & 0xc0)
+			return -EBADMSG;
+		total += (size_t)l + 1;
+		if (total > WG_NAME_MAX)
+			return -EBADMSG;
+		o += (size_t)l + 1;
+		if (l == 0) {
+			*off = o;
+			return 0;
+		}
+	}
+}
+
+int wg_wire_name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out)
+{
+	size_t o = off;
+	size_t n = 0;
+	size_t limit = off; /* pointers must go strictly backwards */
+
+	for (;;) {
+		if (o >= len)
+			return -EBADMSG;
+		uint8_t l = pkt[o];
+		if ((l & 0xc0) == 0xc0) {
+			if (o + 2 > len)
+				return -EBADMSG;
+			size_t target = ((size_t)(l & 0x3f) << 8) | pkt[o + 1];
+			if (target >= limit)
+				return -EBADMSG;
+			limit = target;
+			o = target;
+			continue;
+		}
+		if (l & 0xc0)
+			return -EBADMSG;
+		if (n + l + 1 > WG_NAME_MAX || o + l + 1 > len)
+			return -EBADMSG;
+		out[n++] = l;
+		for (size_t i = 0; i < l; i++)
+			out[n++] = lc(pkt[o + 1 + i]);
+		if (l == 0)
+			return (int)n;
+		o += (size_t)l + 1;
+	}
+}
+
+int wg_wire_name_eq(const uint8_t *a, const uint8_t *b)
+{
+	size_t i = 0;
+	for (;;) {
+		uint8_t l = a[i];
+		if (l != b[i])
+			return 0;
+		if (l == 0)
+			return 1;
+		for (size_t k = 1; k <= l; k++)
+			if (lc(a[i + k]) != lc(b[i + k]))
+				return 0;
+		i += (size_t)l + 1;
+		if (i >= WG_NAME_MAX)
+			return 0;
+	}
+}
+
+void wg_wire_name_to_str(const uint8_t *name, char *dst, size_t cap)
+{
+	size_t i = 0, n = 0;
+	if (cap == 0)
+		return;
+	if (name[0] == 0) {
+		snprintf(dst, cap, ".");
+		return;
+	}
+	while (name[i] != 0 && i < WG_NAME_MAX) {
+		uint8_t l = name[i];
+		for (size_t k = 1; k <= l && i + k < WG_NAME_MAX; k++) {
+			uint8_t c = name[i + k];
+			char tmp[5];
+			int w;
+			if (c == '.' || c == '\\')
+				w = snprintf(tmp, sizeof(tmp), "\\%c", c);
+			else if (c <= 0x20 || c >= 0x7f)
+				w = snprintf(tmp, sizeof(tmp), "\\%03u", c);
+			else
+				w = snprintf(tmp, sizeof(tmp), "%c", c);
+			if (n + (size_t)w + 2 > cap)
+				goto out;
+			memcpy(dst + n, tmp, (size_t)w);
+			n += (size_t)w;
+		}
+		dst[n++] = '.';
+		i += (size_t)l + 1;
+	}
+out:
+	dst[n] = 0;
+}
+
+int wg_wire_name_from_str(const char *s, uint8_t *out)
+{
+	size_t n = 0;
+	size_t lab = 0; /* index of the current length byte */
+	if (s[0] == '.' && s[1] == 0) {
+		out[0] = 0;
+		return 1;
+	}
+	out[0] = 0;
+	n = 1;
+	for (const char *p = s; *p; p++) {
+		if (*p == '.') {
+			if (out[lab] == 0)
+				return -EINVAL; /* empty label */
+			if (p[1] == 0)
+				break;
+			if (n >= WG_NAME_MAX)
+				return -EINVAL;
+			lab = n;
+			out[n++] = 0;
+			continue;
+		}
+		uint8_t c = (uint8_t)*p;
+		if (c == '\\') {
+			if (p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9' &&
+			    p[3] >= '0' && p[3] <= '9') {
+				int v = (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
+				if (v > 255)
+					return -EINVAL;
+				c = (uint8_t)v;
+				p += 3;
+			} else if (p[1]) {
+				c = (uint8_t)p[1];
+				p++;
+			} else {
+				return -EINVAL;
+			}
+		}
+		if (out[lab] >= 63 || n + 1 >= WG_NAME_MAX)
+			return -EINVAL;
+		out[lab]++;
+		out[n++] = c;
+	}
+	if (out[lab] == 0 && n > 1)
+		return -EINVAL;
+	if (n + 1 > WG_NAME_MAX)
+		return -EINVAL;
+	out[n++] = 0;
+	return (int)n;
+}
+
+/* Parse the OPT RR, if any, in the additional section of a query. */
+static int parse_query_edns(const uint8_t *pkt, size_t len, size_t off,
+			    struct wg_query_info *qi)
+{
+	uint16_t an = wg_get16(pkt + 6), ns = wg_get16(pkt + 8), ar = wg_get16(pkt + 10);
+	unsigned total = (unsigned)an + ns + ar;
+
+	for (unsigned i = 0; i < total; i++) {
+		size_t start = off;
+		if (wg_wire_name_skip(pkt, len, &off) < 0 || off + 10 > len)
+			return -EBADMSG;
+		uint16_t type = wg_get16(pkt + off);
+		uint16_t rdlen = wg_get16(pkt + off + 8);
+		if (off + 10 + rdlen > len)
+			return -EBADMSG;
+		if (type == WG_TYPE_OPT) {
+			if (i < (unsigned)an + ns || pkt[start] != 0 || qi->has_edns)
+				return -EBADMSG; /* OPT only once, in additional, root owner */
+			qi->has_edns = 1;
+			uint16_t sz = wg_get16(pkt + off + 2);
+			qi->udp_size = sz < WG_UDP_MIN ? WG_UDP_MIN : sz;
+			qi->edns_version = pkt[off + 5];
+			qi->do_bit = (pkt[off + 6] & 0x80) ? 1 : 0;
+		}
+		off += 10 + (size_t)rdlen;
+	}
+	return 0;
+}
+
+int wg_wire_parse_query(const uint8_t *pkt, size_t len, struct wg_query_info *qi)
+{
+	qi->question_end = 0;
+	qi->has_edns = 0;
+	qi->do_bit = 0;
+	qi->edns_version = 0;
+	qi->udp_size = WG_UDP_MIN;
+	qi->qname_len = 0;
+	if (len < WG_HDR_LEN)
+		return -EMSGSIZE;
+	qi->id = wg_get16(pkt);
+	qi->flags = wg_get16(pkt + 2);
+	if (qi->flags & WG_F_QR)
+		return -EPROTO;
+	if (WG_OPCODE(qi->flags) != 0)
+		return -EOPNOTSUPP;
+	if (wg_get16(pkt + 4) != 1)
+		return -EBADMSG;
+	size_t o = WG_HDR_LEN;
+	size_t n = 0;
+	for (;;) {
+		if (o >= len)
+			return -EBADMSG;
+		uint8_t l = pkt[o];
+		if (l & 0xc0)
+			return -EBADMSG; /* no compression in a query's question */
+		if (n + l + 1 > WG_NAME_MAX || o + l + 1 > len)
+			return -EBADMSG;
+		qi->qname[n] = l;
+		qi->qname_lc[n] = l;
+		n++;
+		for (size_t i = 1; i <= l; i++) {
+			qi->qname[n] = pkt[o + i];
+			qi->qname_lc[n] = lc(pkt[o + i]);
+			n++;
+		}
+		o += (size_t)l + 1;
+		if (l == 0)
+			break;
+	}
+	if (o + 4 > len)
+		return -EBADMSG;
+	qi->qname_len = (uint16_t)n;
+	qi->qtype = wg_get16(pkt + o);
+	qi->qclass = wg_get16(pkt + o + 2);
+	o += 4;
+	qi->question_end = (uint16_t)o;
+	return parse_query_edns(pkt, len, o, qi);
+}
+
+int wg_wire_reply_matches(const uint8_t *reply, size_t len, uint16_t id,
+			  const struct wg_query_info *qi)
+{
+	if (len < WG_HDR_LEN)
+		return -EBADMSG;
+	uint16_t flags = wg_get16(reply + 2);
+	if (!(flags & WG_F_QR) || wg_get16(reply) != id)
+		return -EBADMSG;
+	if (wg_get16(reply + 4) != 1)
+		return -EBADMSG;
+	if ((size_t)WG_HDR_LEN + qi->qname_len + 4 > len)
+		return -EBADMSG;
+	uint8_t name[WG_NAME_MAX];
+	if (wg_wire_name_read(reply, len, WG_HDR_LEN, name) != qi->qname_len)
+		return -EBADMSG;
+	if (memcmp(name, qi->qname_lc, qi->qname_len) != 0)
+		return -EBADMSG;
+	size_t o = WG_HDR_LEN;
+	if (wg_wire_name_skip(reply, len, &o) < 0 || o + 4 > len)
+		return -EBADMSG;
+	if (wg_get16(reply + o) != qi->qtype || wg_get16(reply + o + 2) != qi->qclass)
+		return -EBADMSG;
+	return 0;
+}
+
+static size_t put_opt(uint8_t *p, int do_bit, int ede)
+{
+	p[0] = 0;
+	wg_put16(p + 1, WG_TYPE_OPT);
+	wg_put16(p + 3, WG_EDNS_ADVERTISE);
+	p[5] = 0; /* extended rcode */
+	p[6] = 0; /* version */
+	p[7] = do_bit ? 0x80 : 0;
+	p[8] = 0;
+	if (ede < 0) {
+		wg_put16(p + 9, 0);
+		return WG_OPT_LEN;
+	}
+	wg_put16(p + 9, 6);
+	wg_put16(p + 11, 15); /* option code: Extended DNS Error, RFC 8914 */
+	wg_put16(p + 13, 2);
+	wg_put16(p + 15, (uint16_t)ede);
+	return WG_OPT_LEN + 6;
+}
+
+int wg_wire_build_query(uint8_t *out, size_t cap, const struct wg_query_info *qi, uint16_t id)
+{
+	size_t need = WG_HDR_LEN + qi->qname_len + 4 + WG_OPT_LEN;
+	if (need > cap)
+		return -ENOSPC;
+	wg_put16(out, id);
+	wg_put16(out + 2, (uint16_t)(qi->flags & (WG_F_RD | WG_F_CD)));
+	wg_put16(out + 4, 1);
+	wg_put16(out + 6, 0);
+	wg_put16(out + 8, 0);
+	wg_put16(out + 10, 1);
+	size_t o = WG_HDR_LEN;
+	memcpy(out + o, qi->qname, qi->qname_len);
+	o += qi->qname_len;
+	wg_put16(out + o, qi->qtype);
+	wg_put16(out + o + 2, qi->qclass);
+	o += 4;
+	o += put_opt(out + o, qi->do_bit, -1);
+	return (int)o;
+}
+
+int wg_wire_build_error(uint8_t *out, size_t cap, const uint8_t *query,
+			const struct wg_query_info *qi, int rcode)
+{
+	size_t qlen = qi->question_end ? (size_t)qi->question_end - WG_HDR_LEN : 0;
+	size_t need = WG_HDR_LEN + qlen + (qi->has_edns ? WG_OPT_LEN : 0);
+	if (need > cap)
+		return -ENOSPC;
+	uint16_t flags = (uint16_t)(WG_F_QR | (qi->flags & (WG_F_RD | WG_F_CD | 0x7800)) | WG_F_RA |
+				    (rcode & 0xf));
+	wg_put16(out, qi->id);
+	wg_put16(out + 2, flags);
+	wg_put16(out + 4, qlen ? 1 : 0);
+	wg_put16(out + 6, 0);
+	wg_put16(out + 8, 0);
+	wg_put16(out + 10, 0);
+	if (qlen)
+		memcpy(out + WG_HDR_LEN, query + WG_HDR_LEN, qlen);
+	size_t o = WG_HDR_LEN + qlen;
+	if (qi->has_edns && qlen) {
+		o += put_opt(out + o, qi->do_bit, -1);
+		wg_put16(out + 10, 1);
+	}
+	return (int)o;
+}
+
+int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->ede = 0xffff;
+	if (len < WG_HDR_LEN)
+		return -EBADMSG;
+	unsigned qd = wg_get16(pkt + 4), an = wg_get16(pkt + 6);
+	unsigned ns = wg_get16(pkt + 8), ar = wg_get16(pkt + 10);
+	size_t o = WG_HDR_LEN;
+	int have_min = 0;
+
+	t->ancount = (uint16_t)an;
+	for (unsigned i = 0; i < qd; i++) {
+		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 4 > len)
+			return -EBADMSG;
+		o += 4;
+	}
+	unsigned total = an + ns + ar;
+	for (unsigned i = 0; i < total; i++) {
+		size_t start = o;
+		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 10 > len)
+			return -EBADMSG;
+		uint16_t type = wg_get16(pkt + o);
+		uint32_t ttl = wg_get32(pkt + o + 4);
+		uint16_t rdlen = wg_get16(pkt + o + 8);
+		size_t rd = o + 10;
+		if (rd + rdlen > len)
+			return -EBADMSG;
+		if (ttl > 0x7fffffffu)
+			ttl = 0; /* RFC 2181 8: treat as zero */
+		if (type == WG_TYPE_OPT) {
+			t->opt_off = (uint16_t)start;
+			t->opt_len = (uint16_t)(rd + rdlen - start);
+			/* look for an EDE option */
+			size_t q = rd;
+			while (q + 4 <= rd + rdlen) {
+				uint16_t code = wg_get16(pkt + q), olen = wg_get16(pkt + q + 2);
+				if (q + 4 + olen > rd + rdlen)
+					break;
+				if (code == 15 && olen >= 2 && t->ede == 0xffff)
+					t->ede = wg_get16(pkt + q + 4);
+				q += 4 + (size_t)olen;
+			}
+		} else {
+			if (t->n < WG_WIRE_MAX_TTLS)
+				t->off[t->n++] = (uint16_t)(o + 4);
+			else
+				t->truncated = 1;
+			if (i < an) {
+				if (!have_min || ttl < t->min_ttl)
+					t->min_ttl = ttl;
+				have_min = 1;
+			} else if (i < an + ns && type == WG_TYPE_SOA) {
+				/* SOA MINIMUM is the last 4 bytes of the rdata */
+				if (rdlen >= 22) {
+					uint32_t min = wg_get32(pkt + rd + rdlen - 4);
+					t->neg_ttl = ttl < min ? ttl : min;
+					t->has_soa = 1;
+				}
+			}
+		}
+		o = rd + rdlen;
+	}
+	return 0;
+}
+
+size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t)
+{
+	if (!t->opt_off || (size_t)t->opt_off + t->opt_len != len)
+		return len;
+	uint16_t ar = wg_get16(pkt + 10);
+	if (ar == 0)
+		return len;
+	wg_put16(pkt + 10, (uint16_t)(ar - 1));
+	return t->opt_off;
+}
+
+int wg_wire_append_opt(uint8_t *pkt, size_t len, size_t cap, int do_bit, int ede)
+{
+	size_t need = WG_OPT_LEN + (ede >= 0 ? 6 : 0);
+	if (len + need > cap)
+		return -ENOSPC;
+	size_t n = put_opt(pkt + len, do_bit, ede);
+	wg_put16(pkt + 10, (uint16_t)(wg_get16(pkt + 10) + 1));
+	return (int)(len + n);
+}
+
+size_t wg_wire_truncate(uint8_t *pkt, size_t len, const struct wg_query_info *qi)
+{
+	size_t keep = qi->question_end ? qi->question_end : WG_HDR_LEN;
+	if (keep > len)
+		keep = len;
+	wg_put16(pkt + 2, (uint16_t)(wg_get16(pkt + 2) | WG_F_TC));
+	wg_put16(pkt + 6, 0);
+	wg_put16(pkt + 8, 0);
+	wg_put16(pkt + 10, 0);
+	return keep;
+}
+
+const char *wg_wire_type_str(uint16_t type, char *buf, size_t cap)
+{
+	switch (type) {
+	case WG_TYPE_A: return "A";
+	case WG_TYPE_NS: return "NS";
+	case WG_TYPE_CNAME: return "CNAME";
+	case WG_TYPE_SOA: return "SOA";
+	case WG_TYPE_PTR: return "PTR";
+	case WG_TYPE_HINFO: return "HINFO";
+	case 15: return "MX";
+	case WG_TYPE_TXT: return "TXT";
+	case WG_TYPE_AAAA: return "AAAA";
+	case 33: return "SRV";
+	case 64: return "SVCB";
+	case 65: return "HTTPS";
+	case WG_TYPE_ANY: return "ANY";
+	default:
+		snprintf(buf, cap, "TYPE%u", type);
+		return buf;
+	}
+}
+
+const char *wg_wire_rcode_str(int rcode)
+{
+	static const char *names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+				      "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+				      "NXRRSET", "NOTAUTH", "NOTZONE"};
+	if (rcode >= 0 && rcode <= 10)
+		return names[rcode];
+	return "RCODE?";
+}

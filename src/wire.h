@@ -1,0 +1,169 @@
+/* wire.h: allocation-free DNS message helpers for the per-query hot path.
+ *
+ * Everything here works on caller-owned byte buffers and never allocates.
+ * ldns is deliberately not used on this path: it allocates per record. */
+#ifndef WG_WIRE_H
+#define WG_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WG_HDR_LEN 12
+#define WG_NAME_MAX 255
+#define WG_PKT_MAX 65535
+#define WG_UDP_MIN 512
+#define WG_EDNS_ADVERTISE 1232 /* bytes: the DNS flag day 2020 value */
+#define WG_OPT_LEN 11          /* an OPT RR with no options */
+
+/* header flag bits (second 16-bit word) */
+#define WG_F_QR 0x8000
+#define WG_F_AA 0x0400
+#define WG_F_TC 0x0200
+#define WG_F_RD 0x0100
+#define WG_F_RA 0x0080
+#define WG_F_AD 0x0020
+#define WG_F_CD 0x0010
+#define WG_OPCODE(f) (((f) >> 11) & 0xf)
+#define WG_RCODE(f) ((f)&0xf)
+
+enum {
+	WG_RCODE_NOERROR = 0,
+	WG_RCODE_FORMERR = 1,
+	WG_RCODE_SERVFAIL = 2,
+	WG_RCODE_NXDOMAIN = 3,
+	WG_RCODE_NOTIMP = 4,
+	WG_RCODE_REFUSED = 5,
+};
+
+enum {
+	WG_TYPE_A = 1,
+	WG_TYPE_NS = 2,
+	WG_TYPE_CNAME = 5,
+	WG_TYPE_SOA = 6,
+	WG_TYPE_PTR = 12,
+	WG_TYPE_HINFO = 13,
+	WG_TYPE_TXT = 16,
+	WG_TYPE_AAAA = 28,
+	WG_TYPE_OPT = 41,
+	WG_TYPE_RRSIG = 46,
+	WG_TYPE_IXFR = 251,
+	WG_TYPE_AXFR = 252,
+	WG_TYPE_ANY = 255,
+};
+
+static inline uint16_t wg_get16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+static inline uint32_t wg_get32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void wg_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+static inline void wg_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* What the hot path needs to know about a query, parsed from its bytes. */
+struct wg_query_info {
+	uint16_t id;
+	uint16_t flags;
+	uint16_t qtype;
+	uint16_t qclass;
+	uint16_t qname_len;    /* wire length including the root label */
+	uint16_t question_end; /* offset just past the question */
+	uint16_t udp_size;     /* client's EDNS buffer size, WG_UDP_MIN without EDNS */
+	uint8_t has_edns;
+	uint8_t edns_version;
+	uint8_t do_bit;
+	uint8_t qname[WG_NAME_MAX]; /* as received: case preserved */
+	uint8_t qname_lc[WG_NAME_MAX]; /* lower-cased copy: cache and set keys */
+};
+
+/* Parse header and question of a query.
+ * Returns 0; -EMSGSIZE when shorter than a header (drop: nothing to answer
+ * with); -EBADMSG when the header is readable but the rest is not (answer
+ * FORMERR); -EPROTO for QR=1 (drop: never answer a response);
+ * -EOPNOTSUPP for an opcode other than QUERY (answer NOTIMP, header valid). */
+int wg_wire_parse_query(const uint8_t *pkt, size_t len, struct wg_query_info *qi);
+
+/* Skip a possibly compressed name starting at *off, bounded by len.
+ * On success *off points past the name (past the pointer for a compressed
+ * one). Returns 0 or -EBADMSG (overrun, bad label type, pointer loop). */
+int wg_wire_name_skip(const uint8_t *pkt, size_t len, size_t *off);
+
+/* Expand a possibly compressed name into lower-case uncompressed wire form.
+ * out must hold WG_NAME_MAX bytes. Returns the wire length or -EBADMSG. */
+int wg_wire_name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out);
+
+/* Case-insensitive comparison of two uncompressed wire names; 1 if equal. */
+int wg_wire_name_eq(const uint8_t *a, const uint8_t *b);
+
+/* Render an uncompressed wire name as text ("www.example.com."). dst must hold
+ * at least 4*WG_NAME_MAX+1 bytes for names with escaped bytes. */
+void wg_wire_name_to_str(const uint8_t *name, char *dst, size_t cap);
+
+/* Parse a text name into wire form. Returns the wire length or -EINVAL. */
+int wg_wire_name_from_str(const char *s, uint8_t *out);
+
+/* Check that a reply answers our query: QR set, same ID, one question with
+ * the same name (case-insensitively), type and class. 0 or -EBADMSG. */
+int wg_wire_reply_matches(const uint8_t *reply, size_t len, uint16_t id,
+			  const struct wg_query_info *qi);
+
+/* Build an upstream query for qi with the given ID: RD and CD copied from the
+ * client, the client's question (case kept), an OPT RR advertising
+ * WG_EDNS_ADVERTISE with DO copied. Returns the length or -ENOSPC. */
+int wg_wire_build_query(uint8_t *out, size_t cap, const struct wg_query_info *qi, uint16_t id);
+
+/* Build an error reply (header + question, + OPT when the query had EDNS).
+ * rcode is one of WG_RCODE_*. Returns the length or -ENOSPC. When the
+ * question could not be parsed (qi->question_end == 0) only the header is
+ * echoed with QDCOUNT 0. */
+int wg_wire_build_error(uint8_t *out, size_t cap, const uint8_t *query,
+			const struct wg_query_info *qi, int rcode);
+
+/* TTL facts of a reply, for caching and decay. */
+#define WG_WIRE_MAX_TTLS 96
+struct wg_wire_ttls {
+	uint16_t off[WG_WIRE_MAX_TTLS]; /* offsets of TTL fields (OPT excluded) */
+	uint16_t n;
+	uint16_t opt_off;   /* start of the OPT RR, 0 if none */
+	uint16_t opt_len;   /* its full length */
+	uint32_t min_ttl;   /* minimum TTL over answer RRs (0 if none) */
+	uint32_t neg_ttl;   /* for negative answers: min(SOA TTL, SOA MINIMUM) */
+	uint16_t ancount;
+	uint8_t has_soa;    /* authority section holds an SOA */
+	uint8_t truncated;  /* more TTL fields than WG_WIRE_MAX_TTLS */
+	uint16_t ede;       /* first Extended DNS Error info code, 0xffff if none */
+};
+
+/* Walk every RR of a reply; fill t. Returns 0 or -EBADMSG. */
+int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t);
+
+/* Remove the OPT RR when it is the last record (the normal place). Returns the
+ * new length; unchanged when there is no OPT or it is not last. */
+size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t);
+
+/* Append an OPT RR (udp size WG_EDNS_ADVERTISE, DO as given, optionally one
+ * EDE option with info code ede, ede < 0 for none). Returns the new length or
+ * -ENOSPC. */
+int wg_wire_append_opt(uint8_t *pkt, size_t len, size_t cap, int do_bit, int ede);
+
+/* Make pkt a truncated reply: header + question, TC=1, counts zeroed.
+ * Returns the new length. */
+size_t wg_wire_truncate(uint8_t *pkt, size_t len, const struct wg_query_info *qi);
+
+/* Render a TTL/type for logs. */
+const char *wg_wire_type_str(uint16_t type, char *buf, size_t cap);
+const char *wg_wire_rcode_str(int rcode);
+
+#endif

@@ -1,0 +1,140 @@
+/* test_wire.c: the allocation-free parser against good and hostile bytes. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "wire.h"
+
+static size_t make_query(uint8_t *buf, const char *name, uint16_t type)
+{
+	struct wg_query_info qi;
+	memset(&qi, 0, sizeof(qi));
+	int n = wg_wire_name_from_str(name, qi.qname);
+	assert_true(n > 0);
+	qi.qname_len = (uint16_t)n;
+	qi.qtype = type;
+	qi.qclass = 1;
+	qi.flags = WG_F_RD;
+	int len = wg_wire_build_query(buf, 512, &qi, 0x1234);
+	assert_true(len > 0);
+	return (size_t)len;
+}
+
+static void test_parse_good(void **state)
+{
+	uint8_t buf[512];
+	size_t len = make_query(buf, "WWW.Example.COM.", WG_TYPE_AAAA);
+	struct wg_query_info qi;
+	assert_int_equal(wg_wire_parse_query(buf, len, &qi), 0);
+	assert_int_equal(qi.id, 0x1234);
+	assert_int_equal(qi.qtype, WG_TYPE_AAAA);
+	assert_int_equal(qi.qname_len, 17);
+	assert_memory_equal(qi.qname, "\3WWW\7Example\3COM", 16);
+	assert_memory_equal(qi.qname_lc, "\3www\7example\3com", 16);
+	assert_true(qi.has_edns);
+	assert_int_equal(qi.udp_size, WG_EDNS_ADVERTISE);
+}
+
+static void test_parse_short(void **state)
+{
+	uint8_t buf[512];
+	struct wg_query_info qi;
+	size_t len = make_query(buf, "example.com", WG_TYPE_A);
+	assert_int_equal(wg_wire_parse_query(buf, 5, &qi), -EMSGSIZE);
+	for (size_t cut = WG_HDR_LEN; cut < len - WG_OPT_LEN; cut++)
+		assert_int_equal(wg_wire_parse_query(buf, cut, &qi), -EBADMSG);
+}
+
+static void test_parse_bad_label(void **state)
+{
+	uint8_t buf[512];
+	struct wg_query_info qi;
+	size_t len = make_query(buf, "example.com", WG_TYPE_A);
+	buf[WG_HDR_LEN] = 0x40; /* reserved label type */
+	assert_int_equal(wg_wire_parse_query(buf, len, &qi), -EBADMSG);
+	buf[WG_HDR_LEN] = 0xc0; /* compression pointer in a query question */
+	buf[WG_HDR_LEN + 1] = WG_HDR_LEN;
+	assert_int_equal(wg_wire_parse_query(buf, len, &qi), -EBADMSG);
+	buf[WG_HDR_LEN] = 60; /* label runs past the end */
+	assert_int_equal(wg_wire_parse_query(buf, 30, &qi), -EBADMSG);
+}
+
+static void test_parse_opcode_qr(void **state)
+{
+	uint8_t buf[512];
+	struct wg_query_info qi;
+	size_t len = make_query(buf, "example.com", WG_TYPE_A);
+	buf[2] |= 0x80;
+	assert_int_equal(wg_wire_parse_query(buf, len, &qi), -EPROTO);
+	buf[2] = (uint8_t)(2 << 3); /* STATUS */
+	assert_int_equal(wg_wire_parse_query(buf, len, &qi), -EOPNOTSUPP);
+}
+
+static void test_compression_loop(void **state)
+{
+	/* a reply whose answer name points at itself */
+	uint8_t pkt[64] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+			   1, 'a', 0, 0, 1, 0, 1};
+	size_t o = 19;
+	pkt[o] = 0xc0;
+	pkt[o + 1] = 19; /* points at itself */
+	size_t off = o;
+	assert_int_equal(wg_wire_name_skip(pkt, 40, &off), -EBADMSG);
+	uint8_t name[WG_NAME_MAX];
+	assert_int_equal(wg_wire_name_read(pkt, 40, o, name), -EBADMSG);
+	struct wg_wire_ttls t;
+	assert_int_equal(wg_wire_scan(pkt, 40, &t), -EBADMSG);
+}
+
+static void test_name_roundtrip(void **state)
+{
+	uint8_t w[WG_NAME_MAX];
+	char s[1024];
+	assert_int_equal(wg_wire_name_from_str("a.b.c", w), 7);
+	wg_wire_name_to_str(w, s, sizeof(s));
+	assert_string_equal(s, "a.b.c.");
+	assert_int_equal(wg_wire_name_from_str(".", w), 1);
+	assert_int_equal(wg_wire_name_from_str("a..b", w), -EINVAL);
+	char big[300];
+	memset(big, 'x', 64);
+	big[64] = 0;
+	assert_int_equal(wg_wire_name_from_str(big, w), -EINVAL);
+	uint8_t a[] = "\3FoO\3bar", b[] = "\3foo\3BAR";
+	assert_true(wg_wire_name_eq(a, b));
+}
+
+static void test_error_reply(void **state)
+{
+	uint8_t q[512], r[512];
+	struct wg_query_info qi;
+	size_t len = make_query(q, "example.com", WG_TYPE_A);
+	assert_int_equal(wg_wire_parse_query(q, len, &qi), 0);
+	int n = wg_wire_build_error(r, sizeof(r), q, &qi, WG_RCODE_SERVFAIL);
+	assert_true(n > 0);
+	assert_int_equal(wg_get16(r), 0x1234);
+	assert_true(wg_get16(r + 2) & WG_F_QR);
+	assert_int_equal(WG_RCODE(wg_get16(r + 2)), WG_RCODE_SERVFAIL);
+	assert_int_equal(wg_get16(r + 10), 1); /* OPT echoed */
+	assert_int_equal(wg_wire_reply_matches(r, (size_t)n, 0x1234, &qi), 0);
+	assert_int_equal(wg_wire_reply_matches(r, (size_t)n, 0x1235, &qi), -EBADMSG);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_good),
+		cmocka_unit_test(test_parse_short),
+		cmocka_unit_test(test_parse_bad_label),
+		cmocka_unit_test(test_parse_opcode_qr),
+		cmocka_unit_test(test_compression_loop),
+		cmocka_unit_test(test_name_roundtrip),
+		cmocka_unit_test(test_error_reply),
+	};
+	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
+}
