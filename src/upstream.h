@@ -1,0 +1,55 @@
+/* upstream.h: plain DNS client for a set of servers tried with failover.
+ *
+ * Every exchange uses a fresh random query ID and a fresh UDP socket bound to
+ * a kernel-chosen (random) source port; a reply is accepted only when it
+ * comes from the server's address and port and carries our ID and question.
+ * TC=1 makes the exchange retry over TCP to the same server. */
+#ifndef WG_UPSTREAM_H
+#define WG_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "netaddr.h"
+#include "wire.h"
+
+struct wg_upstream;
+struct wg_upstream_req;
+
+/* What an exchange produced; handed to the callback. */
+struct wg_upstream_reply {
+	int status;           /* 0, -ETIMEDOUT (every try timed out), -ECONNREFUSED,
+				 -EBADMSG (only malformed replies), -ECANCELED */
+	const uint8_t *pkt;   /* borrowed: valid during the callback only */
+	size_t len;
+	int server;           /* index of the server that answered, -1 none */
+	uint32_t latency_us;  /* from the first send to the accepted reply */
+	uint8_t tcp;          /* the reply came over TCP */
+	uint8_t authenticated;/* the channel authenticates the server (DNSCrypt) */
+};
+
+/* Called exactly once per started exchange (never after cancel). */
+typedef void (*wg_upstream_cb)(void *arg, const struct wg_upstream_reply *r);
+
+struct wg_upstream_stats {
+	uint64_t sent, replies, timeouts, tcp_retries, bad_replies, failures;
+};
+
+/* servers is copied. timeout_ms per try; retries = extra tries beyond the
+ * first, moving to the next server each time. Returns NULL on ENOMEM. */
+struct wg_upstream *wg_upstream_new(uv_loop_t *loop, const struct wg_addr *servers, size_t n,
+				    uint32_t timeout_ms, uint32_t retries);
+/* Closes sockets; pending exchanges get no callback. Safe with NULL. */
+void wg_upstream_free(struct wg_upstream *u);
+
+/* Ask qi's question (the client's case, RD/CD and DO are kept; EDNS 1232 is
+ * advertised). On success *req (may be NULL) identifies the exchange for
+ * cancel. Returns 0, -ENOMEM, -ENOSPC (too many exchanges), or -ENOENT (no
+ * servers): then cb is never called. */
+int wg_upstream_query(struct wg_upstream *u, const struct wg_query_info *qi, wg_upstream_cb cb,
+		      void *arg, struct wg_upstream_req **req);
+void wg_upstream_cancel(struct wg_upstream_req *req);
+void wg_upstream_get_stats(const struct wg_upstream *u, struct wg_upstream_stats *s);
+
+#endif
