@@ -106,23 +106,31 @@ struct wg_override {
 int wg_config_defaults(struct wg_config *c);
 
 /* Parse path into c (which holds defaults). On error returns a negative errno
- * and writes "path:line: reason" into err. */
+ * (-ENOENT unknown section/key or missing file, -EINVAL bad value or syntax,
+ * -ENOMEM) and writes "path:line: reason" (or "path: reason" when the file
+ * cannot be opened) into err; c is then half-updated and should be freed. */
 int wg_config_load(struct wg_config *c, const char *path, char *err, size_t errcap);
 
-/* Set one key as the file would (lists append). Returns 0, -ENOENT for an
- * unknown section/key, -EINVAL for a bad value (reason in err). */
+/* Set one key as the file would (lists append; an empty value empties a
+ * list). Returns 0, -ENOENT for an unknown section/key, -EINVAL for a bad
+ * value, -ENOMEM; the reason, starting with the key name, goes into err. */
 int wg_config_set(struct wg_config *c, const char *section, const char *key,
 		  const char *value, char *err, size_t errcap);
 
-/* Apply command-line overrides: each list key named is emptied first. */
+/* Apply command-line overrides: each list key named is emptied the first time
+ * it appears, then appended to. Errors as wg_config_set, with err prefixed
+ * "command line: ". */
 int wg_config_apply_overrides(struct wg_config *c, const struct wg_override *ov, size_t n,
 			      char *err, size_t errcap);
 
 /* Derive what the user left unset: listen (127.0.0.1 and ::1, port 53 as root,
  * 5353 otherwise), local upstreams from resolv_conf minus our own listen
- * addresses; cross-field checks. Returns 0 or -EINVAL with a reason. */
+ * addresses (loop guard); cross-field checks (listen duplicates, min-ttl <=
+ * max-ttl, stale-ttl <= stale-max-age, plugin path). Returns 0 or -EINVAL
+ * (-ENOMEM) with the reason, "FILE:LINE: " first when a file line caused it. */
 int wg_config_finalize(struct wg_config *c, char *err, size_t errcap);
 
+/* Free everything c owns and zero it; safe on a zeroed or freed struct. */
 void wg_config_free(struct wg_config *c);
 
 /* Print the effective configuration in file syntax (wuguard -n -v). */

@@ -606,6 +606,38 @@ static void test_finalize_cross_checks(void **state)
 	wg_config_free(&c);
 }
 
+/* Every key the dump knows appears in every_key, so a key added to
+ * config.c without a test here fails. */
+static void test_every_key_is_covered(void **state)
+{
+	struct wg_config c;
+	char *text = NULL, *save = NULL, section[64] = "";
+	size_t n = 0;
+	unsigned seen = 0;
+	assert_int_equal(wg_config_defaults(&c), 0);
+	FILE *f = open_memstream(&text, &n);
+	wg_config_dump(&c, f);
+	fclose(f);
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char want[128];
+		if (line[0] == '#')
+			continue;
+		if (line[0] == '[') {
+			snprintf(section, sizeof(section), "%s", line);
+			continue;
+		}
+		line[strcspn(line, " ")] = 0;
+		snprintf(want, sizeof(want), "\n%s = ", line);
+		if (!strstr(every_key, want))
+			print_error("%s %s not in every_key\n", section, line);
+		assert_non_null(strstr(every_key, want));
+		seen++;
+	}
+	assert_true(seen >= 40);
+	free(text);
+	wg_config_free(&c);
+}
+
 /* dump -> load -> dump gives the same text. */
 static void test_dump_round_trip(void **state)
 {
@@ -654,6 +686,7 @@ int main(void)
 		cmocka_unit_test(test_finalize_default_listen),
 		cmocka_unit_test(test_finalize_explicit_local_skips_resolv),
 		cmocka_unit_test(test_finalize_cross_checks),
+		cmocka_unit_test(test_every_key_is_covered),
 		cmocka_unit_test(test_dump_round_trip),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
