@@ -35,18 +35,13 @@ struct wg_main {
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
 };
 
-static const char *default_config_path(void)
-{
-	return WG_SYSCONFDIR "/wuguard/wuguard.conf";
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: wuguard [options]\n"
 		"A caching DNS stub resolver that guards Windows Update names.\n"
 		"\n"
-		"  -c, --config FILE      configuration file (default %s, if present)\n"
+		"  -c, --config FILE      configuration file (none: built-in defaults)\n"
 		"  -n, --check            check the configuration and exit (0 good, 1 bad)\n"
 		"  -f, --foreground       stay in the foreground, log to stderr\n"
 		"  -u, --user USER        drop privileges to USER after binding\n"
@@ -63,8 +58,7 @@ static void usage(FILE *out)
 		"      --domains FILE     the WU domain set file\n"
 		"\n"
 		"IPv6 addresses are written in brackets: [::1]:5353.\n"
-		"Signals: HUP reloads the configuration, USR1 logs counters, TERM/INT stop.\n",
-		default_config_path());
+		"Signals: HUP reloads the configuration, USR1 logs counters, TERM/INT stop.\n");
 }
 
 /* Build a configuration from the file (if any) and the overrides. */
@@ -80,9 +74,8 @@ static struct wg_config *load_config(struct wg_main *m, char *err, size_t errcap
 		free(c);
 		return NULL;
 	}
+	/* no -c: built-in defaults only, so a stray file never surprises */
 	const char *path = m->config_path;
-	if (!path && access(default_config_path(), F_OK) == 0)
-		path = default_config_path();
 	if ((path && wg_config_load(c, path, err, errcap) < 0) ||
 	    wg_config_apply_overrides(c, m->ov, m->n_ov, err, errcap) < 0 ||
 	    wg_config_finalize(c, err, errcap) < 0) {
