@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "cache.h"
+#include "crosscheck.h"
 #include "log.h"
 #include "resolver.h"
 #include "upstream.h"
@@ -41,6 +42,7 @@ struct wg_inflight {
 	struct wg_waiter **tail;
 	struct wg_upstream_req *req;    /* borrowed: live while the exchange runs */
 	uint8_t key_flags;
+	uint8_t guarded;                /* a WU name: crosscheck.c runs the exchange */
 	struct wg_query_info qi;        /* the first asker's query */
 };
 
@@ -50,6 +52,9 @@ struct wg_resolver {
 	struct wg_listen *listen;        /* borrowed */
 	struct wg_cache *cache;          /* owned */
 	struct wg_upstream *local;       /* owned */
+	struct wg_crosscheck *xc;        /* owned: the WU guard */
+	wg_xcheck_record_cb rec;         /* where verdicts go (kept across reloads) */
+	void *rec_arg;
 	struct wg_cidr *allow;           /* owned: built-in or configured */
 	size_t n_allow;
 	struct wg_inflight **table;      /* owned: in-flight hash, power of two */
@@ -235,10 +240,12 @@ static void inflight_unlink(struct wg_resolver *r, struct wg_inflight *f)
 }
 
 static void on_local_reply(void *arg, const struct wg_upstream_reply *rep);
+static void on_guarded_reply(void *arg, const struct wg_xcheck_answer *a);
 
 /* Start an exchange for qi. Returns the in-flight entry or NULL. */
 static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg_query_info *qi,
-					  uint64_t h, uint8_t flags)
+					  uint64_t h, uint8_t flags,
+					  const struct sockaddr_storage *client)
 {
 	struct wg_inflight *f = r->free_inflight;
 	if (f)
@@ -254,7 +261,13 @@ static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg
 	f->qi = *qi;
 	f->hnext = r->table[h & r->mask];
 	r->table[h & r->mask] = f;
-	if (wg_upstream_query(r->local, qi, on_local_reply, f, &f->req) < 0) {
+	f->guarded = wg_crosscheck_enabled(r->xc) && wg_crosscheck_is_wu(r->xc, qi->qname_lc);
+	int rc;
+	if (f->guarded)
+		rc = wg_crosscheck_query(r->xc, qi, flags, client, on_guarded_reply, f);
+	else
+		rc = wg_upstream_query(r->local, qi, on_local_reply, f, &f->req);
+	if (rc < 0) {
 		inflight_unlink(r, f);
 		return NULL;
 	}
@@ -263,7 +276,7 @@ static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg
 
 /* Answer every waiter of f from the stored form in r->scratch (len bytes),
  * or with a stale answer / SERVFAIL when len is 0. */
-static void inflight_answer(struct wg_resolver *r, struct wg_inflight *f, size_t len)
+static void inflight_answer(struct wg_resolver *r, struct wg_inflight *f, size_t len, int ede)
 {
 	struct wg_waiter *w = f->waiters;
 	struct wg_cache_key k;
@@ -280,7 +293,7 @@ static void inflight_answer(struct wg_resolver *r, struct wg_inflight *f, size_t
 		struct wg_waiter *next = w->next;
 		if (len) {
 			memcpy(r->out, r->scratch, len);
-			send_reply(r, w, len, -1);
+			send_reply(r, w, len, ede);
 		} else if (have_stale) {
 			memcpy(r->out, r->scratch, stale_len);
 			/* RFC 8914 EDE 3: Stale Answer */
@@ -296,23 +309,22 @@ static void inflight_answer(struct wg_resolver *r, struct wg_inflight *f, size_t
 	f->tail = &f->waiters;
 }
 
-static void on_local_reply(void *arg, const struct wg_upstream_reply *rep)
+/* An exchange ended: cache what came back and answer every waiter. pkt is
+ * the upstream's reply (with OPT) or NULL when the exchange failed. */
+static void inflight_finish(struct wg_resolver *r, struct wg_inflight *f, const uint8_t *pkt,
+			    size_t plen, uint32_t ttl_cap, int ede)
 {
-	struct wg_inflight *f = arg;
-	struct wg_resolver *r = f->r;
 	size_t len = 0;
-
-	f->req = NULL;
-	if (rep->status == 0 && rep->len <= WG_PKT_MAX) {
+	if (pkt && plen <= WG_PKT_MAX) {
 		struct wg_wire_ttls t;
-		memcpy(r->scratch, rep->pkt, rep->len);
-		len = rep->len;
+		memcpy(r->scratch, pkt, plen);
+		len = plen;
 		if (wg_wire_scan(r->scratch, len, &t) == 0) {
 			len = wg_wire_strip_opt(r->scratch, len, &t);
 			int rc = WG_RCODE(wg_get16(r->scratch + 2));
 			struct wg_cache_key k;
 			cache_key(&f->qi, f->key_flags, &k);
-			wg_cache_insert(r->cache, &k, r->scratch, len, now_ms(r), 0);
+			wg_cache_insert(r->cache, &k, r->scratch, len, now_ms(r), ttl_cap);
 			if (rc == WG_RCODE_SERVFAIL && r->cfg->serve_stale) {
 				r->st.upstream_failures++;
 				len = 0; /* try a stale answer first */
@@ -323,11 +335,24 @@ static void on_local_reply(void *arg, const struct wg_upstream_reply *rep)
 		}
 	} else {
 		r->st.upstream_failures++;
-		if (rep->status != -ECANCELED)
-			wg_debug("resolver", "upstream failed: %s", strerror(-rep->status));
 	}
-	inflight_answer(r, f, len);
+	inflight_answer(r, f, len, ede);
 	inflight_unlink(r, f);
+}
+
+static void on_local_reply(void *arg, const struct wg_upstream_reply *rep)
+{
+	struct wg_inflight *f = arg;
+	f->req = NULL;
+	if (rep->status != 0)
+		wg_debug("resolver", "upstream failed: %s", strerror(-rep->status));
+	inflight_finish(f->r, f, rep->status == 0 ? rep->pkt : NULL, rep->len, 0, -1);
+}
+
+static void on_guarded_reply(void *arg, const struct wg_xcheck_answer *a)
+{
+	struct wg_inflight *f = arg;
+	inflight_finish(f->r, f, a->status == 0 ? a->pkt : NULL, a->len, a->ttl_cap, a->ede);
 }
 
 static void reply_direct(struct wg_resolver *r, const struct wg_client *c, const uint8_t *pkt,
@@ -391,7 +416,7 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 		send_reply(r, &w, olen, -1);
 		if (prefetch) {
 			uint64_t h = key_hash(r, &qi, flags);
-			if (!inflight_find(r, h, &qi, flags) && inflight_start(r, &qi, h, flags))
+			if (!inflight_find(r, h, &qi, flags) && inflight_start(r, &qi, h, flags, &c->addr))
 				r->st.prefetches++;
 		}
 		return;
@@ -411,7 +436,7 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 	struct wg_inflight *f = inflight_find(r, h, &qi, flags);
 	if (f) {
 		r->st.shared++;
-	} else if (!(f = inflight_start(r, &qi, h, flags))) {
+	} else if (!(f = inflight_start(r, &qi, h, flags, &c->addr))) {
 		r->st.upstream_failures++;
 		send_error(r, w, qi.qtype, qi.qclass, WG_RCODE_SERVFAIL);
 		waiter_put(r, w);
@@ -476,21 +501,42 @@ int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_reso
 		wg_resolver_free(r);
 		return -ENOMEM;
 	}
+	int rc = wg_crosscheck_new(loop, cfg, r->local, r->cache, &r->xc, err, errcap);
+	if (rc < 0) {
+		wg_resolver_free(r);
+		return rc;
+	}
 	*out = r;
 	return 0;
 }
 
+void wg_resolver_set_recorder(struct wg_resolver *r, wg_xcheck_record_cb cb, void *arg)
+{
+	r->rec = cb;
+	r->rec_arg = arg;
+	wg_crosscheck_set_recorder(r->xc, cb, arg);
+}
+
 int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char *err, size_t errcap)
 {
+	struct wg_crosscheck *xc;
+	int rc = wg_crosscheck_new(r->loop, cfg, r->local, r->cache, &xc, err, errcap);
+	if (rc < 0)
+		return rc;
+	wg_crosscheck_set_recorder(xc, r->rec, r->rec_arg);
 	if (wg_upstream_set_servers(r->local, cfg->local, cfg->n_local, cfg->timeout_ms,
 				    cfg->retries) < 0 ||
 	    build_allow(r, cfg) < 0) {
 		snprintf(err, errcap, "out of memory");
+		wg_crosscheck_free(xc, 1);
 		return -ENOMEM;
 	}
 	struct wg_cache_params cp;
 	cache_params(cfg, &cp);
 	wg_cache_set_params(r->cache, &cp);
+	/* exchanges in flight finish against the old lists */
+	wg_crosscheck_free(r->xc, 0);
+	r->xc = xc;
 	r->cfg = cfg;
 	return 0;
 }
@@ -531,6 +577,8 @@ void wg_resolver_log_stats(const struct wg_resolver *r)
 		(unsigned long long)us.sent, (unsigned long long)us.replies,
 		(unsigned long long)us.timeouts, (unsigned long long)us.tcp_retries,
 		(unsigned long long)us.bad_replies);
+	if (r->xc)
+		wg_crosscheck_log_stats(r->xc);
 }
 
 void wg_resolver_free(struct wg_resolver *r)
@@ -552,6 +600,7 @@ void wg_resolver_free(struct wg_resolver *r)
 			f = next;
 		}
 	}
+	wg_crosscheck_free(r->xc, 1);
 	wg_upstream_free(r->local);
 	while (r->free_inflight) {
 		struct wg_inflight *f = r->free_inflight;

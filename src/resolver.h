@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "crosscheck.h"
 #include "listen.h"
 
 struct wg_resolver;
@@ -44,6 +45,8 @@ int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char 
 void wg_resolver_on_query(void *arg, const struct wg_client *client, const uint8_t *pkt, size_t len);
 /* Tell the resolver which listener answers go out through. */
 void wg_resolver_set_listener(struct wg_resolver *r, struct wg_listen *l);
+/* Hand every guard verdict to cb (the discrepancy log). */
+void wg_resolver_set_recorder(struct wg_resolver *r, wg_xcheck_record_cb cb, void *arg);
 void wg_resolver_get_stats(const struct wg_resolver *r, struct wg_resolver_stats *s);
 /* Log every counter at info level (SIGUSR1, exit). */
 void wg_resolver_log_stats(const struct wg_resolver *r);

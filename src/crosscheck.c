@@ -1,0 +1,629 @@
+/* crosscheck.c: see crosscheck.h.
+ *
+ * One wg_xreq per guarded exchange. It is allocated (WU names are a small
+ * share of the traffic and the replies must be kept until both sides are
+ * in), holds copies of both replies, and is freed once its timer handle has
+ * closed. The decision is made exactly once, in decide(); serve() is called
+ * exactly once, either early (clean local answer) or from decide(). */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crosscheck.h"
+#include "domainset.h"
+#include "log.h"
+
+#ifdef WG_DNSCRYPT
+#include "dnscrypt.h"
+#endif
+
+#ifndef WG_BUILD_DBDIR
+#define WG_BUILD_DBDIR ""
+#endif
+
+struct wg_crosscheck {
+	uv_loop_t *loop;                 /* borrowed */
+	struct wg_upstream *local;       /* borrowed: the resolver's */
+	struct wg_cache *cache;          /* borrowed: the resolver's */
+	struct wg_upstream *public_plain;/* owned, NULL: none */
+#ifdef WG_DNSCRYPT
+	struct wg_dnscrypt *public_dc;   /* owned, NULL: none */
+#endif
+	struct wg_addr *public_addrs;    /* owned: for recording which one answered */
+	size_t n_public;
+	struct wg_domainset *wu;         /* owned */
+	struct wg_domainset *sinkhole_names, *cdn, *sanct_names, *sanct_blocks; /* owned */
+	struct wg_addrlist sinkhole_addrs, sanct_addrs;                         /* owned */
+	struct wg_compare_ctx ctx;       /* points into the sets above */
+	struct wg_guard_conf gconf;
+	uint32_t public_wait_ms;
+	wg_xcheck_record_cb rec;
+	void *rec_arg;
+	struct wg_crosscheck_stats st;
+	size_t live;                     /* requests not yet freed */
+	struct wg_xreq *reqs;            /* live requests (decided ones are closing) */
+	int freeing;
+};
+
+struct wg_xreq {
+	struct wg_crosscheck *x;         /* borrowed */
+	struct wg_xreq *next, *prev;     /* x->reqs list */
+	struct wg_query_info qi;
+	uint8_t cache_flags;
+	struct sockaddr_storage client;
+	wg_xcheck_serve_cb serve;
+	void *arg;
+	uv_timer_t timer;
+	struct wg_upstream_req *lreq;    /* borrowed while the exchange runs */
+	void *preq;                      /* wg_upstream_req or wg_dnscrypt_req */
+	uint8_t l_done, p_done, served, decided, early;
+	int l_status, p_status;
+	uint8_t *l_pkt, *p_pkt;          /* owned copies */
+	size_t l_len, p_len;
+	uint32_t l_lat, p_lat;
+	int l_server, p_server;
+	uint8_t p_auth;
+	uint64_t start_ms;
+};
+
+static int add_list(struct wg_domainset *set, const struct wg_strlist *l, const char *what,
+		    char *err, size_t errcap)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		int rc = wg_domainset_add(set, l->v[i], "config");
+		if (rc < 0) {
+			snprintf(err, errcap, "%s: '%s': %s", what, l->v[i], strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int add_addrs(struct wg_addrlist *set, const struct wg_strlist *l, const char *what,
+		     char *err, size_t errcap)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		int rc = wg_addrlist_add(set, l->v[i], 0);
+		if (rc < 0) {
+			snprintf(err, errcap, "%s: '%s': %s", what, l->v[i], strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* The domains file, or, when the built-in default is not installed (running
+ * from the build tree), the copy in the source tree. */
+static void resolve_domains_path(const struct wg_config *cfg, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s", cfg->domains_file ? cfg->domains_file : "");
+	if (access(path, R_OK) == 0 || !*WG_BUILD_DBDIR)
+		return;
+	if (strcmp(path, WG_DATADIR "/wu-domains.list") == 0 || !*path)
+		snprintf(path, cap, "%s/wu-domains.list", WG_BUILD_DBDIR);
+}
+
+/* sinkhole.list and cdn.list live beside the domains file. */
+static void sibling(const char *domains, const char *name, char *out, size_t cap)
+{
+	const char *slash = strrchr(domains, '/');
+	if (!slash)
+		snprintf(out, cap, "%s", name);
+	else
+		snprintf(out, cap, "%.*s/%s", (int)(slash - domains), domains, name);
+}
+
+static int load_lists(struct wg_crosscheck *x, const struct wg_config *cfg, char *err,
+		      size_t errcap)
+{
+	char path[1024], other[1100];
+	const char *groups[65];
+	size_t ng = 0;
+	int rc;
+
+	for (size_t i = 0; i < cfg->groups.n && ng < 64; i++)
+		groups[ng++] = cfg->groups.v[i];
+	groups[ng] = NULL;
+
+	x->wu = wg_domainset_new();
+	x->sinkhole_names = wg_domainset_new();
+	x->cdn = wg_domainset_new();
+	x->sanct_names = wg_domainset_new();
+	x->sanct_blocks = wg_domainset_new();
+	if (!x->wu || !x->sinkhole_names || !x->cdn || !x->sanct_names || !x->sanct_blocks) {
+		snprintf(err, errcap, "out of memory");
+		return -ENOMEM;
+	}
+	resolve_domains_path(cfg, path, sizeof(path));
+	if ((rc = wg_domainset_load_file(x->wu, path, groups, err, errcap)) < 0)
+		return rc;
+	if ((rc = add_list(x->wu, &cfg->domains_add, "[guard] add", err, errcap)) < 0)
+		return rc;
+	for (size_t i = 0; i < cfg->domains_remove.n; i++)
+		wg_domainset_remove(x->wu, cfg->domains_remove.v[i]);
+
+	sibling(path, "sinkhole.list", other, sizeof(other));
+	if (access(other, R_OK) == 0 &&
+	    (rc = wg_compare_load_sinkholes(&x->sinkhole_addrs, x->sinkhole_names, other, NULL, err,
+					    errcap)) < 0)
+		return rc;
+	sibling(path, "cdn.list", other, sizeof(other));
+	if (access(other, R_OK) == 0 &&
+	    (rc = wg_domainset_load_file(x->cdn, other, NULL, err, errcap)) < 0)
+		return rc;
+	if ((rc = add_addrs(&x->sinkhole_addrs, &cfg->sinkhole_addr, "[guard] sinkhole-address",
+			    err, errcap)) < 0 ||
+	    (rc = add_list(x->sinkhole_names, &cfg->sinkhole_name, "[guard] sinkhole-name", err,
+			   errcap)) < 0 ||
+	    (rc = add_list(x->cdn, &cfg->cdn_suffix, "[guard] cdn-suffix", err, errcap)) < 0 ||
+	    (rc = add_addrs(&x->sanct_addrs, &cfg->sanctioned_addr, "[guard] sanctioned-address",
+			    err, errcap)) < 0 ||
+	    (rc = add_list(x->sanct_names, &cfg->sanctioned_name, "[guard] sanctioned-name", err,
+			   errcap)) < 0 ||
+	    (rc = add_list(x->sanct_blocks, &cfg->sanctioned_block, "[guard] sanctioned-block",
+			   err, errcap)) < 0)
+		return rc;
+	x->ctx.sinkhole_addrs = &x->sinkhole_addrs;
+	x->ctx.sinkhole_names = x->sinkhole_names;
+	x->ctx.cdn_suffixes = x->cdn;
+	x->ctx.sanctioned_addrs = &x->sanct_addrs;
+	x->ctx.sanctioned_names = x->sanct_names;
+	x->ctx.sanctioned_blocks = x->sanct_blocks;
+	wg_info("guard", "WU set %s: %zu entries", path, wg_domainset_count(x->wu));
+	return 0;
+}
+
+static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, char *err,
+			size_t errcap)
+{
+	size_t n = cfg->public_.n;
+	size_t n_plain = 0, n_stamps = 0;
+	const char *stamps[32];
+
+	if (n == 0)
+		return 0;
+	x->public_addrs = calloc(n, sizeof(*x->public_addrs));
+	if (!x->public_addrs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = cfg->public_.v[i];
+		if (strncmp(s, "sdns://", 7) == 0) {
+			if (n_stamps < 32)
+				stamps[n_stamps++] = s;
+			continue;
+		}
+		if (wg_addr_parse(s, 53, &x->public_addrs[n_plain]) < 0) {
+			snprintf(err, errcap, "public resolver '%s': not ADDR:PORT or sdns://", s);
+			return -EINVAL;
+		}
+		n_plain++;
+	}
+	if (n_plain && n_stamps) {
+		snprintf(err, errcap,
+			 "public resolvers: use either sdns:// stamps or plain addresses, not both");
+		return -EINVAL;
+	}
+	x->n_public = n_plain;
+	if (n_stamps) {
+#ifdef WG_DNSCRYPT
+		x->public_dc = wg_dnscrypt_new(x->loop, stamps, n_stamps, cfg->public_timeout_ms, err,
+					       errcap);
+		if (!x->public_dc)
+			return -EINVAL;
+		return 0;
+#else
+		snprintf(err, errcap, "sdns:// stamps need DNSCrypt support, not built in");
+		return -ENOTSUP;
+#endif
+	}
+	x->public_plain = wg_upstream_new(x->loop, x->public_addrs, n_plain, cfg->public_timeout_ms, 1);
+	if (!x->public_plain)
+		return -ENOMEM;
+	wg_warn("guard", "the public reference is plain DNS: a network that intercepts port 53 "
+			 "can forge it; prefer sdns:// DNSCrypt stamps");
+	return 0;
+}
+
+int wg_crosscheck_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_upstream *local,
+		      struct wg_cache *cache, struct wg_crosscheck **out, char *err, size_t errcap)
+{
+	struct wg_crosscheck *x = calloc(1, sizeof(*x));
+	int rc;
+	if (!x)
+		return -ENOMEM;
+	x->loop = loop;
+	x->local = local;
+	x->cache = cache;
+	x->gconf.mode = cfg->mode;
+	x->gconf.repair_ttl = cfg->repair_ttl;
+	x->gconf.repair_ede = cfg->repair_ede;
+	x->public_wait_ms = cfg->public_wait_ms;
+	if ((rc = load_lists(x, cfg, err, errcap)) < 0 || (rc = setup_public(x, cfg, err, errcap)) < 0) {
+		wg_crosscheck_free(x, 1);
+		return rc;
+	}
+	if (!wg_crosscheck_enabled(x))
+		wg_warn("guard", "no public resolver configured: WU names are forwarded unchecked");
+	*out = x;
+	return 0;
+}
+
+static void xcheck_release(struct wg_crosscheck *x);
+
+static void xreq_abort(struct wg_xreq *q);
+
+void wg_crosscheck_free(struct wg_crosscheck *x, int now)
+{
+	if (!x)
+		return;
+	x->freeing = 1;
+	if (now)
+		while (x->reqs)
+			xreq_abort(x->reqs);
+	/* after a reload the old lists serve the exchanges still running and
+	 * go with the last of them */
+	if (x->live == 0)
+		xcheck_release(x);
+}
+
+static void xcheck_release(struct wg_crosscheck *x)
+{
+	wg_upstream_free(x->public_plain);
+#ifdef WG_DNSCRYPT
+	wg_dnscrypt_free(x->public_dc);
+#endif
+	wg_domainset_free(x->wu);
+	wg_domainset_free(x->sinkhole_names);
+	wg_domainset_free(x->cdn);
+	wg_domainset_free(x->sanct_names);
+	wg_domainset_free(x->sanct_blocks);
+	wg_addrlist_clear(&x->sinkhole_addrs);
+	wg_addrlist_clear(&x->sanct_addrs);
+	free(x->public_addrs);
+	free(x);
+}
+
+void wg_crosscheck_set_recorder(struct wg_crosscheck *x, wg_xcheck_record_cb cb, void *arg)
+{
+	x->rec = cb;
+	x->rec_arg = arg;
+}
+
+int wg_crosscheck_is_wu(const struct wg_crosscheck *x, const uint8_t *qname_lc)
+{
+	return x && wg_domainset_match_wire(x->wu, qname_lc);
+}
+
+int wg_crosscheck_enabled(const struct wg_crosscheck *x)
+{
+#ifdef WG_DNSCRYPT
+	if (x && x->public_dc)
+		return 1;
+#endif
+	return x && x->public_plain != NULL;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct wg_xreq *q = h->data;
+	struct wg_crosscheck *x = q->x;
+	free(q->l_pkt);
+	free(q->p_pkt);
+	free(q);
+	x->live--;
+	if (x->freeing && x->live == 0)
+		xcheck_release(x);
+}
+
+static void xreq_free(struct wg_xreq *q)
+{
+	struct wg_crosscheck *x = q->x;
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		x->reqs = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	uv_close((uv_handle_t *)&q->timer, on_timer_closed);
+}
+
+static void cancel_exchanges(struct wg_xreq *q)
+{
+	if (q->lreq) {
+		wg_upstream_cancel(q->lreq);
+		q->lreq = NULL;
+	}
+	if (q->preq) {
+#ifdef WG_DNSCRYPT
+		if (q->x->public_dc)
+			wg_dnscrypt_cancel(q->preq);
+		else
+#endif
+			wg_upstream_cancel(q->preq);
+		q->preq = NULL;
+	}
+}
+
+/* Shutdown: nobody is answered any more. */
+static void xreq_abort(struct wg_xreq *q)
+{
+	q->decided = 1;
+	q->served = 1;
+	uv_timer_stop(&q->timer);
+	cancel_exchanges(q);
+	xreq_free(q);
+}
+
+static void serve_once(struct wg_xreq *q, int status, const uint8_t *pkt, size_t len,
+		       uint32_t ttl_cap, int ede)
+{
+	if (q->served)
+		return;
+	q->served = 1;
+	struct wg_xcheck_answer a = {status, pkt, len, ttl_cap, ede};
+	q->serve(q->arg, &a);
+}
+
+/* The public answer replaces what the cache holds (early-served local). */
+static void late_repair(struct wg_xreq *q, uint32_t ttl_cap)
+{
+	struct wg_crosscheck *x = q->x;
+	struct wg_wire_ttls t;
+	uint8_t *copy = malloc(q->p_len);
+	if (!copy)
+		return;
+	memcpy(copy, q->p_pkt, q->p_len);
+	if (wg_wire_scan(copy, q->p_len, &t) == 0) {
+		size_t len = wg_wire_strip_opt(copy, q->p_len, &t);
+		struct wg_cache_key k = {q->qi.qname_lc, q->qi.qname_len, q->qi.qtype, q->qi.qclass,
+					 q->cache_flags};
+		if (wg_cache_insert(x->cache, &k, copy, len, uv_now(x->loop), ttl_cap) == 0)
+			x->st.late_repairs++;
+	}
+	free(copy);
+}
+
+static enum wg_side_status side_status(int done, int status)
+{
+	if (!done || status == -ETIMEDOUT)
+		return WG_SIDE_TIMEOUT;
+	return status == 0 ? WG_SIDE_OK : WG_SIDE_ERROR;
+}
+
+static void record(struct wg_xreq *q, const struct wg_compare_result *v,
+		   const struct wg_guard_decision *d)
+{
+	struct wg_crosscheck *x = q->x;
+	char lu[80] = "", pu[80] = "";
+	if (q->l_server >= 0)
+		snprintf(lu, sizeof(lu), "local#%d", q->l_server);
+	if (q->p_server >= 0 && (size_t)q->p_server < x->n_public)
+		wg_addr_format(&x->public_addrs[q->p_server], pu, sizeof(pu));
+	else if (q->p_server >= 0)
+		snprintf(pu, sizeof(pu), "dnscrypt#%d", q->p_server);
+	struct wg_xcheck_record r = {
+		.qi = &q->qi,
+		.client = &q->client,
+		.verdict = v,
+		.decision = d,
+		.local_latency_us = q->l_lat,
+		.public_latency_us = q->p_lat,
+		.local_upstream = lu,
+		.public_upstream = pu,
+		.public_authenticated = q->p_auth,
+		.early = q->early,
+	};
+	x->st.recorded++;
+	if (x->rec)
+		x->rec(x->rec_arg, &r);
+}
+
+static void decide(struct wg_xreq *q)
+{
+	struct wg_crosscheck *x = q->x;
+	struct wg_compare_input in;
+	struct wg_compare_result v;
+	struct wg_guard_decision d;
+
+	if (q->decided)
+		return;
+	q->decided = 1;
+	uv_timer_stop(&q->timer);
+	cancel_exchanges(q);
+	memset(&in, 0, sizeof(in));
+	in.local.status = side_status(q->l_done, q->l_status);
+	in.local.reply = in.local.status == WG_SIDE_OK ? q->l_pkt : NULL;
+	in.local.len = q->l_len;
+	in.public_.status = side_status(q->p_done, q->p_status);
+	in.public_.reply = in.public_.status == WG_SIDE_OK ? q->p_pkt : NULL;
+	in.public_.len = q->p_len;
+	in.qname = q->qi.qname_lc;
+	in.qtype = q->qi.qtype;
+	in.a_agree = -1; /* A and AAAA are separate exchanges; see the man page */
+	wg_compare(&in, &x->ctx, &v);
+	wg_guard_decide(&v, &x->gconf, &d);
+
+	x->st.guarded++;
+	x->st.by_category[v.category < WG_CMP__COUNT ? v.category : 0]++;
+	if (v.category == WG_CMP_MATCH)
+		x->st.matched++;
+	else if (v.category == WG_CMP_CDN_VARIANCE)
+		x->st.cdn_variance++;
+	else if (v.category == WG_CMP_PUBLIC_UNAVAILABLE || v.category == WG_CMP_BOTH_FAIL)
+		x->st.public_unavailable++;
+	if (d.repaired)
+		x->st.repaired++;
+	if (d.would_repair)
+		x->st.would_repair++;
+
+	if (wg_log_level_current >= WG_LOG_DEBUG) {
+		char name[1024];
+		wg_wire_name_to_str(q->qi.qname, name, sizeof(name));
+		wg_debug("guard", "%s type %u: %s (%s), %s%s", name, q->qi.qtype,
+			 wg_compare_category_name(v.category), wg_compare_severity_name(v.severity),
+			 wg_guard_action_name(d.action), q->early ? " (local served early)" : "");
+	}
+
+	switch (d.action) {
+	case WG_GUARD_SERVE_PUBLIC:
+		if (q->served) {
+			late_repair(q, d.ttl_cap);
+		} else {
+			serve_once(q, 0, q->p_pkt, q->p_len, d.ttl_cap, d.ede);
+		}
+		break;
+	case WG_GUARD_SERVE_STALE:
+		serve_once(q, -EAGAIN, NULL, 0, 0, d.ede);
+		break;
+	case WG_GUARD_SERVE_LOCAL:
+	default:
+		if (q->l_done && q->l_status == 0)
+			serve_once(q, 0, q->l_pkt, q->l_len, 0, -1);
+		else
+			serve_once(q, q->l_done ? q->l_status : -ETIMEDOUT, NULL, 0, 0, -1);
+		break;
+	}
+	if (d.record)
+		record(q, &v, &d);
+	xreq_free(q);
+}
+
+static void on_wait_timeout(uv_timer_t *t)
+{
+	struct wg_xreq *q = t->data;
+	/* whichever side is still out counts as timed out */
+	if (!q->l_done) {
+		q->l_done = 1;
+		q->l_status = -ETIMEDOUT;
+	}
+	if (!q->p_done) {
+		q->p_done = 1;
+		q->p_status = -ETIMEDOUT;
+	}
+	decide(q);
+}
+
+static int keep_reply(uint8_t **dst, size_t *dlen, const struct wg_upstream_reply *rep)
+{
+	if (rep->status != 0)
+		return rep->status;
+	*dst = malloc(rep->len);
+	if (!*dst)
+		return -ENOMEM;
+	memcpy(*dst, rep->pkt, rep->len);
+	*dlen = rep->len;
+	return 0;
+}
+
+static void on_local(void *arg, const struct wg_upstream_reply *rep)
+{
+	struct wg_xreq *q = arg;
+	struct wg_crosscheck *x = q->x;
+	q->lreq = NULL;
+	q->l_done = 1;
+	q->l_status = keep_reply(&q->l_pkt, &q->l_len, rep);
+	q->l_lat = rep->latency_us;
+	q->l_server = rep->server;
+	if (q->p_done) {
+		decide(q);
+		return;
+	}
+	if (q->l_status == 0 &&
+	    wg_guard_local_looks_clean(q->l_pkt, q->l_len, q->qi.qname_lc, q->qi.qtype, &x->ctx)) {
+		/* the latency rule: nothing suspicious, serve now, judge later */
+		q->early = 1;
+		x->st.early_served++;
+		serve_once(q, 0, q->l_pkt, q->l_len, 0, -1);
+		return;
+	}
+	/* suspicious: wait for the public answer, but not forever */
+	uv_timer_start(&q->timer, on_wait_timeout, x->public_wait_ms, 0);
+}
+
+static void on_public(void *arg, const struct wg_upstream_reply *rep)
+{
+	struct wg_xreq *q = arg;
+	struct wg_crosscheck *x = q->x;
+	q->preq = NULL;
+	q->p_done = 1;
+	q->p_status = keep_reply(&q->p_pkt, &q->p_len, rep);
+	q->p_lat = rep->latency_us;
+	q->p_server = rep->server;
+	q->p_auth = rep->authenticated;
+	if (q->l_done) {
+		decide(q);
+		return;
+	}
+	/* in repair mode a local upstream that stays silent (an RPZ drop) is
+	 * given public-wait more, then judged local-timeout; monitor mode
+	 * never changes what clients get, so it waits for the local side */
+	if (x->gconf.mode == WG_MODE_REPAIR && !q->served)
+		uv_timer_start(&q->timer, on_wait_timeout, x->public_wait_ms, 0);
+}
+
+int wg_crosscheck_query(struct wg_crosscheck *x, const struct wg_query_info *qi,
+			uint8_t cache_flags, const struct sockaddr_storage *client,
+			wg_xcheck_serve_cb serve, void *arg)
+{
+	struct wg_xreq *q = calloc(1, sizeof(*q));
+	int rc;
+	if (!q)
+		return -ENOMEM;
+	q->x = x;
+	q->qi = *qi;
+	q->cache_flags = cache_flags;
+	q->client = *client;
+	q->serve = serve;
+	q->arg = arg;
+	q->l_server = q->p_server = -1;
+	q->start_ms = uv_now(x->loop);
+	uv_timer_init(x->loop, &q->timer);
+	q->timer.data = q;
+	x->live++;
+	q->next = x->reqs;
+	if (x->reqs)
+		x->reqs->prev = q;
+	x->reqs = q;
+	rc = wg_upstream_query(x->local, qi, on_local, q, &q->lreq);
+	if (rc < 0) {
+		xreq_free(q);
+		return rc;
+	}
+#ifdef WG_DNSCRYPT
+	if (x->public_dc)
+		rc = wg_dnscrypt_query(x->public_dc, qi, on_public, q,
+				       (struct wg_dnscrypt_req **)&q->preq);
+	else
+#endif
+		rc = wg_upstream_query(x->public_plain, qi, on_public, q,
+				       (struct wg_upstream_req **)&q->preq);
+	if (rc < 0) {
+		/* no public exchange: judged public-unavailable when local ends */
+		q->p_done = 1;
+		q->p_status = rc;
+		q->preq = NULL;
+	}
+	return 0;
+}
+
+void wg_crosscheck_get_stats(const struct wg_crosscheck *x, struct wg_crosscheck_stats *s)
+{
+	*s = x->st;
+}
+
+void wg_crosscheck_log_stats(const struct wg_crosscheck *x)
+{
+	const struct wg_crosscheck_stats *s = &x->st;
+	wg_info("stats",
+		"guard guarded=%llu matched=%llu cdn_variance=%llu repaired=%llu would_repair=%llu "
+		"public_unavailable=%llu early=%llu late_repairs=%llu recorded=%llu",
+		(unsigned long long)s->guarded, (unsigned long long)s->matched,
+		(unsigned long long)s->cdn_variance, (unsigned long long)s->repaired,
+		(unsigned long long)s->would_repair, (unsigned long long)s->public_unavailable,
+		(unsigned long long)s->early_served, (unsigned long long)s->late_repairs,
+		(unsigned long long)s->recorded);
+}

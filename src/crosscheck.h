@@ -1,0 +1,89 @@
+/* crosscheck.h: the guarded exchange for a WU name.
+ *
+ * For a name in the WU set the local upstream and the public resolver are
+ * asked in parallel. A local answer that shows no sign of tampering is
+ * served at once; otherwise the answer waits for the public one (bounded by
+ * public-wait). Once both sides are in (or timed out) compare.c judges them,
+ * guard.c picks what to serve, and the verdict goes to the recorder. When the
+ * local answer was already served and the verdict says it was wrong, the
+ * repair takes effect on the cache. */
+#ifndef WG_CROSSCHECK_H
+#define WG_CROSSCHECK_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "cache.h"
+#include "compare.h"
+#include "config.h"
+#include "guard.h"
+#include "upstream.h"
+#include "wire.h"
+
+struct wg_crosscheck;
+
+/* What to serve the clients waiting for this exchange. */
+struct wg_xcheck_answer {
+	int status;          /* 0: pkt holds the reply; -EAGAIN: serve a stale
+				answer or SERVFAIL; other <0: SERVFAIL */
+	const uint8_t *pkt;  /* borrowed: valid during the callback */
+	size_t len;
+	uint32_t ttl_cap;    /* seconds, 0: none (cache lifetime cap) */
+	int ede;             /* EDE info code for EDNS clients, -1: none */
+};
+
+typedef void (*wg_xcheck_serve_cb)(void *arg, const struct wg_xcheck_answer *a);
+
+/* Everything a recorder needs about one verdict (borrowed pointers valid
+ * during the call only). */
+struct wg_xcheck_record {
+	const struct wg_query_info *qi;
+	const struct sockaddr_storage *client;
+	const struct wg_compare_result *verdict;
+	const struct wg_guard_decision *decision;
+	uint32_t local_latency_us;   /* 0 when no reply */
+	uint32_t public_latency_us;
+	const char *local_upstream;  /* "addr:port" text, "" when none */
+	const char *public_upstream;
+	int public_authenticated;
+	int early;                   /* the local answer was served before the verdict */
+};
+
+typedef void (*wg_xcheck_record_cb)(void *arg, const struct wg_xcheck_record *rec);
+
+struct wg_crosscheck_stats {
+	uint64_t guarded, matched, cdn_variance, repaired, would_repair, public_unavailable;
+	uint64_t early_served, late_repairs, recorded;
+	uint64_t by_category[WG_CMP__COUNT];
+};
+
+/* Load the WU set, sinkhole, CDN and sanctioned lists named by cfg and set
+ * up the public resolver. local and cache are borrowed. Returns 0 or a
+ * negative errno with "path:line: reason" (or another reason) in err. When
+ * cfg names no public resolver, *out is a crosscheck that matches WU names
+ * but forwards them unguarded (wg_crosscheck_enabled() says 0). */
+int wg_crosscheck_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_upstream *local,
+		      struct wg_cache *cache, struct wg_crosscheck **out, char *err, size_t errcap);
+/* now = 0 (reload): exchanges in flight finish with the old lists, which
+ * go with the last of them. now = 1 (shutdown): they are cancelled and
+ * nobody is answered. Safe with NULL. */
+void wg_crosscheck_free(struct wg_crosscheck *x, int now);
+void wg_crosscheck_set_recorder(struct wg_crosscheck *x, wg_xcheck_record_cb cb, void *arg);
+
+/* Is this lower-cased wire name in the WU set? Never allocates. */
+int wg_crosscheck_is_wu(const struct wg_crosscheck *x, const uint8_t *qname_lc);
+/* Is there a public resolver to check against? */
+int wg_crosscheck_enabled(const struct wg_crosscheck *x);
+
+/* Start the guarded exchange. serve is called exactly once (unless this
+ * returns an error). cache_flags: the WG_CACHE_F_* of the key the late
+ * repair is stored under. Returns 0, -ENOMEM, or the upstream's error. */
+int wg_crosscheck_query(struct wg_crosscheck *x, const struct wg_query_info *qi,
+			uint8_t cache_flags, const struct sockaddr_storage *client,
+			wg_xcheck_serve_cb serve, void *arg);
+
+void wg_crosscheck_get_stats(const struct wg_crosscheck *x, struct wg_crosscheck_stats *s);
+void wg_crosscheck_log_stats(const struct wg_crosscheck *x);
+
+#endif
