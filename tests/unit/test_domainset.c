@@ -182,7 +182,7 @@ static void test_file_errors(void **state)
 		{"# ok\n\nexample.com\n*.example.net # trailing comment\n", 0, NULL},
 		{"a.com\nb.com\nbad..name\n", -EINVAL, ":3: bad name \"bad..name\""},
 		{"[grp\nx.com\n", -EINVAL, ":1: group header without closing ']'"},
-		{"[Bad Group]\n", -EINVAL, ":1: unknown group option (default=on or default=off)"},
+		{"[bad group]\n", -EINVAL, ":1: unknown group option (default=on or default=off)"},
 		{"[BAD]\n", -EINVAL, ":1: bad group name (use a-z, 0-9, '-', '_')"},
 		{"[g default=maybe]\n", -EINVAL, ":1: unknown group option (default=on or default=off)"},
 		{"\n\n\n\nok.com\nwild*.com\n", -EINVAL, ":6: bad name \"wild*.com\" (want name or *.name; '*' only as the whole first label)"},
