@@ -13,8 +13,7 @@ int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_con
 	out->action = WG_GUARD_SERVE_LOCAL;
 	out->ede = -1;
 	out->record = 1;
-	if (!v || !conf || (unsigned)v->category >= WG_CMP__COUNT ||
-	    (conf->mode != WG_MODE_REPAIR && conf->mode != WG_MODE_MONITOR))
+	if (!v || !conf || (unsigned)v->category >= WG_CMP__COUNT)
 		return -EINVAL;
 
 	enum wg_guard_action want = WG_GUARD_SERVE_LOCAL;
@@ -31,7 +30,7 @@ int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_con
 	out->would_repair = want != WG_GUARD_SERVE_LOCAL;
 	out->record = v->category != WG_CMP_MATCH;
 
-	if (conf->mode == WG_MODE_MONITOR)
+	if (conf->monitor)
 		return 0; /* observe only: the local answer, untouched */
 
 	out->action = want;

@@ -23,7 +23,6 @@
 #include <stdint.h>
 
 #include "compare.h"
-#include "config.h"
 
 #define WG_GUARD_EDE_REPAIRED 0 /* RFC 8914 "Other Error" */
 #define WG_GUARD_EDE_STALE 3    /* RFC 8914 "Stale Answer" */
@@ -37,7 +36,9 @@ enum wg_guard_action {
 };
 
 struct wg_guard_conf {
-	enum wg_mode mode;   /* WG_MODE_REPAIR or WG_MODE_MONITOR */
+	int monitor;         /* 1: monitor mode (config's WG_MODE_MONITOR),
+			      * 0: repair mode; kept apart from config.h so
+			      * this module stays free of the config module */
 	uint32_t repair_ttl; /* seconds: TTL cap on repaired answers; 0 = none */
 	int repair_ede;      /* add an EDE option to repaired / stale answers */
 };
@@ -53,7 +54,8 @@ struct wg_guard_decision {
 };
 
 /* Decide for verdict v under conf. Always fills out. Returns 0, or -EINVAL
- * for an out-of-range category or mode (out then says: serve local, record). */
+ * for NULL input or an out-of-range category (out then says: serve local,
+ * record). */
 int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_conf *conf,
 		    struct wg_guard_decision *out);
 
