@@ -1,0 +1,74 @@
+/* guard.h: verdict + mode + configuration -> what the client is served.
+ *
+ * Pure: no I/O, no allocation. The daemon calls wg_guard_local_looks_clean()
+ * when the local answer arrives first (may it be served at once?), and
+ * wg_guard_decide() once compare has a verdict.
+ *
+ * Repair mode serves the public answer for sinkhole, blocked-rcode,
+ * blocked-ede, nodata, local-timeout, local-servfail and rewrite, with its
+ * TTLs capped at repair_ttl so the verdict is re-examined soon. Monitor mode
+ * always serves the local answer. In both modes every verdict but a plain
+ * match is handed to the discrepancy log.
+ *
+ * The EDE added to a repaired answer (repair_ede) is 0, "Other Error"
+ * (RFC 8914 4.1): the answer is genuine, so none of the "blocked" codes
+ * (4 Forged, 15 Blocked, 16 Censored, 17 Filtered, 18 Prohibited) fits, and
+ * any of them would make a downstream filter-aware resolver - or a second
+ * wuguard - treat the repaired answer as a block. A stale answer served
+ * because the public resolver is down carries 3, "Stale Answer". */
+#ifndef WG_GUARD_H
+#define WG_GUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compare.h"
+
+#define WG_GUARD_EDE_REPAIRED 0 /* RFC 8914 "Other Error" */
+#define WG_GUARD_EDE_STALE 3    /* RFC 8914 "Stale Answer" */
+
+enum wg_guard_action {
+	WG_GUARD_SERVE_LOCAL = 0,  /* the local upstream's reply as it came
+				    * (no reply at all: SERVFAIL) */
+	WG_GUARD_SERVE_PUBLIC = 1, /* the public resolver's reply */
+	WG_GUARD_SERVE_STALE = 2,  /* last known good answer from the cache,
+				    * SERVFAIL when there is none */
+};
+
+struct wg_guard_conf {
+	int monitor;         /* 1: monitor mode (config's WG_MODE_MONITOR),
+			      * 0: repair mode; kept apart from config.h so
+			      * this module stays free of the config module */
+	uint32_t repair_ttl; /* seconds: TTL cap on repaired answers; 0 = none */
+	int repair_ede;      /* add an EDE option to repaired / stale answers */
+};
+
+struct wg_guard_decision {
+	enum wg_guard_action action;
+	uint32_t ttl_cap;     /* seconds; 0 = leave the TTLs alone */
+	int ede;              /* EDE info code to add, -1 for none */
+	uint8_t repaired;     /* the client gets something other than local */
+	uint8_t would_repair; /* repair mode would not serve local (set in both
+			       * modes: what monitor mode records) */
+	uint8_t record;       /* hand the verdict to the discrepancy log */
+};
+
+/* Decide for verdict v under conf. Always fills out. Returns 0, or -EINVAL
+ * for NULL input or an out-of-range category (out then says: serve local,
+ * record). */
+int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_conf *conf,
+		    struct wg_guard_decision *out);
+
+/* The latency rule: may this local reply for (qname, qtype) be served before
+ * the public answer arrives? 1 when it shows no local sign of tampering (a
+ * NOERROR reply with data of qtype, no sinkhole/bogon address unless
+ * sanctioned, no sinkhole name, no blocking EDE, no HINFO or RPZ CNAME, not
+ * truncated); 0 otherwise, also for NULL or malformed input. qname:
+ * uncompressed wire form. Never allocates. */
+int wg_guard_local_looks_clean(const uint8_t *reply, size_t len, const uint8_t *qname,
+			       uint16_t qtype, const struct wg_compare_ctx *ctx);
+
+/* "serve-local", "serve-public", "serve-stale"; "?" out of range. */
+const char *wg_guard_action_name(enum wg_guard_action a);
+
+#endif

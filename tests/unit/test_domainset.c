@@ -1,0 +1,372 @@
+/* test_domainset.c: exact vs wildcard entries, label boundaries, case,
+ * removal and exclusions, list-file syntax and errors, and the real
+ * db/wu-domains.list. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "domainset.h"
+#include "wire.h"
+
+struct match_case {
+	const char *name;
+	int want;
+};
+
+static void check_cases(const struct wg_domainset *s, const struct match_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int got = wg_domainset_match_str(s, c[i].name);
+		if (got != c[i].want)
+			fail_msg("%s: got %d, want %d", c[i].name, got, c[i].want);
+	}
+}
+
+static void test_exact_and_wildcard(void **state)
+{
+	struct wg_domainset *s = wg_domainset_new();
+	assert_non_null(s);
+	assert_int_equal(wg_domainset_add(s, "*.windowsupdate.com", "wu"), 0);
+	assert_int_equal(wg_domainset_add(s, "download.microsoft.com", NULL), 0);
+	assert_int_equal(wg_domainset_add(s, "*.update.microsoft.com", NULL), 0);
+	assert_int_equal(wg_domainset_add(s, "update.microsoft.com", NULL), 0);
+	static const struct match_case c[] = {
+		{"ctldl.windowsupdate.com", 1},
+		{"a.b.c.windowsupdate.com", 1},
+		{"windowsupdate.com", 0},          /* *.x is strictly below x */
+		{"xwindowsupdate.com", 0},         /* whole labels only */
+		{"windowsupdate.com.evil.net", 0},
+		{"com", 0},
+		{"download.microsoft.com", 1},
+		{"a.download.microsoft.com", 0},   /* bare name: itself only */
+		{"microsoft.com", 0},
+		{"update.microsoft.com", 1},
+		{"sls.update.microsoft.com", 1},
+		{"DOWNLOAD.WindowsUpdate.COM", 1}, /* case */
+		{"download.windowsupdate.com.", 1}, /* trailing dot */
+		{"Download.Microsoft.Com.", 1},
+		{".", 0},
+		{"", 0},
+		{"a..b", 0},
+	};
+	check_cases(s, c, sizeof(c) / sizeof(c[0]));
+	assert_int_equal(wg_domainset_count(s), 4);
+	wg_domainset_free(s);
+}
+
+static void test_match_wire_and_group(void **state)
+{
+	struct wg_domainset *s = wg_domainset_new();
+	assert_int_equal(wg_domainset_add(s, "*.windowsupdate.com", "windows-update"), 0);
+	assert_int_equal(wg_domainset_add(s, "adl.windows.com", NULL), 0);
+	uint8_t n[WG_NAME_MAX];
+	assert_true(wg_wire_name_from_str("ctldl.windowsupdate.com", n) > 0);
+	assert_true(wg_domainset_match_wire(s, n));
+	assert_string_equal(wg_domainset_match_group(s, n), "windows-update");
+	assert_true(wg_wire_name_from_str("adl.windows.com", n) > 0);
+	assert_string_equal(wg_domainset_match_group(s, n), "");
+	assert_true(wg_wire_name_from_str("windows.com", n) > 0);
+	assert_null(wg_domainset_match_group(s, n));
+	assert_false(wg_domainset_match_wire(s, n));
+	/* a malformed wire name (label type 0x40) never matches */
+	uint8_t bad[] = {0x40, 'a', 0};
+	assert_false(wg_domainset_match_wire(s, bad));
+	wg_domainset_free(s);
+}
+
+static void test_add_invalid(void **state)
+{
+	struct wg_domainset *s = wg_domainset_new();
+	static const char *const bad[] = {
+		"", ".", "*.", "*", "**.example.com", "a.*.example.com", "amupdatedl*.microsoft.com",
+		"*example.com", "a..example.com", "bad name.com",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com", /* 64 */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (wg_domainset_add(s, bad[i], NULL) != -EINVAL)
+			fail_msg("accepted \"%s\"", bad[i]);
+	assert_int_equal(wg_domainset_count(s), 0);
+	wg_domainset_free(s);
+}
+
+static void test_remove(void **state)
+{
+	struct wg_domainset *s = wg_domainset_new();
+	assert_int_equal(wg_domainset_add(s, "*.example.com", NULL), 0);
+	assert_int_equal(wg_domainset_add(s, "example.com", NULL), 0);
+	assert_int_equal(wg_domainset_add(s, "exact.org", NULL), 0);
+
+	/* plain removal of an entry */
+	assert_int_equal(wg_domainset_remove(s, "exact.org"), 0);
+	assert_false(wg_domainset_match_str(s, "exact.org"));
+	assert_int_equal(wg_domainset_remove(s, "exact.org"), -ENOENT);
+	assert_int_equal(wg_domainset_remove(s, "never.net"), -ENOENT);
+	assert_int_equal(wg_domainset_remove(s, "*."), -EINVAL);
+
+	/* a name covered by a wildcard becomes an exclusion, itself only */
+	assert_int_equal(wg_domainset_remove(s, "a.example.com"), 0);
+	static const struct match_case c1[] = {
+		{"a.example.com", 0}, {"b.a.example.com", 1}, {"b.example.com", 1}, {"example.com", 1},
+	};
+	check_cases(s, c1, sizeof(c1) / sizeof(c1[0]));
+
+	/* excluding a subtree */
+	assert_int_equal(wg_domainset_remove(s, "*.x.example.com"), 0);
+	static const struct match_case c2[] = {
+		{"x.example.com", 1}, {"y.x.example.com", 0}, {"z.y.x.example.com", 0},
+		{"y.example.com", 1},
+	};
+	check_cases(s, c2, sizeof(c2) / sizeof(c2[0]));
+
+	/* adding back cancels the exclusion */
+	assert_int_equal(wg_domainset_add(s, "a.example.com", NULL), 0);
+	assert_true(wg_domainset_match_str(s, "a.example.com"));
+
+	/* removing the wildcard: everything below goes, the bare name stays */
+	assert_int_equal(wg_domainset_remove(s, "*.example.com"), 0);
+	assert_false(wg_domainset_match_str(s, "b.example.com"));
+	assert_true(wg_domainset_match_str(s, "example.com"));
+	assert_true(wg_domainset_match_str(s, "a.example.com"));
+	wg_domainset_free(s);
+}
+
+static void test_many_entries(void **state)
+{
+	/* growth keeps every entry; membership still by whole labels */
+	struct wg_domainset *s = wg_domainset_new();
+	char buf[64];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(buf, sizeof(buf), "*.n%d.example.net", i);
+		assert_int_equal(wg_domainset_add(s, buf, NULL), 0);
+	}
+	assert_int_equal(wg_domainset_count(s), 5000);
+	for (int i = 0; i < 5000; i += 97) {
+		snprintf(buf, sizeof(buf), "host.n%d.example.net", i);
+		assert_true(wg_domainset_match_str(s, buf));
+		snprintf(buf, sizeof(buf), "n%d.example.net", i);
+		assert_false(wg_domainset_match_str(s, buf));
+	}
+	assert_false(wg_domainset_match_str(s, "host.n5000.example.net"));
+	wg_domainset_free(s);
+}
+
+/* Write text to a fresh temporary file; the path goes into path. */
+static void write_tmp(char *path, size_t cap, const char *text)
+{
+	snprintf(path, cap, "/tmp/wg_test_domainset_XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	size_t l = strlen(text);
+	assert_int_equal(write(fd, text, l), (ssize_t)l);
+	close(fd);
+}
+
+struct file_case {
+	const char *text;
+	int rc;
+	const char *err_part; /* expected in the "path:line: reason" text */
+};
+
+static void test_file_errors(void **state)
+{
+	static const struct file_case cases[] = {
+		{"# ok\n\nexample.com\n*.example.net # trailing comment\n", 0, NULL},
+		{"a.com\nb.com\nbad..name\n", -EINVAL, ":3: bad name \"bad..name\""},
+		{"[grp\nx.com\n", -EINVAL, ":1: group header without closing ']'"},
+		{"[bad group]\n", -EINVAL, ":1: unknown group option (default=on or default=off)"},
+		{"[BAD]\n", -EINVAL, ":1: bad group name (use a-z, 0-9, '-', '_')"},
+		{"[g default=maybe]\n", -EINVAL, ":1: unknown group option (default=on or default=off)"},
+		{"\n\n\n\nok.com\nwild*.com\n", -EINVAL, ":6: bad name \"wild*.com\" (want name or *.name; '*' only as the whole first label)"},
+		{"x.com extra words\n", -EINVAL, ":1: unexpected text after the name: \"extra words\""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[64], err[512];
+		err[0] = 0;
+		write_tmp(path, sizeof(path), cases[i].text);
+		struct wg_domainset *s = wg_domainset_new();
+		int rc = wg_domainset_load_file(s, path, NULL, err, sizeof(err));
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: rc %d, want %d (%s)", i, rc, cases[i].rc, err);
+		if (cases[i].err_part) {
+			assert_true(strncmp(err, path, strlen(path)) == 0);
+			if (!strstr(err + strlen(path), cases[i].err_part))
+				fail_msg("case %zu: err \"%s\", want \"%s\"", i, err,
+					 cases[i].err_part);
+		}
+		wg_domainset_free(s);
+		unlink(path);
+	}
+	/* a missing file: -ENOENT and "path: reason" */
+	char err[256];
+	struct wg_domainset *s = wg_domainset_new();
+	assert_int_equal(wg_domainset_load_file(s, "/nonexistent/wg.list", NULL, err, sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/wg.list: "));
+	wg_domainset_free(s);
+}
+
+static void test_file_long_line(void **state)
+{
+	char *text = malloc(3000);
+	memset(text, 'a', 2000);
+	strcpy(text + 2000, "\n");
+	char path[64], err[256];
+	write_tmp(path, sizeof(path), text);
+	struct wg_domainset *s = wg_domainset_new();
+	assert_int_equal(wg_domainset_load_file(s, path, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":1: line too long"));
+	wg_domainset_free(s);
+	unlink(path);
+	free(text);
+}
+
+static void test_file_groups(void **state)
+{
+	const char *text = "always.com\n"
+			   "[one]\n*.one.com\n"
+			   "[two default=off]\ntwo.com\n"
+			   "[three default=on]\nthree.com\n";
+	char path[64], err[256];
+	write_tmp(path, sizeof(path), text);
+	struct {
+		const char *const *groups;
+		int always, one, two, three;
+	} cases[] = {
+		{NULL, 1, 1, 0, 1},
+		{(const char *const[]){"two", NULL}, 1, 1, 1, 1},
+		{(const char *const[]){"-one", "-three", NULL}, 1, 0, 0, 0},
+		{(const char *const[]){"two", "-two", NULL}, 1, 1, 0, 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct wg_domainset *s = wg_domainset_new();
+		assert_int_equal(wg_domainset_load_file(s, path, cases[i].groups, err, sizeof(err)), 0);
+		assert_int_equal(wg_domainset_match_str(s, "always.com"), cases[i].always);
+		assert_int_equal(wg_domainset_match_str(s, "x.one.com"), cases[i].one);
+		assert_int_equal(wg_domainset_match_str(s, "two.com"), cases[i].two);
+		assert_int_equal(wg_domainset_match_str(s, "three.com"), cases[i].three);
+		wg_domainset_free(s);
+	}
+	unlink(path);
+}
+
+static void real_list_path(char *path, size_t cap, const char *file)
+{
+	const char *src = getenv("WG_SRCDIR");
+	snprintf(path, cap, "%s/db/%s", src ? src : ".", file);
+}
+
+static void test_real_wu_list(void **state)
+{
+	char path[1024], err[512];
+	real_list_path(path, sizeof(path), "wu-domains.list");
+	struct wg_domainset *s = wg_domainset_new();
+	int rc = wg_domainset_load_file(s, path, NULL, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	static const struct match_case c[] = {
+		/* the names blocklists keep catching by accident */
+		{"ctldl.windowsupdate.com", 1},
+		{"sls.update.microsoft.com", 1},
+		{"slscr.update.microsoft.com", 1},
+		{"fe3.delivery.mp.microsoft.com", 1},
+		{"fe3cr.delivery.mp.microsoft.com", 1},
+		{"download.windowsupdate.com", 1},
+		{"adl.windows.com", 1},
+		/* seed 000 firewall list and DESIGN.md 4 and 9 */
+		{"windowsupdate.microsoft.com", 1},
+		{"x.windowsupdate.microsoft.com", 1},
+		{"fe2cr.update.microsoft.com", 1},
+		{"windowsupdate.com", 1},
+		{"au.download.windowsupdate.com", 1},
+		{"x.b1.download.windowsupdate.com", 1},
+		{"download.microsoft.com", 1},
+		{"wustat.windows.com", 1},
+		{"ntservicepack.microsoft.com", 1},
+		{"go.microsoft.com", 1},
+		{"dl.delivery.mp.microsoft.com", 1},
+		{"tlu.dl.delivery.mp.microsoft.com", 1},
+		{"x.tlu.dl.delivery.mp.microsoft.com", 1},
+		{"geo.prod.do.dsp.mp.microsoft.com", 1},
+		{"kv801.prod.do.dsp.mp.microsoft.com", 1},
+		{"tsfe.trafficshaping.dsp.mp.microsoft.com", 1},
+		{"emdl.ws.microsoft.com", 1},
+		{"x.emdl.ws.microsoft.com", 1},
+		{"definitionupdates.microsoft.com", 1},
+		{"amupdatedl.microsoft.com", 1},
+		{"amupdatedl2.microsoft.com", 1},
+		{"amupdatedl5.microsoft.com", 1},
+		{"officecdn.microsoft.com", 1},
+		{"x.officecdn.microsoft.com", 1},
+		{"officecdn.microsoft.com.edgesuite.net", 1},
+		{"a.microsoft.com.edgesuite.net", 1},
+		{"catalog.update.microsoft.com", 1},
+		/* not WU names */
+		{"microsoft.com", 0},
+		{"www.microsoft.com", 0},
+		{"settings-win.data.microsoft.com", 0},
+		{"xwindowsupdate.com", 0},
+		{"edgesuite.net", 0},
+		{"cs11.wpc.v0cdn.net", 0},
+		{"amupdatedl6.microsoft.com", 0},
+		{"example.com", 0},
+	};
+	check_cases(s, c, sizeof(c) / sizeof(c[0]));
+	uint8_t n[WG_NAME_MAX];
+	assert_true(wg_wire_name_from_str("ctldl.windowsupdate.com", n) > 0);
+	assert_non_null(wg_domainset_match_group(s, n));
+	wg_domainset_free(s);
+
+	/* the optional group, switched on */
+	s = wg_domainset_new();
+	const char *const groups[] = {"optional", NULL};
+	assert_int_equal(wg_domainset_load_file(s, path, groups, err, sizeof(err)), 0);
+	assert_true(wg_domainset_match_str(s, "settings-win.data.microsoft.com"));
+	assert_false(wg_domainset_match_str(s, "microsoft.com"));
+	assert_true(wg_domainset_match_str(s, "ctldl.windowsupdate.com"));
+	wg_domainset_free(s);
+}
+
+static void test_real_cdn_list(void **state)
+{
+	char path[1024], err[512];
+	real_list_path(path, sizeof(path), "cdn.list");
+	struct wg_domainset *s = wg_domainset_new();
+	int rc = wg_domainset_load_file(s, path, NULL, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	static const struct match_case c[] = {
+		{"cs11.wpc.v0cdn.net", 1},      {"a1.c.footprint.net", 1},
+		{"c-0001.c-msedge.net", 1},     {"x.cedexis.net", 1},
+		{"a767.dspw65.akamai.net", 1},  {"wu.ec.azureedge.net", 1},
+		{"x.trafficmanager.net", 1},    {"akamai.net", 0},
+		{"windowsupdate.com", 0},
+	};
+	check_cases(s, c, sizeof(c) / sizeof(c[0]));
+	wg_domainset_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exact_and_wildcard),
+		cmocka_unit_test(test_match_wire_and_group),
+		cmocka_unit_test(test_add_invalid),
+		cmocka_unit_test(test_remove),
+		cmocka_unit_test(test_many_entries),
+		cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_file_long_line),
+		cmocka_unit_test(test_file_groups),
+		cmocka_unit_test(test_real_wu_list),
+		cmocka_unit_test(test_real_cdn_list),
+	};
+	return cmocka_run_group_tests_name("domainset", tests, NULL, NULL);
+}
