@@ -183,6 +183,7 @@ static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, ch
 	size_t n = cfg->public_.n;
 	size_t n_plain = 0, n_stamps = 0;
 	const char *stamps[32];
+	(void)stamps; /* used when DNSCrypt is built in */
 
 	if (n == 0)
 		return 0;
@@ -238,7 +239,7 @@ int wg_crosscheck_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_up
 	x->loop = loop;
 	x->local = local;
 	x->cache = cache;
-	x->gconf.mode = cfg->mode;
+	x->gconf.monitor = cfg->mode == WG_MODE_MONITOR;
 	x->gconf.repair_ttl = cfg->repair_ttl;
 	x->gconf.repair_ede = cfg->repair_ede;
 	x->public_wait_ms = cfg->public_wait_ms;
@@ -561,7 +562,7 @@ static void on_public(void *arg, const struct wg_upstream_reply *rep)
 	/* in repair mode a local upstream that stays silent (an RPZ drop) is
 	 * given public-wait more, then judged local-timeout; monitor mode
 	 * never changes what clients get, so it waits for the local side */
-	if (x->gconf.mode == WG_MODE_REPAIR && !q->served)
+	if (!x->gconf.monitor && !q->served)
 		uv_timer_start(&q->timer, on_wait_timeout, x->public_wait_ms, 0);
 }
 
