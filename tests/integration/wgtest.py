@@ -276,8 +276,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
-                raise RuntimeError("%s exited with %s before answering:\n%s" % (
-                    self.name, self.proc.returncode, "\n".join(self.log_tail())))
+                raise RuntimeError("%s exited with %s before answering:\n$ %s\n%s" % (
+                    self.name, self.proc.returncode, " ".join(self.argv),
+                    "\n".join(self.log_tail())))
             try:
                 m, _ = query(self.addr, probe_name, tcp=tcp, timeout=0.3)
             except OSError:
@@ -285,8 +286,8 @@ class Server:
             if m is not None:
                 return m
             time.sleep(0.05)
-        raise RuntimeError("%s did not answer within %.0f s:\n%s" % (
-            self.name, timeout, "\n".join(self.log_tail())))
+        raise RuntimeError("%s did not answer within %.0f s:\n$ %s\n%s" % (
+            self.name, timeout, " ".join(self.argv), "\n".join(self.log_tail())))
 
 
 class Blackhole:
@@ -454,23 +455,27 @@ class Harness:
 
     def case(self, desc, fn, *args):
         """Run fn(*args) as one group; an exception is a failure (with the
-        traceback and the tail of every live server's log), not a crash."""
+        traceback and the tail of the group's server logs), not a crash. The
+        servers the group started are stopped when it ends."""
         self.diag("--- %s" % desc)
+        first = len(self._servers)
+        failed = self.failed
         try:
             fn(*args)
         except Exception:
-            self.ok(False, "%s: raised" % desc, traceback.format_exc(),
-                    *self._log_tails())
-        else:
-            if self.verbose:
-                self.diag(*self._log_tails())
+            self.ok(False, "%s: raised" % desc, traceback.format_exc())
+        mine = self._servers[first:]
+        if self.failed > failed or self.verbose:
+            self.diag(*self._log_tails(mine))
+        for s in mine:
+            s.stop()
 
-    def _log_tails(self):
+    def _log_tails(self, servers):
         out = []
-        for s in self._servers:
+        for s in servers:
             out.append("--- %s (pid %d, %s) log tail:" % (
                 s.name, s.pid, "running" if s.alive() else "exit %s" % s.proc.returncode))
-            out.extend("    " + l for l in s.log_tail(15))
+            out.extend("    " + l for l in s.log_tail(20))
         return out
 
     def done(self):
