@@ -516,7 +516,7 @@ class Harness:
         return path
 
     # -- servers -----------------------------------------------------------
-    def nsd(self, zones, name="nsd", port=None, probe=None):
+    def nsd(self, zones, name="nsd", port=None, probe=None, prefix=()):
         """Start nsd 4 in the foreground serving zones {origin: zone text}.
         The zone text may use $ORIGIN-relative names."""
         d = self.mkdir("%s-%d" % (name, len(self._servers)))
@@ -549,7 +549,7 @@ class Harness:
             'remote-control:\n'
             '\tcontrol-enable: no\n'
             '{zones}').format(port=port, d=d, zones="".join(zconf)))
-        s = Server(self, name, ["nsd", "-d", "-c", conf], (LOOPBACK, port),
+        s = Server(self, name, list(prefix) + ["nsd", "-d", "-c", conf], (LOOPBACK, port),
                    os.path.join(d, "server.log"), d)
         s.conf = conf
         s.dir = d
@@ -557,7 +557,7 @@ class Harness:
         return s
 
     def unbound(self, forward, name="unbound", port=None, local=(), extra="",
-                probe="localhost.", threads=1):
+                probe="localhost.", threads=1, prefix=()):
         """Start unbound as a (filtering) recursive resolver forwarding every
         name to forward (ADDR, PORT). local: lines like
         'local-zone: "bad.test." always_nxdomain' or 'local-data: "..."'."""
@@ -596,7 +596,8 @@ class Harness:
         ).format(port=port, d=d, threads=threads,
                  local="".join("\t%s\n" % l for l in local), extra=extra,
                  fa=forward[0], fp=forward[1]))
-        s = Server(self, name, ["unbound", "-d", "-c", conf], (LOOPBACK, port),
+        s = Server(self, name, list(prefix) + ["unbound", "-d", "-c", conf],
+                   (LOOPBACK, port),
                    os.path.join(d, "stderr.log"), d)
         s.conf = conf
         s.dir = d
@@ -604,7 +605,7 @@ class Harness:
         return s
 
     def dnsmasq(self, forward, name="dnsmasq", port=None, addresses=(),
-                cache_size=None, extra=(), probe="localhost."):
+                cache_size=None, extra=(), probe="localhost.", prefix=()):
         """Start dnsmasq forwarding to forward (ADDR, PORT) only.
         addresses: ("/name/0.0.0.0", ...) sinkhole rules."""
         d = self.mkdir("%s-%d" % (name, len(self._servers)))
@@ -618,7 +619,7 @@ class Harness:
         argv += ["--address=%s" % a for a in addresses]
         if cache_size is not None:
             argv.append("--cache-size=%d" % cache_size)
-        argv += list(extra)
+        argv = list(prefix) + argv + list(extra)
         s = Server(self, name, argv, (LOOPBACK, port),
                    os.path.join(d, "stderr.log"), d)
         s.dir = d
@@ -627,7 +628,7 @@ class Harness:
 
     def wuguard(self, local, name="wuguard", port=None, config=None,
                 args=(), public=None, verbose=True, probe="probe.invalid.",
-                wait=True):
+                wait=True, prefix=()):
         """Start the daemon in the foreground on 127.0.0.1:port forwarding to
         local [(ADDR, PORT), ...]. config: {section: {key: value}} or a str
         written as the config file. The public upstream defaults to a dead
@@ -637,7 +638,7 @@ class Harness:
         conf = os.path.join(d, "wuguard.conf")
         self.write(conf, render_config(config or {}))
         public = public or dead_addr()
-        argv = [os.path.join(BUILDDIR, "wuguard"), "-f", "-c", conf,
+        argv = list(prefix) + [os.path.join(BUILDDIR, "wuguard"), "-f", "-c", conf,
                 "--listen", "%s:%d" % (LOOPBACK, port),
                 "--public", "%s:%d" % tuple(public),
                 "--db", os.path.join(d, "wuguard.db")]
