@@ -546,6 +546,8 @@ class Harness:
             '\tverbosity: 1\n'
             '\thide-version: yes\n'
             '\tminimal-responses: yes\n'
+            '\trrl-ratelimit: 0\n'
+            '\trrl-whitelist-ratelimit: 0\n'
             'remote-control:\n'
             '\tcontrol-enable: no\n'
             '{zones}').format(port=port, d=d, zones="".join(zconf)))
