@@ -49,10 +49,12 @@ struct wg_cache_stats {
 	uint64_t evictions;
 };
 
-/* Returns NULL on allocation failure. */
+/* Returns NULL on allocation failure or when max_entries or max_bytes is 0.
+ * The hash key is random per cache (SipHash via libsodium). */
 struct wg_cache *wg_cache_new(const struct wg_cache_params *p);
 void wg_cache_free(struct wg_cache *c);
-/* Apply new limits (reload); evicts at once if the new limits are smaller. */
+/* Apply new limits (reload); evicts at once if the new limits are smaller.
+ * Entries already stored keep their lifetimes. A 0 limit is taken as 1. */
 void wg_cache_set_params(struct wg_cache *c, const struct wg_cache_params *p);
 
 /* Look k up. On HIT or STALE the reply (with the stored ID) is copied into
@@ -71,8 +73,16 @@ enum wg_cache_result wg_cache_lookup(struct wg_cache *c, const struct wg_cache_k
  * SOA); SERVFAIL: servfail_ttl, and never replacing an existing entry of
  * another rcode (it may still be needed as a stale answer). ttl_cap > 0 caps
  * the lifetime further. Replaces an existing entry for the same key.
- * Returns 0, -EINVAL (unparsable, or an rcode that is not cached), -E2BIG
- * (larger than max_bytes allows), -ENOMEM. */
+ * Served TTLs decay per record from the stored originals; when a clamp or cap
+ * cut the lifetime below the records' TTLs (and always for negative and
+ * SERVFAIL entries) they are also capped at the lifetime. An OPT RR still
+ * present as the last record is removed; replies with any number of records
+ * are stored (beyond WG_WIRE_MAX_TTLS the offsets are collected here).
+ * Returns 0 (also when nothing is stored on purpose: a zero lifetime with
+ * stale_max_age 0, or a SERVFAIL meeting an entry of another rcode), -EINVAL
+ * (unparsable, QR clear, TC set, opcode not QUERY, OPT not last, an rcode
+ * that is not cached, a bad key), -E2BIG (larger than max_bytes allows),
+ * -ENOMEM (the old entry, if any, is kept). */
 int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint8_t *pkt,
 		    size_t len, uint64_t now_ms, uint32_t ttl_cap);
 

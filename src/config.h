@@ -25,6 +25,7 @@ struct wg_plugin_conf {
 	char *path;            /* owned: "path" key, the shared object */
 	struct wg_strlist keys;   /* owned: every other key, in file order */
 	struct wg_strlist values; /* owned: values parallel to keys */
+	unsigned line;         /* line of the section header, 0: not from a file */
 };
 
 struct wg_config {
@@ -89,6 +90,9 @@ struct wg_config {
 
 	char *source;               /* owned: the file it came from, NULL for defaults */
 	char *resolv_conf;          /* owned: where default local upstreams come from */
+	unsigned *key_line;         /* owned: per key of config.c's table, the file line
+				     * that last set it (0: default or override), so
+				     * finalize can name a line in cross-field errors */
 };
 
 /* One command-line override: replaces (for lists: the whole list of) the key. */

@@ -1,6 +1,354 @@
-/* main.c: placeholder replaced by the daemon. */
+/* main.c: command line, configuration, binding, privilege drop, signals,
+ * the run loop and teardown. */
 #include "autoconfig.h"
-int main(void)
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "config.h"
+#include "listen.h"
+#include "log.h"
+#include "resolver.h"
+
+#define MAX_OVERRIDES 64
+
+struct wg_main {
+	uv_loop_t *loop;                 /* borrowed: the default loop */
+	struct wg_config *cfg;           /* owned: the running configuration */
+	const char *config_path;         /* borrowed from argv, NULL: none */
+	struct wg_override ov[MAX_OVERRIDES];
+	size_t n_ov;
+	int verbose;
+	struct wg_listen *listen;        /* owned */
+	struct wg_resolver *resolver;    /* owned */
+	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
+};
+
+static const char *default_config_path(void)
 {
+	return WG_SYSCONFDIR "/wuguard/wuguard.conf";
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: wuguard [options]\n"
+		"A caching DNS stub resolver that guards Windows Update names.\n"
+		"\n"
+		"  -c, --config FILE      configuration file (default %s, if present)\n"
+		"  -n, --check            check the configuration and exit (0 good, 1 bad)\n"
+		"  -f, --foreground       stay in the foreground, log to stderr\n"
+		"  -u, --user USER        drop privileges to USER after binding\n"
+		"  -v, --verbose          more logging (repeat for debug)\n"
+		"  -V, --version          print the version and exit\n"
+		"  -h, --help             this help\n"
+		"      --listen ADDR:PORT listen here (repeatable; replaces the config list)\n"
+		"      --local ADDR:PORT  local upstream resolver (repeatable; failover order)\n"
+		"      --public ADDR:PORT|sdns://STAMP\n"
+		"                         public reference resolver for WU names (repeatable)\n"
+		"      --db PATH          discrepancy database\n"
+		"      --mode repair|monitor\n"
+		"                         repair tampered WU answers, or only record them\n"
+		"      --domains FILE     the WU domain set file\n"
+		"\n"
+		"IPv6 addresses are written in brackets: [::1]:5353.\n"
+		"Signals: HUP reloads the configuration, USR1 logs counters, TERM/INT stop.\n",
+		default_config_path());
+}
+
+/* Build a configuration from the file (if any) and the overrides. */
+static struct wg_config *load_config(struct wg_main *m, char *err, size_t errcap)
+{
+	struct wg_config *c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errcap, "out of memory");
+		return NULL;
+	}
+	if (wg_config_defaults(c) < 0) {
+		snprintf(err, errcap, "out of memory");
+		free(c);
+		return NULL;
+	}
+	const char *path = m->config_path;
+	if (!path && access(default_config_path(), F_OK) == 0)
+		path = default_config_path();
+	if ((path && wg_config_load(c, path, err, errcap) < 0) ||
+	    wg_config_apply_overrides(c, m->ov, m->n_ov, err, errcap) < 0 ||
+	    wg_config_finalize(c, err, errcap) < 0) {
+		wg_config_free(c);
+		free(c);
+		return NULL;
+	}
+	if (m->verbose) {
+		int lvl = c->log_level + m->verbose;
+		c->log_level = lvl > WG_LOG_DEBUG ? WG_LOG_DEBUG : lvl;
+	}
+	return c;
+}
+
+static void free_config(struct wg_config *c)
+{
+	if (c) {
+		wg_config_free(c);
+		free(c);
+	}
+}
+
+static void on_sighup(uv_signal_t *s, int signum)
+{
+	struct wg_main *m = s->data;
+	char err[512];
+	struct wg_config *c = load_config(m, err, sizeof(err));
+	if (!c) {
+		wg_err("main", "reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	if (wg_resolver_reload(m->resolver, c, err, sizeof(err)) < 0) {
+		wg_err("main", "reload failed, keeping the running configuration: %s", err);
+		free_config(c);
+		return;
+	}
+	struct wg_listen_params lp = {c->tcp_idle_ms, c->tcp_max_clients};
+	wg_listen_set_params(m->listen, &lp);
+	wg_log_set_level((enum wg_log_level)c->log_level);
+	if (c->n_listen != m->cfg->n_listen ||
+	    memcmp(c->listen, m->cfg->listen, c->n_listen * sizeof(*c->listen)) != 0)
+		wg_warn("main", "listen addresses changed: they take effect at the next restart");
+	free_config(m->cfg);
+	m->cfg = c;
+	wg_info("main", "configuration reloaded");
+}
+
+static void on_sigusr1(uv_signal_t *s, int signum)
+{
+	struct wg_main *m = s->data;
+	wg_resolver_log_stats(m->resolver);
+}
+
+static void on_sigterm(uv_signal_t *s, int signum)
+{
+	struct wg_main *m = s->data;
+	wg_info("main", "signal %d: stopping", signum);
+	uv_stop(m->loop);
+}
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		wg_err("main", "user %s: no such user", user);
+		return -ENOENT;
+	}
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		wg_err("main", "dropping privileges to %s: %s", user, strerror(errno));
+		return -errno;
+	}
+	if (setuid(0) == 0) {
+		wg_err("main", "privileges could be regained after dropping them");
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int daemonize(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		return -errno;
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return 0;
+}
+
+static void write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		wg_warn("main", "pidfile %s: %s", path, strerror(errno));
+		return;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static int add_override(struct wg_main *m, const char *section, const char *key, const char *value)
+{
+	if (m->n_ov >= MAX_OVERRIDES) {
+		fprintf(stderr, "wuguard: too many command-line options\n");
+		return -E2BIG;
+	}
+	m->ov[m->n_ov].section = section;
+	m->ov[m->n_ov].key = key;
+	m->ov[m->n_ov].value = value;
+	m->n_ov++;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_LISTEN = 256, OPT_LOCAL, OPT_PUBLIC, OPT_DB, OPT_MODE, OPT_DOMAINS };
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'n'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"user", required_argument, NULL, 'u'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"local", required_argument, NULL, OPT_LOCAL},
+		{"public", required_argument, NULL, OPT_PUBLIC},
+		{"db", required_argument, NULL, OPT_DB},
+		{"mode", required_argument, NULL, OPT_MODE},
+		{"domains", required_argument, NULL, OPT_DOMAINS},
+		{NULL, 0, NULL, 0},
+	};
+	struct wg_main m;
+	int check = 0, foreground = 0, opt, rc;
+	char err[512];
+
+	memset(&m, 0, sizeof(m));
+	while ((opt = getopt_long(argc, argv, "c:nfu:vVh", opts, NULL)) != -1) {
+		rc = 0;
+		switch (opt) {
+		case 'c': m.config_path = optarg; break;
+		case 'n': check = 1; break;
+		case 'f': foreground = 1; break;
+		case 'u': rc = add_override(&m, "server", "user", optarg); break;
+		case 'v': m.verbose++; break;
+		case 'V': printf("wuguard %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		case OPT_LISTEN: rc = add_override(&m, "server", "listen", optarg); break;
+		case OPT_LOCAL: rc = add_override(&m, "upstream", "local", optarg); break;
+		case OPT_PUBLIC: rc = add_override(&m, "upstream", "public", optarg); break;
+		case OPT_DB: rc = add_override(&m, "database", "path", optarg); break;
+		case OPT_MODE: rc = add_override(&m, "server", "mode", optarg); break;
+		case OPT_DOMAINS: rc = add_override(&m, "guard", "domains", optarg); break;
+		default: usage(stderr); return 2;
+		}
+		if (rc < 0)
+			return 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wuguard: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "wuguard: libsodium failed to initialise\n");
+		return 1;
+	}
+	wg_log_open(0, WG_LOG_INFO);
+	m.cfg = load_config(&m, err, sizeof(err));
+	if (!m.cfg) {
+		fprintf(stderr, "wuguard: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		if (m.verbose)
+			wg_config_dump(m.cfg, stdout);
+		printf("wuguard: configuration %s is valid\n",
+		       m.cfg->source ? m.cfg->source : "(built-in defaults)");
+		free_config(m.cfg);
+		return 0;
+	}
+	if (!foreground) {
+		if ((rc = daemonize()) < 0) {
+			fprintf(stderr, "wuguard: daemonize: %s\n", strerror(-rc));
+			return 1;
+		}
+		wg_log_open(1, (enum wg_log_level)m.cfg->log_level);
+	} else {
+		wg_log_set_level((enum wg_log_level)m.cfg->log_level);
+	}
+	/* a client that vanishes mid-write must not kill us */
+	signal(SIGPIPE, SIG_IGN);
+
+	m.loop = uv_default_loop();
+	if ((rc = wg_resolver_new(m.loop, m.cfg, &m.resolver, err, sizeof(err))) < 0) {
+		wg_err("main", "%s", err);
+		return 1;
+	}
+	struct wg_listen_params lp = {m.cfg->tcp_idle_ms, m.cfg->tcp_max_clients};
+	if ((rc = wg_listen_open(m.loop, m.cfg->listen, m.cfg->n_listen, &lp, wg_resolver_on_query,
+				 m.resolver, &m.listen, err, sizeof(err))) < 0) {
+		wg_err("main", "cannot listen on %s", err);
+		return 1;
+	}
+	wg_resolver_set_listener(m.resolver, m.listen);
+	if (m.cfg->pidfile)
+		write_pidfile(m.cfg->pidfile);
+	if (m.cfg->user && drop_privileges(m.cfg->user) < 0)
+		return 1;
+
+	uv_signal_init(m.loop, &m.sig_hup);
+	uv_signal_init(m.loop, &m.sig_term);
+	uv_signal_init(m.loop, &m.sig_int);
+	uv_signal_init(m.loop, &m.sig_usr1);
+	m.sig_hup.data = m.sig_term.data = m.sig_int.data = m.sig_usr1.data = &m;
+	uv_signal_start(&m.sig_hup, on_sighup, SIGHUP);
+	uv_signal_start(&m.sig_term, on_sigterm, SIGTERM);
+	uv_signal_start(&m.sig_int, on_sigterm, SIGINT);
+	uv_signal_start(&m.sig_usr1, on_sigusr1, SIGUSR1);
+
+	for (size_t i = 0; i < m.cfg->n_listen; i++) {
+		char a[80];
+		wg_addr_format(&m.cfg->listen[i], a, sizeof(a));
+		wg_info("main", "listening on %s (udp, tcp)", a);
+	}
+	for (size_t i = 0; i < m.cfg->n_local; i++) {
+		char a[80];
+		wg_addr_format(&m.cfg->local[i], a, sizeof(a));
+		wg_info("main", "local upstream %s", a);
+	}
+	wg_info("main", "wuguard %s started, mode %s", PACKAGE_VERSION,
+		m.cfg->mode == WG_MODE_REPAIR ? "repair" : "monitor");
+
+	uv_run(m.loop, UV_RUN_DEFAULT);
+
+	wg_resolver_log_stats(m.resolver);
+	wg_listen_close(m.listen);
+	wg_resolver_free(m.resolver);
+	uv_walk(m.loop, close_walk, NULL);
+	uv_run(m.loop, UV_RUN_DEFAULT);
+	uv_loop_close(m.loop);
+	if (m.cfg->pidfile)
+		unlink(m.cfg->pidfile);
+	free_config(m.cfg);
+	wg_info("main", "stopped");
 	return 0;
 }

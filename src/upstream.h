@@ -42,6 +42,12 @@ struct wg_upstream *wg_upstream_new(uv_loop_t *loop, const struct wg_addr *serve
 				    uint32_t timeout_ms, uint32_t retries);
 /* Closes sockets; pending exchanges get no callback. Safe with NULL. */
 void wg_upstream_free(struct wg_upstream *u);
+/* Replace the server list and timing (reload). Exchanges in flight finish
+ * with the servers they started with. Returns 0 or -ENOMEM. */
+int wg_upstream_set_servers(struct wg_upstream *u, const struct wg_addr *servers, size_t n,
+			    uint32_t timeout_ms, uint32_t retries);
+/* Exchanges currently in flight. */
+size_t wg_upstream_pending(const struct wg_upstream *u);
 
 /* Ask qi's question (the client's case, RD/CD and DO are kept; EDNS 1232 is
  * advertised). On success *req (may be NULL) identifies the exchange for

@@ -1,0 +1,570 @@
+/* resolver.c: the per-query pipeline, see resolver.h.
+ *
+ * The hot path works on bytes: the query is parsed into a stack
+ * wg_query_info, a cache hit is copied straight into r->out and patched
+ * (ID, the client's question case, RD, OPT) before one UDP send. A miss
+ * takes a waiter slot and joins or creates an in-flight exchange keyed like
+ * the cache; slots and exchanges are recycled through free lists, so after
+ * warm-up neither path calls malloc. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "cache.h"
+#include "log.h"
+#include "resolver.h"
+#include "upstream.h"
+#include "wire.h"
+
+#define UDP_REPLY_MAX 1232 /* bytes: never send bigger UDP answers (no fragments) */
+
+struct wg_waiter {
+	struct wg_waiter *next;
+	struct wg_client client;
+	uint16_t id;
+	uint16_t flags;
+	uint16_t udp_size;
+	uint16_t qname_len;
+	uint8_t has_edns;
+	uint8_t do_bit;
+	uint8_t qname[WG_NAME_MAX]; /* the client's spelling */
+};
+
+struct wg_inflight {
+	struct wg_resolver *r;          /* borrowed: owner */
+	struct wg_inflight *hnext;      /* hash chain / free list */
+	uint64_t hash;
+	struct wg_waiter *waiters;      /* owned slots, returned to the pool */
+	struct wg_waiter **tail;
+	struct wg_upstream_req *req;    /* borrowed: live while the exchange runs */
+	uint8_t key_flags;
+	struct wg_query_info qi;        /* the first asker's query */
+};
+
+struct wg_resolver {
+	uv_loop_t *loop;                 /* borrowed */
+	const struct wg_config *cfg;     /* borrowed: swapped on reload */
+	struct wg_listen *listen;        /* borrowed */
+	struct wg_cache *cache;          /* owned */
+	struct wg_upstream *local;       /* owned */
+	struct wg_cidr *allow;           /* owned: built-in or configured */
+	size_t n_allow;
+	struct wg_inflight **table;      /* owned: in-flight hash, power of two */
+	size_t mask;
+	struct wg_inflight *free_inflight;
+	struct wg_waiter *free_waiters;
+	size_t n_waiters;                /* slots handed out */
+	unsigned char hash_key[crypto_shorthash_KEYBYTES];
+	struct wg_resolver_stats st;
+	uint8_t out[WG_PKT_MAX + 64];    /* reply scratch */
+	uint8_t scratch[WG_PKT_MAX + 64];/* upstream reply scratch */
+};
+
+/* Loopback, RFC 1918, CGNAT, link-local, ULA: who may ask by default. */
+static const char *const default_allow[] = {
+	"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+	"169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10",
+};
+
+static uint64_t now_ms(const struct wg_resolver *r)
+{
+	return uv_now(r->loop);
+}
+
+static uint64_t key_hash(const struct wg_resolver *r, const struct wg_query_info *qi, uint8_t flags)
+{
+	uint8_t buf[WG_NAME_MAX + 5];
+	memcpy(buf, qi->qname_lc, qi->qname_len);
+	wg_put16(buf + qi->qname_len, qi->qtype);
+	wg_put16(buf + qi->qname_len + 2, qi->qclass);
+	buf[qi->qname_len + 4] = flags;
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, buf, qi->qname_len + 5u, r->hash_key);
+	return h;
+}
+
+static uint8_t key_flags(const struct wg_query_info *qi)
+{
+	return (uint8_t)((qi->do_bit ? WG_CACHE_F_DO : 0) | ((qi->flags & WG_F_CD) ? WG_CACHE_F_CD : 0));
+}
+
+static void cache_key(const struct wg_query_info *qi, uint8_t flags, struct wg_cache_key *k)
+{
+	k->name = qi->qname_lc;
+	k->name_len = qi->qname_len;
+	k->qtype = qi->qtype;
+	k->qclass = qi->qclass;
+	k->flags = flags;
+}
+
+static int acl_allows(const struct wg_resolver *r, const struct sockaddr *sa)
+{
+	const struct wg_config *c = r->cfg;
+	for (size_t i = 0; i < c->n_deny; i++)
+		if (wg_cidr_match(&c->deny[i], sa))
+			return 0;
+	for (size_t i = 0; i < r->n_allow; i++)
+		if (wg_cidr_match(&r->allow[i], sa))
+			return 1;
+	return 0;
+}
+
+static size_t udp_limit(const struct wg_waiter *w)
+{
+	if (!w->client.udp)
+		return WG_PKT_MAX;
+	if (!w->has_edns)
+		return WG_UDP_MIN;
+	return w->udp_size < UDP_REPLY_MAX ? w->udp_size : UDP_REPLY_MAX;
+}
+
+/* Turn the stored form in r->out (no OPT, any ID) into this client's reply
+ * and send it. ede >= 0 adds an Extended DNS Error option (EDNS clients). */
+static void send_reply(struct wg_resolver *r, const struct wg_waiter *w, size_t len, int ede)
+{
+	uint8_t *p = r->out;
+	wg_put16(p, w->id);
+	uint16_t f = wg_get16(p + 2);
+	/* we are not the authority: AA never passes through */
+	f = (uint16_t)((f & ~(WG_F_RD | WG_F_AA)) | (w->flags & WG_F_RD) | WG_F_RA | WG_F_QR);
+	wg_put16(p + 2, f);
+	/* the question at offset 12 is never compressed (nothing precedes
+	 * it), so the client's spelling fits byte for byte */
+	if (wg_get16(p + 4) == 1 && len >= (size_t)WG_HDR_LEN + w->qname_len &&
+	    wg_wire_name_eq(p + WG_HDR_LEN, w->qname))
+		memcpy(p + WG_HDR_LEN, w->qname, w->qname_len);
+	size_t opt = w->has_edns ? WG_OPT_LEN + (ede >= 0 ? 6 : 0) : 0;
+	if (len + opt > udp_limit(w)) {
+		size_t qend = WG_HDR_LEN + (size_t)w->qname_len + 4;
+		if (qend > len)
+			qend = WG_HDR_LEN;
+		wg_put16(p + 2, (uint16_t)(wg_get16(p + 2) | WG_F_TC));
+		wg_put16(p + 6, 0);
+		wg_put16(p + 8, 0);
+		wg_put16(p + 10, 0);
+		len = qend;
+		r->st.truncated++;
+	}
+	if (w->has_edns) {
+		int n = wg_wire_append_opt(p, len, sizeof(r->out), w->do_bit, ede);
+		if (n > 0)
+			len = (size_t)n;
+	}
+	if (WG_RCODE(f) == WG_RCODE_SERVFAIL)
+		r->st.servfail++;
+	wg_listen_send(r->listen, &w->client, p, len);
+}
+
+/* Build and send an error reply from what a waiter remembers. */
+static void send_error(struct wg_resolver *r, const struct wg_waiter *w, uint16_t qtype,
+		       uint16_t qclass, int rcode)
+{
+	uint8_t *p = r->out;
+	wg_put16(p, w->id);
+	wg_put16(p + 2, (uint16_t)(WG_F_QR | WG_F_RA | (w->flags & (WG_F_RD | WG_F_CD)) | rcode));
+	wg_put16(p + 4, 1);
+	wg_put16(p + 6, 0);
+	wg_put16(p + 8, 0);
+	wg_put16(p + 10, 0);
+	memcpy(p + WG_HDR_LEN, w->qname, w->qname_len);
+	size_t o = WG_HDR_LEN + w->qname_len;
+	wg_put16(p + o, qtype);
+	wg_put16(p + o + 2, qclass);
+	send_reply(r, w, o + 4, -1);
+}
+
+static void waiter_fill(struct wg_waiter *w, const struct wg_client *c,
+			const struct wg_query_info *qi)
+{
+	w->next = NULL;
+	w->client = *c;
+	w->id = qi->id;
+	w->flags = qi->flags;
+	w->udp_size = qi->udp_size;
+	w->has_edns = qi->has_edns;
+	w->do_bit = qi->do_bit;
+	w->qname_len = qi->qname_len;
+	memcpy(w->qname, qi->qname, qi->qname_len);
+}
+
+static struct wg_waiter *waiter_get(struct wg_resolver *r)
+{
+	if (r->n_waiters >= r->cfg->max_inflight)
+		return NULL;
+	struct wg_waiter *w = r->free_waiters;
+	if (w)
+		r->free_waiters = w->next;
+	else
+		w = malloc(sizeof(*w));
+	if (w)
+		r->n_waiters++;
+	return w;
+}
+
+static void waiter_put(struct wg_resolver *r, struct wg_waiter *w)
+{
+	wg_listen_client_release(&w->client);
+	w->next = r->free_waiters;
+	r->free_waiters = w;
+	r->n_waiters--;
+}
+
+static struct wg_inflight *inflight_find(struct wg_resolver *r, uint64_t h,
+					 const struct wg_query_info *qi, uint8_t flags)
+{
+	for (struct wg_inflight *f = r->table[h & r->mask]; f; f = f->hnext)
+		if (f->hash == h && f->key_flags == flags && f->qi.qtype == qi->qtype &&
+		    f->qi.qclass == qi->qclass && f->qi.qname_len == qi->qname_len &&
+		    memcmp(f->qi.qname_lc, qi->qname_lc, qi->qname_len) == 0)
+			return f;
+	return NULL;
+}
+
+static void inflight_unlink(struct wg_resolver *r, struct wg_inflight *f)
+{
+	struct wg_inflight **pp = &r->table[f->hash & r->mask];
+	while (*pp && *pp != f)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = f->hnext;
+	f->hnext = r->free_inflight;
+	r->free_inflight = f;
+}
+
+static void on_local_reply(void *arg, const struct wg_upstream_reply *rep);
+
+/* Start an exchange for qi. Returns the in-flight entry or NULL. */
+static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg_query_info *qi,
+					  uint64_t h, uint8_t flags)
+{
+	struct wg_inflight *f = r->free_inflight;
+	if (f)
+		r->free_inflight = f->hnext;
+	else if (!(f = malloc(sizeof(*f))))
+		return NULL;
+	f->r = r;
+	f->hash = h;
+	f->key_flags = flags;
+	f->waiters = NULL;
+	f->tail = &f->waiters;
+	f->req = NULL;
+	f->qi = *qi;
+	f->hnext = r->table[h & r->mask];
+	r->table[h & r->mask] = f;
+	if (wg_upstream_query(r->local, qi, on_local_reply, f, &f->req) < 0) {
+		inflight_unlink(r, f);
+		return NULL;
+	}
+	return f;
+}
+
+/* Answer every waiter of f from the stored form in r->scratch (len bytes),
+ * or with a stale answer / SERVFAIL when len is 0. */
+static void inflight_answer(struct wg_resolver *r, struct wg_inflight *f, size_t len)
+{
+	struct wg_waiter *w = f->waiters;
+	struct wg_cache_key k;
+	cache_key(&f->qi, f->key_flags, &k);
+	size_t stale_len = 0;
+	int have_stale = 0;
+
+	if (len == 0 && w && r->cfg->serve_stale) {
+		if (wg_cache_lookup(r->cache, &k, now_ms(r), 1, r->cfg->stale_ttl, r->scratch,
+				    sizeof(r->scratch) - 64, &stale_len, NULL) == WG_CACHE_STALE)
+			have_stale = 1;
+	}
+	while (w) {
+		struct wg_waiter *next = w->next;
+		if (len) {
+			memcpy(r->out, r->scratch, len);
+			send_reply(r, w, len, -1);
+		} else if (have_stale) {
+			memcpy(r->out, r->scratch, stale_len);
+			/* RFC 8914 EDE 3: Stale Answer */
+			send_reply(r, w, stale_len, 3);
+			r->st.stale_served++;
+		} else {
+			send_error(r, w, f->qi.qtype, f->qi.qclass, WG_RCODE_SERVFAIL);
+		}
+		waiter_put(r, w);
+		w = next;
+	}
+	f->waiters = NULL;
+	f->tail = &f->waiters;
+}
+
+static void on_local_reply(void *arg, const struct wg_upstream_reply *rep)
+{
+	struct wg_inflight *f = arg;
+	struct wg_resolver *r = f->r;
+	size_t len = 0;
+
+	f->req = NULL;
+	if (rep->status == 0 && rep->len <= WG_PKT_MAX) {
+		struct wg_wire_ttls t;
+		memcpy(r->scratch, rep->pkt, rep->len);
+		len = rep->len;
+		if (wg_wire_scan(r->scratch, len, &t) == 0) {
+			len = wg_wire_strip_opt(r->scratch, len, &t);
+			int rc = WG_RCODE(wg_get16(r->scratch + 2));
+			struct wg_cache_key k;
+			cache_key(&f->qi, f->key_flags, &k);
+			wg_cache_insert(r->cache, &k, r->scratch, len, now_ms(r), 0);
+			if (rc == WG_RCODE_SERVFAIL && r->cfg->serve_stale) {
+				r->st.upstream_failures++;
+				len = 0; /* try a stale answer first */
+			}
+		} else {
+			len = 0;
+			r->st.upstream_failures++;
+		}
+	} else {
+		r->st.upstream_failures++;
+		if (rep->status != -ECANCELED)
+			wg_debug("resolver", "upstream failed: %s", strerror(-rep->status));
+	}
+	inflight_answer(r, f, len);
+	inflight_unlink(r, f);
+}
+
+static void reply_direct(struct wg_resolver *r, const struct wg_client *c, const uint8_t *pkt,
+			 const struct wg_query_info *qi, int rcode)
+{
+	int n = wg_wire_build_error(r->out, sizeof(r->out), pkt, qi, rcode);
+	if (n > 0)
+		wg_listen_send(r->listen, c, r->out, (size_t)n);
+}
+
+void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *pkt, size_t len)
+{
+	struct wg_resolver *r = arg;
+	struct wg_query_info qi;
+	int allowed = acl_allows(r, (const struct sockaddr *)&c->addr);
+	int rc = wg_wire_parse_query(pkt, len, &qi);
+
+	r->st.queries++;
+	if (rc == -EMSGSIZE || rc == -EPROTO) {
+		r->st.dropped++;
+		return;
+	}
+	if (!allowed) {
+		r->st.refused++;
+		reply_direct(r, c, pkt, &qi, WG_RCODE_REFUSED);
+		return;
+	}
+	if (rc == -EOPNOTSUPP) {
+		r->st.notimp++;
+		reply_direct(r, c, pkt, &qi, WG_RCODE_NOTIMP);
+		return;
+	}
+	if (rc < 0) {
+		r->st.formerr++;
+		reply_direct(r, c, pkt, &qi, WG_RCODE_FORMERR);
+		return;
+	}
+	if (qi.has_edns && qi.edns_version != 0) {
+		/* RFC 6891 6.1.3: BADVERS; we answer FORMERR-free with plain
+		 * FORMERR semantics kept simple: refuse to guess */
+		r->st.formerr++;
+		reply_direct(r, c, pkt, &qi, WG_RCODE_FORMERR);
+		return;
+	}
+	if (qi.qtype == WG_TYPE_AXFR || qi.qtype == WG_TYPE_IXFR) {
+		r->st.refused++;
+		reply_direct(r, c, pkt, &qi, WG_RCODE_REFUSED);
+		return;
+	}
+
+	uint8_t flags = key_flags(&qi);
+	struct wg_cache_key k;
+	cache_key(&qi, flags, &k);
+	size_t olen;
+	int prefetch = 0;
+	if (wg_cache_lookup(r->cache, &k, now_ms(r), 0, 0, r->out, sizeof(r->out) - 64, &olen,
+			    &prefetch) == WG_CACHE_HIT) {
+		struct wg_waiter w;
+		r->st.cache_hits++;
+		waiter_fill(&w, c, &qi);
+		send_reply(r, &w, olen, -1);
+		if (prefetch) {
+			uint64_t h = key_hash(r, &qi, flags);
+			if (!inflight_find(r, h, &qi, flags) && inflight_start(r, &qi, h, flags))
+				r->st.prefetches++;
+		}
+		return;
+	}
+	r->st.cache_misses++;
+
+	struct wg_waiter *w = waiter_get(r);
+	if (!w) {
+		r->st.dropped++;
+		r->st.servfail++;
+		reply_direct(r, c, pkt, &qi, WG_RCODE_SERVFAIL);
+		return;
+	}
+	waiter_fill(w, c, &qi);
+	wg_listen_client_hold(c);
+	uint64_t h = key_hash(r, &qi, flags);
+	struct wg_inflight *f = inflight_find(r, h, &qi, flags);
+	if (f) {
+		r->st.shared++;
+	} else if (!(f = inflight_start(r, &qi, h, flags))) {
+		r->st.upstream_failures++;
+		send_error(r, w, qi.qtype, qi.qclass, WG_RCODE_SERVFAIL);
+		waiter_put(r, w);
+		return;
+	}
+	*f->tail = w;
+	f->tail = &w->next;
+}
+
+static int build_allow(struct wg_resolver *r, const struct wg_config *cfg)
+{
+	size_t n = cfg->n_allow ? cfg->n_allow : sizeof(default_allow) / sizeof(default_allow[0]);
+	struct wg_cidr *a = calloc(n, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	if (cfg->n_allow) {
+		memcpy(a, cfg->allow, n * sizeof(*a));
+	} else {
+		for (size_t i = 0; i < n; i++)
+			wg_cidr_parse(default_allow[i], &a[i]);
+	}
+	free(r->allow);
+	r->allow = a;
+	r->n_allow = n;
+	return 0;
+}
+
+static void cache_params(const struct wg_config *c, struct wg_cache_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->max_entries = c->cache_entries;
+	p->max_bytes = c->cache_bytes;
+	p->min_ttl = c->min_ttl;
+	p->max_ttl = c->max_ttl;
+	p->neg_max_ttl = c->neg_max_ttl;
+	p->neg_default_ttl = c->neg_max_ttl < 60 ? c->neg_max_ttl : 60;
+	p->servfail_ttl = c->servfail_ttl;
+	p->stale_max_age = c->serve_stale ? c->stale_max_age : 0;
+	p->prefetch_min_hits = c->prefetch ? c->prefetch_min_hits : 0;
+}
+
+int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_resolver **out,
+		    char *err, size_t errcap)
+{
+	struct wg_resolver *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->loop = loop;
+	r->cfg = cfg;
+	crypto_shorthash_keygen(r->hash_key);
+	size_t slots = 1024;
+	while (slots < (size_t)cfg->max_inflight * 2 && slots < (1u << 20))
+		slots <<= 1;
+	r->table = calloc(slots, sizeof(*r->table));
+	r->mask = slots - 1;
+	struct wg_cache_params cp;
+	cache_params(cfg, &cp);
+	r->cache = wg_cache_new(&cp);
+	r->local = wg_upstream_new(loop, cfg->local, cfg->n_local, cfg->timeout_ms, cfg->retries);
+	if (!r->table || !r->cache || !r->local || build_allow(r, cfg) < 0) {
+		snprintf(err, errcap, "out of memory");
+		wg_resolver_free(r);
+		return -ENOMEM;
+	}
+	*out = r;
+	return 0;
+}
+
+int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char *err, size_t errcap)
+{
+	if (wg_upstream_set_servers(r->local, cfg->local, cfg->n_local, cfg->timeout_ms,
+				    cfg->retries) < 0 ||
+	    build_allow(r, cfg) < 0) {
+		snprintf(err, errcap, "out of memory");
+		return -ENOMEM;
+	}
+	struct wg_cache_params cp;
+	cache_params(cfg, &cp);
+	wg_cache_set_params(r->cache, &cp);
+	r->cfg = cfg;
+	return 0;
+}
+
+void wg_resolver_set_listener(struct wg_resolver *r, struct wg_listen *l)
+{
+	r->listen = l;
+}
+
+void wg_resolver_get_stats(const struct wg_resolver *r, struct wg_resolver_stats *s)
+{
+	*s = r->st;
+}
+
+void wg_resolver_log_stats(const struct wg_resolver *r)
+{
+	const struct wg_resolver_stats *s = &r->st;
+	struct wg_cache_stats cs;
+	struct wg_upstream_stats us;
+	wg_cache_get_stats(r->cache, &cs);
+	wg_upstream_get_stats(r->local, &us);
+	wg_info("stats",
+		"queries=%llu cache_hits=%llu cache_misses=%llu shared=%llu stale=%llu "
+		"prefetch=%llu upstream_failures=%llu servfail=%llu formerr=%llu notimp=%llu "
+		"refused=%llu dropped=%llu truncated=%llu",
+		(unsigned long long)s->queries, (unsigned long long)s->cache_hits,
+		(unsigned long long)s->cache_misses, (unsigned long long)s->shared,
+		(unsigned long long)s->stale_served, (unsigned long long)s->prefetches,
+		(unsigned long long)s->upstream_failures, (unsigned long long)s->servfail,
+		(unsigned long long)s->formerr, (unsigned long long)s->notimp,
+		(unsigned long long)s->refused, (unsigned long long)s->dropped,
+		(unsigned long long)s->truncated);
+	wg_info("stats", "cache entries=%llu bytes=%llu evictions=%llu",
+		(unsigned long long)cs.entries, (unsigned long long)cs.bytes,
+		(unsigned long long)cs.evictions);
+	wg_info("stats",
+		"upstream sent=%llu replies=%llu timeouts=%llu tcp_retries=%llu bad_replies=%llu",
+		(unsigned long long)us.sent, (unsigned long long)us.replies,
+		(unsigned long long)us.timeouts, (unsigned long long)us.tcp_retries,
+		(unsigned long long)us.bad_replies);
+}
+
+void wg_resolver_free(struct wg_resolver *r)
+{
+	if (!r)
+		return;
+	/* answer nobody: the listeners are closing too */
+	for (size_t i = 0; r->table && i <= r->mask; i++) {
+		struct wg_inflight *f = r->table[i];
+		while (f) {
+			struct wg_inflight *next = f->hnext;
+			struct wg_waiter *w = f->waiters;
+			while (w) {
+				struct wg_waiter *wn = w->next;
+				waiter_put(r, w);
+				w = wn;
+			}
+			free(f);
+			f = next;
+		}
+	}
+	wg_upstream_free(r->local);
+	while (r->free_inflight) {
+		struct wg_inflight *f = r->free_inflight;
+		r->free_inflight = f->hnext;
+		free(f);
+	}
+	while (r->free_waiters) {
+		struct wg_waiter *w = r->free_waiters;
+		r->free_waiters = w->next;
+		free(w);
+	}
+	wg_cache_free(r->cache);
+	free(r->table);
+	free(r->allow);
+	free(r);
+}

@@ -1,0 +1,53 @@
+/* resolver.h: the per-query pipeline.
+ *
+ * ACL -> parse -> cache -> in-flight table (identical queries share one
+ * upstream exchange) -> upstream -> cache insert -> reply to every waiter.
+ * Runs on the loop thread only. */
+#ifndef WG_RESOLVER_H
+#define WG_RESOLVER_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "config.h"
+#include "listen.h"
+
+struct wg_resolver;
+
+struct wg_resolver_stats {
+	uint64_t queries;
+	uint64_t cache_hits;
+	uint64_t cache_misses;
+	uint64_t stale_served;
+	uint64_t prefetches;
+	uint64_t shared;          /* answered by joining an exchange in flight */
+	uint64_t upstream_failures;
+	uint64_t servfail;        /* SERVFAIL sent to clients */
+	uint64_t formerr;
+	uint64_t notimp;
+	uint64_t refused;         /* denied by the ACL, or zone transfer */
+	uint64_t dropped;         /* not answered: runt, QR=1, no slot */
+	uint64_t truncated;       /* answered TC=1 to a UDP client */
+};
+
+/* Build the pipeline for cfg (borrowed; must outlive the resolver or be
+ * replaced with wg_resolver_reload). Returns 0 or a negative errno with a
+ * reason in err. */
+int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_resolver **out,
+		    char *err, size_t errcap);
+/* Swap in a new configuration (already validated). Cache contents are kept;
+ * upstream lists, ACL and limits change at once. Returns 0 or a negative
+ * errno (the old configuration stays). */
+int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char *err, size_t errcap);
+/* The listener callback (arg = the resolver). */
+void wg_resolver_on_query(void *arg, const struct wg_client *client, const uint8_t *pkt, size_t len);
+/* Tell the resolver which listener answers go out through. */
+void wg_resolver_set_listener(struct wg_resolver *r, struct wg_listen *l);
+void wg_resolver_get_stats(const struct wg_resolver *r, struct wg_resolver_stats *s);
+/* Log every counter at info level (SIGUSR1, exit). */
+void wg_resolver_log_stats(const struct wg_resolver *r);
+/* Cancel exchanges in flight and free everything. */
+void wg_resolver_free(struct wg_resolver *r);
+
+#endif

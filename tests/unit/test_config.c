@@ -1,0 +1,660 @@
+/* test_config.c: every key from a file, lists, overrides, errors with
+ * their line numbers, and finalize against a fake resolv.conf. */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "log.h"
+
+/* Write text to a fresh file under /tmp; path receives its name. */
+static void write_tmp(char *path, size_t cap, const char *text)
+{
+	snprintf(path, cap, "/tmp/wgconf-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	size_t len = strlen(text);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Load text into c (defaults first); returns wg_config_load's result. */
+static int load_text(struct wg_config *c, const char *text, char *path, char *err, size_t cap)
+{
+	char p[64];
+	assert_int_equal(wg_config_defaults(c), 0);
+	write_tmp(p, sizeof(p), text);
+	err[0] = 0;
+	int rc = wg_config_load(c, p, err, cap);
+	unlink(p);
+	if (path)
+		strcpy(path, p);
+	return rc;
+}
+
+static void assert_addr(const struct wg_addr *a, const char *want)
+{
+	char buf[80];
+	wg_addr_format(a, buf, sizeof(buf));
+	assert_string_equal(buf, want);
+}
+
+static void test_defaults(void **state)
+{
+	struct wg_config c;
+	assert_int_equal(wg_config_defaults(&c), 0);
+	assert_int_equal(c.n_listen, 0);
+	assert_int_equal(c.n_local, 0);
+	assert_int_equal(c.mode, WG_MODE_REPAIR);
+	assert_int_equal(c.log_level, WG_LOG_INFO);
+	assert_int_equal(c.tcp_idle_ms, 10000);
+	assert_int_equal(c.tcp_max_clients, 256);
+	assert_int_equal(c.max_inflight, 4096);
+	assert_int_equal(c.timeout_ms, 1000);
+	assert_int_equal(c.retries, 2);
+	assert_int_equal(c.public_timeout_ms, 1500);
+	assert_int_equal(c.cache_entries, 10000);
+	assert_true(c.cache_bytes == 32u << 20);
+	assert_int_equal(c.min_ttl, 0);
+	assert_int_equal(c.max_ttl, 86400);
+	assert_int_equal(c.neg_max_ttl, 3600);
+	assert_int_equal(c.servfail_ttl, 5);
+	assert_true(c.serve_stale);
+	assert_int_equal(c.stale_ttl, 30);
+	assert_int_equal(c.stale_max_age, 86400);
+	assert_true(c.prefetch);
+	assert_int_equal(c.prefetch_min_hits, 3);
+	assert_non_null(strstr(c.domains_file, "/wu-domains.list"));
+	assert_int_equal(c.public_wait_ms, 1500);
+	assert_int_equal(c.repair_ttl, 300);
+	assert_true(c.repair_ede);
+	assert_non_null(strstr(c.db_path, "/lib/wuguard/wuguard.db"));
+	assert_int_equal(c.client_privacy, WG_CLIENT_FULL);
+	assert_int_equal(c.retention_days, 90);
+	assert_int_equal(c.max_db_mb, 256);
+	assert_int_equal(c.aggregate_s, 300);
+	assert_int_equal(c.queue_size, 4096);
+	assert_string_equal(c.resolv_conf, "/etc/resolv.conf");
+	assert_null(c.user);
+	assert_null(c.pidfile);
+	assert_null(c.source);
+	wg_config_free(&c);
+}
+
+static const char every_key[] =
+	"# every key once\n"
+	"[server]\n"
+	"listen = 127.0.0.1:5300\n"
+	"user = nobody\n"
+	"log-level = debug\n"
+	"mode = monitor\n"
+	"tcp-idle-timeout = 2500\n"
+	"tcp-max-clients = 17\n"
+	"max-inflight = 99\n"
+	"pidfile = /run/wuguard.pid\n"
+	"\n"
+	"[upstream]\n"
+	"local = 192.0.2.1 [2001:db8::1]:5353\n"
+	"public = 9.9.9.9:53\n"
+	"public = sdns://AQcAAAAAAAAAFDE3Ni4xMDMuMTMwLjEzMDo1NDQz\n"
+	"timeout = 700\n"
+	"retries = 4\n"
+	"public-timeout = 2000\n"
+	"resolv-conf = /tmp/nowhere\n"
+	"[cache]\n"
+	"size = 500\n"
+	"max-bytes = 8M\n"
+	"min-ttl = 10\n"
+	"max-ttl = 3600\n"
+	"negative-max-ttl = 600\n"
+	"servfail-ttl = 2\n"
+	"serve-stale = off\n"
+	"stale-ttl = 15\n"
+	"stale-max-age = 7200\n"
+	"prefetch = false\n"
+	"prefetch-min-hits = 7\n"
+	"[acl]\n"
+	"allow = 10.0.0.0/8, fd00::/8\n"
+	"deny = 10.1.2.3\n"
+	"[guard]\n"
+	"domains = /tmp/wu.list\n"
+	"add = *.Example.COM. foo.example.net\n"
+	"remove = bar.example.org\n"
+	"groups = office store\n"
+	"sanctioned-address = 10.10.10.10 192.168.0.0/16\n"
+	"sanctioned-name = lancache.lan\n"
+	"sanctioned-block = blocked.example\n"
+	"sinkhole-address = 0.0.0.0/8\n"
+	"sinkhole-name = sinkhole.example\n"
+	"cdn-suffix = akamaiedge.net\n"
+	"public-wait = 900\n"
+	"repair-ttl = 60\n"
+	"repair-ede = no\n"
+	"[database]\n"
+	"path = /tmp/wg.db\n"
+	"client-address = truncate\n"
+	"retention-days = 30\n"
+	"max-size-mb = 64\n"
+	"aggregate-window = 120\n"
+	"queue-size = 1024\n"
+	"[plugin:block]\n"
+	"path = /usr/lib/wuguard/block.so\n"
+	"list = /etc/a.list\n"
+	"list = /etc/b.list\n"
+	"mode = nxdomain\n";
+
+static void test_every_key(void **state)
+{
+	struct wg_config c;
+	char err[512], path[64];
+	assert_int_equal(load_text(&c, every_key, path, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(c.source, path);
+
+	assert_int_equal(c.n_listen, 1);
+	assert_addr(&c.listen[0], "127.0.0.1:5300");
+	assert_string_equal(c.user, "nobody");
+	assert_int_equal(c.log_level, WG_LOG_DEBUG);
+	assert_int_equal(c.mode, WG_MODE_MONITOR);
+	assert_int_equal(c.tcp_idle_ms, 2500);
+	assert_int_equal(c.tcp_max_clients, 17);
+	assert_int_equal(c.max_inflight, 99);
+	assert_string_equal(c.pidfile, "/run/wuguard.pid");
+
+	assert_int_equal(c.n_local, 2);
+	assert_addr(&c.local[0], "192.0.2.1:53");
+	assert_addr(&c.local[1], "[2001:db8::1]:5353");
+	assert_int_equal(c.public_.n, 2);
+	assert_string_equal(c.public_.v[0], "9.9.9.9:53");
+	assert_string_equal(c.public_.v[1], "sdns://AQcAAAAAAAAAFDE3Ni4xMDMuMTMwLjEzMDo1NDQz");
+	assert_int_equal(c.timeout_ms, 700);
+	assert_int_equal(c.retries, 4);
+	assert_int_equal(c.public_timeout_ms, 2000);
+	assert_string_equal(c.resolv_conf, "/tmp/nowhere");
+
+	assert_int_equal(c.cache_entries, 500);
+	assert_true(c.cache_bytes == 8u << 20);
+	assert_int_equal(c.min_ttl, 10);
+	assert_int_equal(c.max_ttl, 3600);
+	assert_int_equal(c.neg_max_ttl, 600);
+	assert_int_equal(c.servfail_ttl, 2);
+	assert_false(c.serve_stale);
+	assert_int_equal(c.stale_ttl, 15);
+	assert_int_equal(c.stale_max_age, 7200);
+	assert_false(c.prefetch);
+	assert_int_equal(c.prefetch_min_hits, 7);
+
+	assert_int_equal(c.n_allow, 2);
+	assert_int_equal(c.allow[0].family, AF_INET);
+	assert_int_equal(c.allow[0].prefix, 8);
+	assert_int_equal(c.allow[1].family, AF_INET6);
+	assert_int_equal(c.allow[1].prefix, 8);
+	assert_int_equal(c.n_deny, 1);
+	assert_int_equal(c.deny[0].prefix, 32);
+
+	assert_string_equal(c.domains_file, "/tmp/wu.list");
+	assert_int_equal(c.domains_add.n, 2);
+	assert_string_equal(c.domains_add.v[0], "*.example.com");
+	assert_string_equal(c.domains_add.v[1], "foo.example.net");
+	assert_int_equal(c.domains_remove.n, 1);
+	assert_string_equal(c.domains_remove.v[0], "bar.example.org");
+	assert_int_equal(c.groups.n, 2);
+	assert_string_equal(c.groups.v[1], "store");
+	assert_int_equal(c.sanctioned_addr.n, 2);
+	assert_string_equal(c.sanctioned_addr.v[1], "192.168.0.0/16");
+	assert_string_equal(c.sanctioned_name.v[0], "lancache.lan");
+	assert_string_equal(c.sanctioned_block.v[0], "blocked.example");
+	assert_string_equal(c.sinkhole_addr.v[0], "0.0.0.0/8");
+	assert_string_equal(c.sinkhole_name.v[0], "sinkhole.example");
+	assert_string_equal(c.cdn_suffix.v[0], "akamaiedge.net");
+	assert_int_equal(c.public_wait_ms, 900);
+	assert_int_equal(c.repair_ttl, 60);
+	assert_false(c.repair_ede);
+
+	assert_string_equal(c.db_path, "/tmp/wg.db");
+	assert_int_equal(c.client_privacy, WG_CLIENT_TRUNCATE);
+	assert_int_equal(c.retention_days, 30);
+	assert_int_equal(c.max_db_mb, 64);
+	assert_int_equal(c.aggregate_s, 120);
+	assert_int_equal(c.queue_size, 1024);
+
+	assert_int_equal(c.n_plugins, 1);
+	assert_string_equal(c.plugins[0].name, "block");
+	assert_string_equal(c.plugins[0].path, "/usr/lib/wuguard/block.so");
+	assert_int_equal(c.plugins[0].keys.n, 3);
+	assert_string_equal(c.plugins[0].keys.v[0], "list");
+	assert_string_equal(c.plugins[0].values.v[0], "/etc/a.list");
+	assert_string_equal(c.plugins[0].keys.v[1], "list");
+	assert_string_equal(c.plugins[0].values.v[1], "/etc/b.list");
+	assert_string_equal(c.plugins[0].keys.v[2], "mode");
+	assert_string_equal(c.plugins[0].values.v[2], "nxdomain");
+	wg_config_free(&c);
+}
+
+static void test_lists_append(void **state)
+{
+	struct wg_config c;
+	char err[512];
+	assert_int_equal(load_text(&c,
+				   "[server]\n"
+				   "listen = 127.0.0.1:53\n"
+				   "  listen = [::1]:5353 127.0.0.2:53 ; indented, two items, comment\n"
+				   "[acl]\n"
+				   "deny = 192.0.2.0/24\n"
+				   "deny = 198.51.100.1\n"
+				   "[server]\n"
+				   "listen = 127.0.0.3:53\n",
+				   NULL, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.n_listen, 4);
+	assert_addr(&c.listen[0], "127.0.0.1:53");
+	assert_addr(&c.listen[1], "[::1]:5353");
+	assert_addr(&c.listen[2], "127.0.0.2:53");
+	assert_addr(&c.listen[3], "127.0.0.3:53");
+	assert_int_equal(c.n_deny, 2);
+	wg_config_free(&c);
+}
+
+static void test_empty_value_clears_list(void **state)
+{
+	struct wg_config c;
+	char err[512];
+	assert_int_equal(load_text(&c,
+				   "[acl]\nallow = 10.0.0.0/8\nallow =\nallow = 192.0.2.1\n"
+				   "[server]\nuser = x\nuser =\n",
+				   NULL, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.n_allow, 1);
+	assert_int_equal(c.allow[0].prefix, 32);
+	assert_null(c.user);
+	wg_config_free(&c);
+}
+
+static void test_overrides_replace_lists(void **state)
+{
+	struct wg_config c;
+	char err[512];
+	assert_int_equal(load_text(&c,
+				   "[server]\nlisten = 127.0.0.1:53\nlisten = 127.0.0.2:53\n"
+				   "mode = repair\n[upstream]\nlocal = 192.0.2.1\n",
+				   NULL, err, sizeof(err)),
+			 0);
+	const struct wg_override ov[] = {
+		{"server", "listen", "127.0.0.9:5353"},
+		{"server", "listen", "[::1]:5353"},
+		{"server", "mode", "monitor"},
+		{"database", "path", "/tmp/other.db"},
+	};
+	assert_int_equal(wg_config_apply_overrides(&c, ov, 4, err, sizeof(err)), 0);
+	assert_int_equal(c.n_listen, 2);
+	assert_addr(&c.listen[0], "127.0.0.9:5353");
+	assert_addr(&c.listen[1], "[::1]:5353");
+	assert_int_equal(c.mode, WG_MODE_MONITOR);
+	assert_string_equal(c.db_path, "/tmp/other.db");
+	assert_int_equal(c.n_local, 1); /* not overridden: kept */
+
+	const struct wg_override bad[] = {{"upstream", "local", "not-an-address"}};
+	assert_int_equal(wg_config_apply_overrides(&c, bad, 1, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "command line: local: 'not-an-address'"));
+	const struct wg_override unknown[] = {{"server", "nope", "1"}};
+	assert_int_equal(wg_config_apply_overrides(&c, unknown, 1, err, sizeof(err)), -ENOENT);
+	wg_config_free(&c);
+}
+
+struct bad_case {
+	const char *section, *line, *reason;
+};
+
+static const struct bad_case bad_cases[] = {
+	{"server", "tcp-idle-timeout = 12x", "'12x' is not a whole number"},
+	{"server", "tcp-max-clients = -5", "negative values are not allowed"},
+	{"server", "max-inflight = 99999999999999999999999", "too large"},
+	{"server", "max-inflight = 4294967296", "too large (at most 1048576)"},
+	{"server", "tcp-max-clients = 0", "too small (at least 1)"},
+	{"server", "tcp-max-clients =", "'' is not a whole number"},
+	{"server", "log-level = loud", "not a log level"},
+	{"server", "mode = fix", "not a mode"},
+	{"server", "listen = 127.0.0.1", "is not ADDR:PORT"},
+	{"server", "listen = 127.0.0.1:70000", "is not ADDR:PORT"},
+	{"server", "listen = ::1:53", "is not ADDR:PORT"},
+	{"upstream", "local = 300.1.1.1", "'300.1.1.1' is not ADDR[:PORT]"},
+	{"upstream", "public = dns.example:53", "neither ADDR[:PORT]"},
+	{"upstream", "public = sdns://", "neither ADDR[:PORT]"},
+	{"upstream", "retries = 11", "too large (at most 10)"},
+	{"cache", "max-bytes = 32X", "not a size"},
+	{"cache", "max-bytes = 1k", "too small"},
+	{"cache", "max-bytes = 99999999999G", "too large"},
+	{"cache", "serve-stale = maybe", "not a boolean"},
+	{"acl", "allow = 10.0.0.0/33", "'10.0.0.0/33' is not an address"},
+	{"acl", "deny = 10.0.0.0/8 nope", "'nope' is not an address"},
+	{"guard", "add = bad..name", "not a domain name"},
+	{"guard", "groups = a/b", "not a group name"},
+	{"guard", "sinkhole-address = 1.2.3", "not an address"},
+	{"guard", "domains =", "must not be empty"},
+	{"database", "client-address = hashed", "not one of full, truncate, omit"},
+	{"database", "queue-size = 1", "too small (at least 16)"},
+};
+
+static void test_bad_values_have_lines(void **state)
+{
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *b = &bad_cases[i];
+		struct wg_config c;
+		char text[512], err[512], path[64], want[128];
+		/* The bad line is line 5. */
+		snprintf(text, sizeof(text), "; comment\n[%s]\n\n# another\n%s\n", b->section,
+			 b->line);
+		int rc = load_text(&c, text, path, err, sizeof(err));
+		if (rc != -EINVAL || !strstr(err, b->reason))
+			print_error("case %zu '%s': rc %d err '%s'\n", i, b->line, rc, err);
+		assert_int_equal(rc, -EINVAL);
+		snprintf(want, sizeof(want), "%s:5: ", path);
+		assert_true(strncmp(err, want, strlen(want)) == 0);
+		assert_non_null(strstr(err, b->reason));
+		wg_config_free(&c);
+	}
+}
+
+static void expect_error(const char *text, int want_rc, unsigned line, const char *reason)
+{
+	struct wg_config c;
+	char err[512], path[64], want[128];
+	int rc = load_text(&c, text, path, err, sizeof(err));
+	if (rc != want_rc || !strstr(err, reason))
+		print_error("rc %d err '%s'\n", rc, err);
+	assert_int_equal(rc, want_rc);
+	snprintf(want, sizeof(want), "%s:%u: ", path, line);
+	assert_true(strncmp(err, want, strlen(want)) == 0);
+	assert_non_null(strstr(err, reason));
+	wg_config_free(&c);
+}
+
+static void test_unknown_and_syntax(void **state)
+{
+	expect_error("[server]\nmode = repair\nfrobnicate = 1\n", -ENOENT, 3,
+		     "unknown key 'frobnicate' in [server]");
+	expect_error("[server]\n\n[bogus]\nx = 1\n", -ENOENT, 3, "unknown section [bogus]");
+	/* An empty unknown section is still reported. */
+	expect_error("[cache]\n[nothing]\n", -ENOENT, 2, "unknown section [nothing]");
+	expect_error("mode = repair\n", -ENOENT, 1, "outside any section");
+	expect_error("[server]\njust words\n", -EINVAL, 2, "expected 'key = value'");
+	expect_error("[server\nmode = repair\n", -EINVAL, 1, "without ']'");
+	expect_error("[server] junk\n", -EINVAL, 1, "after ']'");
+	expect_error("[server]\n= x\n", -EINVAL, 2, "missing key name");
+	expect_error("[plugin:]\npath = /x.so\n", -EINVAL, 1, "bad plugin name");
+	/* The first error wins; later lines are not looked at. */
+	expect_error("[server]\nmode = x\nmode = y\n", -EINVAL, 2, "'x' is not a mode");
+}
+
+static void test_missing_file(void **state)
+{
+	struct wg_config c;
+	char err[512];
+	assert_int_equal(wg_config_defaults(&c), 0);
+	assert_int_equal(wg_config_load(&c, "/tmp/wgconf-does-not-exist.conf", err, sizeof(err)),
+			 -ENOENT);
+	assert_string_equal(err, "/tmp/wgconf-does-not-exist.conf: No such file or directory");
+	wg_config_free(&c);
+}
+
+static void test_long_line(void **state)
+{
+	struct wg_config c;
+	char err[512], stamp[400], text[600];
+	strcpy(stamp, "sdns://");
+	for (int i = 0; i < 300; i++)
+		stamp[7 + i] = "ABCDEFGHabcdefgh0123456789-_"[i % 28];
+	stamp[307] = 0;
+	snprintf(text, sizeof(text),
+		 "[upstream]\npublic = %s ; a comment\npublic = 192.0.2.7\ntimeout = 9\n", stamp);
+	assert_int_equal(load_text(&c, text, NULL, err, sizeof(err)), 0);
+	assert_int_equal(c.public_.n, 2);
+	assert_string_equal(c.public_.v[0], stamp);
+	assert_string_equal(c.public_.v[1], "192.0.2.7:53");
+	assert_int_equal(c.timeout_ms, 9);
+	wg_config_free(&c);
+
+	/* And an error on a long line still names it. */
+	snprintf(text, sizeof(text), "[upstream]\n\npublic = %s!\n", stamp);
+	expect_error(text, -EINVAL, 3, "neither ADDR[:PORT]");
+}
+
+static void test_plugins(void **state)
+{
+	struct wg_config c;
+	char err[512], path[64], want[128];
+	assert_int_equal(load_text(&c,
+				   "[plugin:a]\npath = /a.so\nx = 1\n[plugin:b]\npath = /b.so\n"
+				   "[plugin:a]\ny = 2 3\n",
+				   NULL, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.n_plugins, 2);
+	assert_string_equal(c.plugins[0].name, "a");
+	assert_int_equal(c.plugins[0].keys.n, 2);
+	assert_string_equal(c.plugins[0].keys.v[1], "y");
+	assert_string_equal(c.plugins[0].values.v[1], "2 3");
+	assert_string_equal(c.plugins[1].path, "/b.so");
+	wg_config_free(&c);
+
+	/* No path: finalize names the section's line. */
+	assert_int_equal(load_text(&c,
+				   "[upstream]\nlocal = 192.0.2.1\n[plugin:nopath]\nx = 1\n",
+				   path, err, sizeof(err)),
+			 0);
+	assert_int_equal(wg_config_finalize(&c, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:3: [plugin:nopath] has no path", path);
+	assert_string_equal(err, want);
+	wg_config_free(&c);
+}
+
+/* Finalize with resolv.conf text; returns its result, err filled. */
+static int finalize_with(struct wg_config *c, const char *resolv, char *err, size_t cap)
+{
+	char p[64];
+	write_tmp(p, sizeof(p), resolv);
+	free(c->resolv_conf);
+	c->resolv_conf = strdup(p);
+	assert_non_null(c->resolv_conf);
+	err[0] = 0;
+	int rc = wg_config_finalize(c, err, cap);
+	unlink(p);
+	return rc;
+}
+
+static void test_finalize_resolv(void **state)
+{
+	struct wg_config c;
+	char err[512];
+	assert_int_equal(load_text(&c, "[server]\nlisten = 127.0.0.1:53\n", NULL, err, sizeof(err)),
+			 0);
+	assert_int_equal(finalize_with(&c,
+				       "# generated\nsearch example.org\n"
+				       "nameserver 127.0.0.1\n"
+				       "nameserver 192.0.2.53\n"
+				       "nameserver fe80::1%eth0\n"
+				       "nameserver 192.0.2.53\n"
+				       "options edns0\n",
+				       err, sizeof(err)),
+			 0);
+	/* 127.0.0.1 is ourselves (loop guard); the duplicate is dropped. */
+	assert_int_equal(c.n_local, 2);
+	assert_addr(&c.local[0], "192.0.2.53:53");
+	assert_addr(&c.local[1], "[fe80::1]:53");
+	wg_config_free(&c);
+}
+
+static void test_finalize_other_port_kept(void **state)
+{
+	struct wg_config c;
+	char err[512];
+	assert_int_equal(load_text(&c, "[server]\nlisten = 127.0.0.1:5353\n", NULL, err,
+				   sizeof(err)),
+			 0);
+	assert_int_equal(finalize_with(&c, "nameserver 127.0.0.1\n", err, sizeof(err)), 0);
+	assert_int_equal(c.n_local, 1);
+	assert_addr(&c.local[0], "127.0.0.1:53");
+	wg_config_free(&c);
+}
+
+static void test_finalize_none_remain(void **state)
+{
+	struct wg_config c;
+	char err[512];
+	/* Wildcard listen on 53 is also 127.0.0.1:53 (and any loopback). */
+	assert_int_equal(load_text(&c, "[server]\nlisten = 0.0.0.0:53\n", NULL, err, sizeof(err)),
+			 0);
+	assert_int_equal(finalize_with(&c, "nameserver 127.0.0.1\nnameserver 127.0.0.53\n", err,
+				       sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "no local upstream: set [upstream] local or --local"));
+	assert_non_null(strstr(err, "own listen address"));
+	wg_config_free(&c);
+
+	assert_int_equal(load_text(&c, "[server]\nlisten = [::1]:53\n", NULL, err, sizeof(err)),
+			 0);
+	assert_int_equal(finalize_with(&c, "nameserver ::1\n", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no local upstream"));
+	wg_config_free(&c);
+
+	assert_int_equal(load_text(&c, "[server]\nlisten = 127.0.0.1:53\n", NULL, err, sizeof(err)),
+			 0);
+	assert_int_equal(finalize_with(&c, "# empty\n", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no local upstream: set [upstream] local or --local"));
+	wg_config_free(&c);
+
+	/* An unreadable resolv.conf is the same error, with the reason. */
+	assert_int_equal(wg_config_defaults(&c), 0);
+	free(c.resolv_conf);
+	c.resolv_conf = strdup("/tmp/wgconf-no-resolv.conf");
+	assert_int_equal(wg_config_finalize(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no local upstream"));
+	assert_non_null(strstr(err, "No such file"));
+	wg_config_free(&c);
+}
+
+static void test_finalize_default_listen(void **state)
+{
+	struct wg_config c;
+	char err[512], want[32];
+	unsigned port = geteuid() == 0 ? 53 : 5353;
+	assert_int_equal(wg_config_defaults(&c), 0);
+	assert_int_equal(finalize_with(&c, "nameserver 192.0.2.1\n", err, sizeof(err)), 0);
+	assert_int_equal(c.n_listen, 2);
+	snprintf(want, sizeof(want), "127.0.0.1:%u", port);
+	assert_addr(&c.listen[0], want);
+	snprintf(want, sizeof(want), "[::1]:%u", port);
+	assert_addr(&c.listen[1], want);
+	assert_int_equal(c.n_local, 1);
+	wg_config_free(&c);
+}
+
+static void test_finalize_explicit_local_skips_resolv(void **state)
+{
+	struct wg_config c;
+	char err[512];
+	assert_int_equal(load_text(&c, "[upstream]\nlocal = 192.0.2.9:5300\n", NULL, err,
+				   sizeof(err)),
+			 0);
+	free(c.resolv_conf);
+	c.resolv_conf = strdup("/tmp/wgconf-no-resolv.conf"); /* would fail if read */
+	assert_int_equal(wg_config_finalize(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.n_local, 1);
+	assert_addr(&c.local[0], "192.0.2.9:5300");
+	wg_config_free(&c);
+}
+
+static void test_finalize_cross_checks(void **state)
+{
+	struct wg_config c;
+	char err[512], path[64], want[160];
+	assert_int_equal(load_text(&c,
+				   "[upstream]\nlocal = 192.0.2.1\n[cache]\nmax-ttl = 300\n"
+				   "min-ttl = 600\n",
+				   path, err, sizeof(err)),
+			 0);
+	assert_int_equal(wg_config_finalize(&c, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:5: min-ttl (600) is greater than max-ttl (300)", path);
+	assert_string_equal(err, want);
+	wg_config_free(&c);
+
+	assert_int_equal(load_text(&c,
+				   "[upstream]\nlocal = 192.0.2.1\n[server]\n"
+				   "listen = 127.0.0.1:5300 127.0.0.1:5300\n",
+				   path, err, sizeof(err)),
+			 0);
+	assert_int_equal(wg_config_finalize(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":4: listen address 127.0.0.1:5300 given twice"));
+	wg_config_free(&c);
+
+	assert_int_equal(load_text(&c,
+				   "[upstream]\nlocal = 192.0.2.1\n[cache]\nstale-ttl = 600\n"
+				   "stale-max-age = 60\n",
+				   path, err, sizeof(err)),
+			 0);
+	assert_int_equal(wg_config_finalize(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":5: stale-ttl (600) is greater than stale-max-age (60)"));
+	wg_config_free(&c);
+}
+
+/* dump -> load -> dump gives the same text. */
+static void test_dump_round_trip(void **state)
+{
+	struct wg_config c, d;
+	char err[512], *one = NULL, *two = NULL;
+	size_t n1 = 0, n2 = 0;
+	assert_int_equal(load_text(&c, every_key, NULL, err, sizeof(err)), 0);
+	free(c.source);
+	c.source = NULL;
+	FILE *f = open_memstream(&one, &n1);
+	wg_config_dump(&c, f);
+	fclose(f);
+	assert_non_null(strstr(one, "max-bytes = 8M\n"));
+	assert_non_null(strstr(one, "listen = 127.0.0.1:5300\n"));
+	assert_non_null(strstr(one, "[plugin:block]\npath = /usr/lib/wuguard/block.so\n"));
+
+	assert_int_equal(load_text(&d, one, NULL, err, sizeof(err)), 0);
+	free(d.source);
+	d.source = NULL;
+	f = open_memstream(&two, &n2);
+	wg_config_dump(&d, f);
+	fclose(f);
+	assert_string_equal(one, two);
+	free(one);
+	free(two);
+	wg_config_free(&c);
+	wg_config_free(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_lists_append),
+		cmocka_unit_test(test_empty_value_clears_list),
+		cmocka_unit_test(test_overrides_replace_lists),
+		cmocka_unit_test(test_bad_values_have_lines),
+		cmocka_unit_test(test_unknown_and_syntax),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_plugins),
+		cmocka_unit_test(test_finalize_resolv),
+		cmocka_unit_test(test_finalize_other_port_kept),
+		cmocka_unit_test(test_finalize_none_remain),
+		cmocka_unit_test(test_finalize_default_listen),
+		cmocka_unit_test(test_finalize_explicit_local_skips_resolv),
+		cmocka_unit_test(test_finalize_cross_checks),
+		cmocka_unit_test(test_dump_round_trip),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
