@@ -176,6 +176,34 @@ def malformed_tcp():
     alive(wg, "idle TCP connections")
 
 
+def tcp_cap():
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([ns.addr], config=W.wg_config(server={"tcp-max-clients": 5}))
+    alive(wg, "start")
+    conns = []
+    try:
+        for _ in range(15):
+            try:
+                conns.append(socket.create_connection(wg.addr, timeout=2))
+            except OSError as e:
+                h.diag("connect beyond the cap: %s" % e)
+                break
+        m, _ = W.query(wg.addr, "www.%s" % Z)
+        h.eq(W.answer_set(m, "A"), {"192.0.2.1"},
+             "UDP answered while TCP clients exceed tcp-max-clients 5", W.describe(m))
+    finally:
+        for c in conns:
+            c.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        m, _ = W.query(wg.addr, "www.%s" % Z, tcp=True, timeout=1)
+        if m is not None:
+            break
+        time.sleep(0.2)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.1"},
+         "TCP answered again once the excess clients closed", W.describe(m))
+
+
 def signals():
     ns = h.nsd({Z: W.ZONE})
     good = W.render_config(W.wg_config())
@@ -261,6 +289,7 @@ def check_mode():
 
 h.case("malformed packets over UDP", malformed_udp)
 h.case("malformed input over TCP", malformed_tcp)
+h.case("TCP client cap", tcp_cap)
 h.case("signals: SIGHUP reload, SIGUSR1 counters, SIGTERM", signals)
 h.case("wuguard -n checks the config", check_mode)
 h.done()
