@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""The daemon's cache seen from outside: answers and NXDOMAIN/NODATA served
+after the authority is gone, TTLs decaying, min/max TTL clamps, serve-stale
+on and off (RFC 8767), identical in-flight queries sharing one upstream
+exchange (issue 2)."""
+
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wgtest as W  # noqa: E402
+from wgtest import dns  # noqa: E402
+
+h = W.Harness()
+Z = W.ZONE_ORIGIN
+
+
+def cached_after_stop():
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([ns.addr], config=W.wg_config())
+    m1, _ = W.query(wg.addr, "www.%s" % Z)
+    h.eq(W.answer_set(m1, "A"), {"192.0.2.1"}, "first query answered from nsd",
+         W.describe(m1))
+    t1 = W.answer_ttl(m1)
+    h.ok(t1 is not None and 290 <= t1 <= 300, "first answer TTL about 300",
+         "ttl: %s" % t1)
+    m, _ = W.query(wg.addr, "www.%s" % Z, "AAAA")
+    h.eq(W.answer_set(m, "AAAA"), {"2001:db8::1"}, "AAAA cached separately")
+    ns.stop()
+    time.sleep(2.2)
+    m2, _ = W.query(wg.addr, "www.%s" % Z)
+    h.eq(W.answer_set(m2, "A"), {"192.0.2.1"},
+         "second query answered from cache with nsd stopped", W.describe(m2))
+    t2 = W.answer_ttl(m2)
+    h.ok(t1 is not None and t2 is not None and t1 - 5 <= t2 <= t1 - 2,
+         "cached TTL decayed by the 2.2 s waited", "first %s, then %s" % (t1, t2))
+    m, _ = W.query(wg.addr, "www.%s" % Z, tcp=True)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "cache hit over TCP too",
+         W.describe(m))
+    m, _ = W.query(wg.addr, "www.%s" % Z, "AAAA")
+    h.eq(W.answer_set(m, "AAAA"), {"2001:db8::1"}, "cached AAAA with nsd stopped")
+    m, _ = W.query(wg.addr, "other.%s" % Z, timeout=5)
+    h.rcode(m, "SERVFAIL", "an uncached name with nsd stopped: SERVFAIL")
+
+
+def negative_cached():
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([ns.addr], config=W.wg_config())
+    m, _ = W.query(wg.addr, "nx.%s" % Z)
+    h.rcode(m, "NXDOMAIN", "NXDOMAIN from nsd")
+    m, _ = W.query(wg.addr, "www.%s" % Z, "TXT")
+    h.ok(m is not None and W.rcode_text(m) == "NOERROR" and not m.answer,
+         "NODATA from nsd", W.describe(m))
+    ns.stop()
+    time.sleep(1.1)
+    m, _ = W.query(wg.addr, "nx.%s" % Z, timeout=5)
+    h.rcode(m, "NXDOMAIN", "NXDOMAIN cached: still NXDOMAIN with nsd stopped")
+    soa = [r for r in (m.authority if m else []) if r.rdtype == dns.rdatatype.SOA]
+    h.ok(soa, "cached NXDOMAIN carries the SOA (RFC 2308)", W.describe(m))
+    h.ok(soa and soa[0].ttl < 60,
+         "cached NXDOMAIN SOA TTL below the 60 s negative TTL, decayed",
+         W.describe(m))
+    m, _ = W.query(wg.addr, "NX.%s" % Z.upper(), timeout=5)
+    h.rcode(m, "NXDOMAIN", "cached NXDOMAIN found case-insensitively")
+    m, _ = W.query(wg.addr, "www.%s" % Z, "TXT", timeout=5)
+    h.ok(m is not None and W.rcode_text(m) == "NOERROR" and not m.answer,
+         "NODATA cached: still NOERROR/no data with nsd stopped", W.describe(m))
+
+
+def ttl_clamps():
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([ns.addr], config=W.wg_config(cache={"max-ttl": 100,
+                                                       "min-ttl": 30}))
+    m, _ = W.query(wg.addr, "www.%s" % Z)
+    t = W.answer_ttl(m)
+    h.ok(t is not None and t <= 100, "max-ttl = 100 caps a 300 s TTL",
+         "ttl: %s" % t)
+    m, _ = W.query(wg.addr, "short.%s" % Z)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.2"}, "1 s TTL record answered")
+    ns.stop()
+    time.sleep(2.2)
+    m, _ = W.query(wg.addr, "short.%s" % Z, timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.2"},
+         "min-ttl = 30 keeps a 1 s record cached past its own TTL",
+         W.describe(m))
+    t = W.answer_ttl(m)
+    h.ok(t is not None and 1 <= t <= 30, "and its TTL stays within the clamp",
+         "ttl: %s" % t)
+
+
+def stale(serve_stale):
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([ns.addr], config=W.wg_config(
+        cache={"serve-stale": serve_stale, "stale-ttl": 7, "min-ttl": 0}))
+    word = "on" if serve_stale else "off"
+    m, _ = W.query(wg.addr, "short.%s" % Z)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.2"}, "serve-stale %s: fresh answer" % word)
+    t = W.answer_ttl(m)
+    h.ok(t is not None and t <= 1, "serve-stale %s: TTL 1 with min-ttl 0" % word,
+         "ttl: %s" % t)
+    ns.stop()
+    time.sleep(2.2)
+    t0 = time.monotonic()
+    m, _ = W.query(wg.addr, "short.%s" % Z, timeout=5)
+    dt = time.monotonic() - t0
+    if serve_stale:
+        h.eq(W.answer_set(m, "A"), {"192.0.2.2"},
+             "serve-stale on: the expired answer served when nsd is down",
+             W.describe(m))
+        t = W.answer_ttl(m)
+        h.ok(t is not None and 1 <= t <= 7, "stale answer TTL is stale-ttl (7) or less",
+             "ttl: %s" % t)
+        h.ok(dt < 3.0, "stale answer within 3 s", "took %.2f s" % dt)
+    else:
+        h.rcode(m, "SERVFAIL", "serve-stale off: SERVFAIL once the TTL expired")
+    h.ok(wg.alive(), "daemon still running")
+
+
+def inflight_shared():
+    fu = W.FakeUpstream(h, delay=0.5)
+    wg = h.wuguard([fu.addr], config=W.wg_config(upstream={"timeout": 2000}))
+    n = 5
+    results = [None] * n
+
+    def one(i):
+        q = W.make_query("shared.fake.test", qid=0x6000 + i)
+        m, wire = W.ask(wg.addr, q, timeout=5)
+        results[i] = (W.reply_id(wire), W.answer_set(m, "A"))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    h.eq(results, [(0x6000 + i, {"192.0.2.53"}) for i in range(n)],
+         "five identical concurrent queries each answered with their own ID")
+    up = [x for x in fu.queries() if x[3] is not None and
+          x[3].question[0].name == dns.name.from_text("shared.fake.test")]
+    h.eq(len(up), 1, "identical in-flight queries shared one upstream exchange",
+         "upstream saw %d queries" % len(up))
+
+
+h.case("answer cached after the authority stops, TTL decays", cached_after_stop)
+h.case("NXDOMAIN and NODATA cached", negative_cached)
+h.case("min-ttl and max-ttl clamps", ttl_clamps)
+h.case("serve-stale on", stale, True)
+h.case("serve-stale off", stale, False)
+h.case("identical in-flight queries share one upstream exchange", inflight_shared)
+h.done()
