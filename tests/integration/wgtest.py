@@ -431,27 +431,33 @@ class Harness:
                 print("# " + line)
         sys.stdout.flush()
 
-    def ok(self, cond, desc, *diag):
+    def ok(self, cond, desc, *diag, todo=None):
+        """One TAP line. todo="daemon: why" marks a known daemon bug: a
+        failure is then reported as TODO (not failing the run) and a pass
+        shows up as an unexpected pass, so the mark gets removed."""
         self.n += 1
         desc = desc.replace("#", "\\#")
+        suffix = " # TODO %s" % todo if todo else ""
         if cond:
-            print("ok %d - %s" % (self.n, desc))
+            print("ok %d - %s%s" % (self.n, desc, suffix))
         else:
-            self.failed += 1
-            print("not ok %d - %s" % (self.n, desc))
+            if not todo:
+                self.failed += 1
+            print("not ok %d - %s%s" % (self.n, desc, suffix))
             self.diag(*diag)
         sys.stdout.flush()
         return bool(cond)
 
-    def eq(self, got, want, desc, *diag):
+    def eq(self, got, want, desc, *diag, todo=None):
         return self.ok(got == want, desc,
-                       "     got: %r" % (got,), "expected: %r" % (want,), *diag)
+                       "     got: %r" % (got,), "expected: %r" % (want,), *diag,
+                       todo=todo)
 
-    def rcode(self, msg, want, desc, *diag):
+    def rcode(self, msg, want, desc, *diag, todo=None):
         """msg answered with rcode want (text, e.g. "NOERROR")."""
         return self.ok(msg is not None and rcode_text(msg) == want, desc,
                        "     got: %s" % rcode_text(msg), "expected: %s" % want,
-                       "   reply: %s" % describe(msg), *diag)
+                       "   reply: %s" % describe(msg), *diag, todo=todo)
 
     def case(self, desc, fn, *args):
         """Run fn(*args) as one group; an exception is a failure (with the
