@@ -274,13 +274,18 @@ class Server:
         """Poll until any DNS reply comes back (any rcode); raise on death or
         after timeout, with the log tail."""
         deadline = time.monotonic() + timeout
+        attempt = 0
         while time.monotonic() < deadline:
+            # Short first probes for a quick start, longer later ones for a
+            # server whose first upstream times out before it fails over.
+            wait = min(2.0, 0.25 * (1 << min(attempt, 3)))
+            attempt += 1
             if not self.alive():
                 raise RuntimeError("%s exited with %s before answering:\n$ %s\n%s" % (
                     self.name, self.proc.returncode, " ".join(self.argv),
                     "\n".join(self.log_tail())))
             try:
-                m, _ = query(self.addr, probe_name, tcp=tcp, timeout=0.3)
+                m, _ = query(self.addr, probe_name, tcp=tcp, timeout=wait)
             except OSError:
                 m = None
             if m is not None:
