@@ -4,7 +4,7 @@
 # with dnsperf on 127.0.0.1; prints a table and the target ratios.
 #
 #   bench/run.sh [--duration S] [--names N] [--servers wuguard,unbound,dnsmasq]
-#                [--no-pin] [--wg-cache-size N] [--wg-config FILE]
+#                [--no-pin] [--no-p99] [--wg-cache-size N] [--wg-config FILE]
 #
 # Needs nsd, unbound, dnsmasq, dnsperf, taskset and /usr/bin/python3 with
 # dnspython (Debian: nsd unbound dnsmasq-base dnsperf util-linux
