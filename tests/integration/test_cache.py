@@ -124,6 +124,41 @@ def stale(serve_stale):
     h.ok(wg.alive(), "daemon still running")
 
 
+def lru_bound():
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([ns.addr], config=W.wg_config(cache={"size": 3}))
+    names = ["n%d.many.%s" % (i, Z) for i in range(6)]
+    for n in names:
+        m, _ = W.query(wg.addr, n)
+        h.eq(W.answer_set(m, "A"), {"192.0.2.7"}, "%s answered" % n.split(".")[0])
+    ns.stop()
+    m, _ = W.query(wg.addr, names[-1], timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.7"},
+         "size = 3: the newest name is still cached", W.describe(m))
+    m, _ = W.query(wg.addr, names[0], timeout=5)
+    h.rcode(m, "SERVFAIL", "size = 3: the oldest of six names was evicted")
+
+
+def servfail_cached():
+    def handler(q, transport):
+        r = dns.message.make_response(q)
+        r.set_rcode(dns.rcode.SERVFAIL)
+        return r
+
+    for ttl, want in ((5, 1), (0, 2)):
+        fu = W.FakeUpstream(h, handler)
+        wg = h.wuguard([fu.addr], name="wuguard-sf%d" % ttl,
+                       config=W.wg_config(cache={"servfail-ttl": ttl}))
+        for _ in range(2):
+            m, _ = W.query(wg.addr, "sf.fake.test", timeout=5)
+            h.rcode(m, "SERVFAIL", "servfail-ttl = %d: SERVFAIL relayed" % ttl)
+        up = [x for x in fu.queries() if x[3] is not None and
+              x[3].question[0].name == dns.name.from_text("sf.fake.test")]
+        h.eq(len(up), want, "servfail-ttl = %d: %d upstream exchange(s) for two "
+             "queries" % (ttl, want))
+        wg.stop()
+
+
 def inflight_shared():
     fu = W.FakeUpstream(h, delay=0.5)
     wg = h.wuguard([fu.addr], config=W.wg_config(upstream={"timeout": 2000}))
@@ -153,5 +188,7 @@ h.case("NXDOMAIN and NODATA cached", negative_cached)
 h.case("min-ttl and max-ttl clamps", ttl_clamps)
 h.case("serve-stale on", stale, True)
 h.case("serve-stale off", stale, False)
+h.case("cache size bound (LRU eviction)", lru_bound)
+h.case("SERVFAIL cached only for servfail-ttl", servfail_cached)
 h.case("identical in-flight queries share one upstream exchange", inflight_shared)
 h.done()

@@ -56,6 +56,22 @@ def udp_and_tcp():
     h.rcode(m, "NXDOMAIN", "UDP: NXDOMAIN passed through")
 
 
+def ipv6():
+    ns = h.nsd({Z: W.ZONE})
+    port6 = W.free_port()
+    wg = h.wuguard([ns.addr], config=W.wg_config(),
+                   args=["--listen", "[::1]:%d" % port6])
+    m, _ = W.query(wg.addr, "www.%s" % Z)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "IPv4 listener answers",
+         W.describe(m))
+    m, _ = W.query(("::1", port6), "www.%s" % Z, "AAAA")
+    h.eq(W.answer_set(m, "AAAA"), {"2001:db8::1"}, "UDP over [::1] answers",
+         W.describe(m))
+    m, _ = W.query(("::1", port6), "other.%s" % Z, tcp=True)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.4"}, "TCP over [::1] answers",
+         W.describe(m))
+
+
 def preserved():
     ns = h.nsd({Z: W.ZONE})
     wg = h.wuguard([ns.addr], config=W.wg_config())
@@ -260,6 +276,7 @@ def acl_refused():
 
 
 h.case("UDP and TCP answers", udp_and_tcp)
+h.case("IPv6 listener", ipv6)
 h.case("ID, RD and question case preserved", preserved)
 h.case("EDNS and the DO bit towards the upstream", edns_to_upstream)
 h.case("random upstream IDs and source ports", random_ids_and_ports)

@@ -100,9 +100,10 @@ def udp_raw(addr, wire, timeout=3.0, expect_id=None):
 
     Replies from other addresses, or (with expect_id) with another ID, are
     ignored until the deadline."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    v6 = ":" in addr[0]
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        s.bind((LOOPBACK, 0))
+        s.bind(("::1" if v6 else LOOPBACK, 0))
         s.sendto(wire, addr)
         deadline = time.monotonic() + timeout
         while True:
@@ -116,7 +117,7 @@ def udp_raw(addr, wire, timeout=3.0, expect_id=None):
                 return None
             except ConnectionRefusedError:
                 return None
-            if src != tuple(addr):
+            if tuple(src[:2]) != tuple(addr[:2]):
                 continue
             if expect_id is not None and (len(data) < 2 or
                                           struct.unpack("!H", data[:2])[0] != expect_id):
