@@ -322,6 +322,12 @@ static void inflight_finish(struct wg_resolver *r, struct wg_inflight *f, const 
 		if (wg_wire_scan(r->scratch, len, &t) == 0) {
 			len = wg_wire_strip_opt(r->scratch, len, &t);
 			int rc = WG_RCODE(wg_get16(r->scratch + 2));
+			/* clients see the clamped TTLs the cache will honour, as
+			 * unbound's cache-min-ttl / cache-max-ttl do */
+			uint32_t max = r->cfg->max_ttl;
+			if (ttl_cap && (!max || ttl_cap < max))
+				max = ttl_cap;
+			wg_wire_clamp_ttls(r->scratch, len, t.ancount ? r->cfg->min_ttl : 0, max);
 			struct wg_cache_key k;
 			cache_key(&f->qi, f->key_flags, &k);
 			wg_cache_insert(r->cache, &k, r->scratch, len, now_ms(r), ttl_cap);
