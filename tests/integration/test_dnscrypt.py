@@ -19,6 +19,8 @@ import time
 
 BUILD = os.environ.get("WG_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 CLIENT = os.path.join(BUILD, "tests", "wg-dnscrypt-query")
+# e.g. WG_TEST_WRAPPER="valgrind -q --error-exitcode=9 --leak-check=full"
+WRAPPER = os.environ.get("WG_TEST_WRAPPER", "").split()
 PROVIDER = "2.dnscrypt-cert.example"
 
 results = []
@@ -82,9 +84,9 @@ def wait_udp(port, timeout=10.0):
     return False
 
 
-def query(args, timeout=30):
+def query(args, timeout=60):
     try:
-        p = subprocess.run([CLIENT, "-v"] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        p = subprocess.run(WRAPPER + [CLIENT, "-v"] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=timeout, text=True)
     except subprocess.TimeoutExpired as e:
         return -1, "", "client hung: %s" % e

@@ -9,11 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include <sodium.h>
 
+#include <uv.h>
+
+#include "dnscrypt.h"
 #include "dnscrypt_proto.h"
+#include "log.h"
 #include "wire.h"
 
 #define NOW 1700000000u
@@ -32,6 +37,7 @@ static const uint8_t quad9_pk[32] = {
 static int setup(void **state)
 {
 	(void)state;
+	wg_log_set_level(WG_LOG_ERR); /* the transport tests warn on purpose */
 	return sodium_init() < 0 ? -1 : 0;
 }
 
@@ -514,6 +520,315 @@ static void test_session_weak(void **state)
 	assert_int_equal(wg_dc_session_init(&s, &c, cpk, csk), -EPROTONOSUPPORT);
 }
 
+
+/* --- the transport against an in-process fake resolver on loopback --- */
+
+enum fake_mode { FAKE_OK, FAKE_GARBAGE_FIRST, FAKE_SILENT };
+
+struct fake {
+	uv_udp_t udp;
+	uint16_t port;
+	enum fake_mode mode;
+	struct provider prov;
+	uint8_t pk[32], sk[32];
+	uint32_t serial;
+	int cert_queries, dc_queries;
+	size_t last_query_len;
+};
+
+struct outcome {
+	int called;
+	struct wg_upstream_reply rep;
+	uint8_t pkt[512];
+};
+
+static void fake_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+	static uint8_t buf[4096];
+	b->base = (char *)buf;
+	b->len = sizeof(buf);
+}
+
+static void fake_send(struct fake *f, const uint8_t *p, size_t n, const struct sockaddr *to)
+{
+	uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+	assert_true(uv_udp_try_send(&f->udp, &b, 1, to) == (int)n);
+}
+
+static void fake_cert_reply(struct fake *f, const uint8_t *q, size_t n, const struct sockaddr *to)
+{
+	struct wg_query_info qi;
+	uint8_t out[1024], c[200];
+	assert_int_equal(wg_wire_parse_query(q, n, &qi), 0);
+	size_t o = qi.question_end;
+	memcpy(out, q, o);
+	wg_put16(out + 2, WG_F_QR | WG_F_AA);
+	wg_put16(out + 6, 1), wg_put16(out + 8, 0), wg_put16(out + 10, 0);
+	size_t cl = make_cert(c, &f->prov, 2, f->pk, "fakemagc", f->serial, (uint32_t)time(NULL) - 60,
+			      (uint32_t)time(NULL) + 3600);
+	out[o++] = 0xc0, out[o++] = 12;
+	wg_put16(out + o, WG_TYPE_TXT), wg_put16(out + o + 2, 1), wg_put32(out + o + 4, 60);
+	wg_put16(out + o + 8, (uint16_t)(cl + 1));
+	o += 10;
+	out[o++] = (uint8_t)cl;
+	memcpy(out + o, c, cl);
+	fake_send(f, out, o + cl, to);
+}
+
+/* Seal msg for the client as the resolver with the given client nonce half. */
+static size_t fake_seal(struct fake *f, const uint8_t cpk[32], const uint8_t cn[12], const uint8_t *msg,
+			size_t ml, uint8_t *out)
+{
+	struct server s;
+	memcpy(s.pk, f->pk, 32);
+	memcpy(s.sk, f->sk, 32);
+	s.cert.es_version = 2;
+	return server_seal_reply(&s, cpk, cn, msg, ml, out);
+}
+
+static void fake_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
+		      unsigned flags)
+{
+	struct fake *f = h->data;
+	const uint8_t *p = (const uint8_t *)buf->base;
+	if (n <= 0 || !from)
+		return;
+	if ((size_t)n < 60 || memcmp(p, "fakemagc", 8) != 0) {
+		f->cert_queries++;
+		fake_cert_reply(f, p, (size_t)n, from);
+		return;
+	}
+	f->dc_queries++;
+	f->last_query_len = (size_t)n;
+	if (f->mode == FAKE_SILENT)
+		return;
+	uint8_t cpk[32], nonce[24], k[32], plain[2048], ans[512], out[1024];
+	memcpy(cpk, p + 8, 32);
+	memcpy(nonce, p + 40, 12);
+	memset(nonce + 12, 0, 12);
+	assert_int_equal(crypto_box_curve25519xchacha20poly1305_beforenm(k, cpk, f->sk), 0);
+	assert_int_equal(crypto_box_curve25519xchacha20poly1305_open_easy_afternm(
+				 plain, p + 52, (size_t)n - 52, nonce, k),
+			 0);
+	int ql = wg_dc_unpad(plain, (size_t)n - 52 - 16);
+	assert_true(ql > 0);
+	struct wg_query_info qi;
+	assert_int_equal(wg_wire_parse_query(plain, (size_t)ql, &qi), 0);
+	size_t o = qi.question_end;
+	memcpy(ans, plain, o);
+	wg_put16(ans + 2, WG_F_QR | WG_F_RD | WG_F_RA);
+	wg_put16(ans + 6, 1), wg_put16(ans + 8, 0), wg_put16(ans + 10, 0);
+	ans[o++] = 0xc0, ans[o++] = 12;
+	wg_put16(ans + o, WG_TYPE_A), wg_put16(ans + o + 2, 1), wg_put32(ans + o + 4, 4);
+	wg_put16(ans + o + 8, 4);
+	o += 10;
+	memcpy(ans + o, "\xc0\x00\x02\x01", 4);
+	o += 4;
+	if (f->mode == FAKE_GARBAGE_FIRST) {
+		uint8_t other[12];
+		memcpy(other, nonce, 12);
+		other[0] ^= 0x55; /* not our nonce */
+		size_t l = fake_seal(f, cpk, other, ans, o, out);
+		fake_send(f, out, l, from);
+		randombytes_buf(out, 200); /* noise */
+		fake_send(f, out, 200, from);
+		memcpy(plain, ans, o); /* a well-sealed reply to another question */
+		wg_put16(plain, (uint16_t)(wg_get16(ans) ^ 1));
+		l = fake_seal(f, cpk, nonce, plain, o, out);
+		fake_send(f, out, l, from);
+	}
+	size_t l = fake_seal(f, cpk, nonce, ans, o, out);
+	fake_send(f, out, l, from);
+}
+
+static void fake_start(uv_loop_t *loop, struct fake *f, enum fake_mode mode)
+{
+	struct sockaddr_in sin;
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	memset(f, 0, sizeof(*f));
+	f->mode = mode;
+	f->serial = 3;
+	crypto_sign_keypair(f->prov.pk, f->prov.sk);
+	crypto_box_keypair(f->pk, f->sk);
+	uv_ip4_addr("127.0.0.1", 0, &sin);
+	assert_int_equal(uv_udp_init(loop, &f->udp), 0);
+	f->udp.data = f;
+	assert_int_equal(uv_udp_bind(&f->udp, (const struct sockaddr *)&sin, 0), 0);
+	assert_int_equal(uv_udp_getsockname(&f->udp, (struct sockaddr *)&ss, &len), 0);
+	f->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	assert_int_equal(uv_udp_recv_start(&f->udp, fake_alloc, fake_recv), 0);
+}
+
+static void fake_stamp(const struct fake *f, const uint8_t *pk, char *out, size_t cap)
+{
+	struct wg_dc_stamp st;
+	char addr[32];
+	memset(&st, 0, sizeof(st));
+	memcpy(st.provider_pk, pk, 32);
+	strcpy(st.provider_name, "2.dnscrypt-cert.fake.test");
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", f->port);
+	assert_true(wg_dc_stamp_format(&st, addr, out, cap) > 0);
+}
+
+static void on_outcome(void *arg, const struct wg_upstream_reply *r)
+{
+	struct outcome *o = arg;
+	o->called++;
+	o->rep = *r;
+	if (r->pkt && r->len <= sizeof(o->pkt)) {
+		memcpy(o->pkt, r->pkt, r->len);
+		o->rep.pkt = o->pkt;
+	}
+}
+
+static void make_qi(struct wg_query_info *qi)
+{
+	struct wg_query_info t;
+	uint8_t q[512];
+	memset(&t, 0, sizeof(t));
+	t.qname_len = (uint16_t)wg_wire_name_from_str("www.Example.test.", t.qname);
+	t.qtype = WG_TYPE_A, t.qclass = 1, t.flags = WG_F_RD;
+	int n = wg_wire_build_query(q, sizeof(q), &t, 7);
+	assert_true(n > 0);
+	assert_int_equal(wg_wire_parse_query(q, (size_t)n, qi), 0);
+}
+
+static void run_until(uv_loop_t *loop, const int *flag, int want)
+{
+	for (int i = 0; i < 2000 && *flag < want; i++)
+		uv_run(loop, UV_RUN_ONCE);
+}
+
+static void teardown_loop(uv_loop_t *loop, struct wg_dnscrypt *d, struct fake *f)
+{
+	wg_dnscrypt_free(d);
+	uv_close((uv_handle_t *)&f->udp, NULL);
+	uv_run(loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(loop), 0); /* every handle was closed */
+}
+
+static void test_transport_answer_and_discard(void **state)
+{
+	uv_loop_t loop;
+	struct fake f;
+	struct outcome o = {0};
+	struct wg_query_info qi;
+	struct wg_dnscrypt_stats st;
+	char stamp[256], err[200];
+	const char *stamps[1] = {stamp};
+
+	uv_loop_init(&loop);
+	fake_start(&loop, &f, FAKE_OK);
+	fake_stamp(&f, f.prov.pk, stamp, sizeof(stamp));
+	struct wg_dnscrypt *d = wg_dnscrypt_new(&loop, stamps, 1, 1000, err, sizeof(err));
+	assert_non_null(d);
+	make_qi(&qi);
+	/* the certificate is still being fetched: the query waits for it */
+	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
+	run_until(&loop, &o.called, 1);
+	assert_int_equal(o.called, 1);
+	assert_int_equal(o.rep.status, 0);
+	assert_int_equal(o.rep.authenticated, 1);
+	assert_int_equal(o.rep.tcp, 0);
+	assert_int_equal(o.rep.server, 0);
+	assert_int_equal(wg_wire_reply_matches(o.rep.pkt, o.rep.len, wg_get16(o.rep.pkt), &qi), 0);
+	assert_int_equal(wg_dnscrypt_cert_serial(d, 0), 3);
+	assert_int_equal(wg_dnscrypt_ready(d), 1);
+	/* UDP queries are padded to at least 256 bytes: 68 + 256 on the wire */
+	assert_int_equal(f.last_query_len, 68 + 256);
+
+	/* forged and stray replies are discarded and counted; the good one wins */
+	f.mode = FAKE_GARBAGE_FIRST;
+	o.called = 0;
+	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
+	run_until(&loop, &o.called, 1);
+	assert_int_equal(o.called, 1);
+	assert_int_equal(o.rep.status, 0);
+	wg_dnscrypt_get_stats(d, &st);
+	assert_int_equal(st.bad_replies, 3);
+	assert_int_equal(st.replies, 2);
+	assert_int_equal(st.sent, 2);
+	assert_int_equal(st.cert_fetch_failures, 0);
+	assert_int_equal(f.cert_queries, 1);
+	teardown_loop(&loop, d, &f);
+}
+
+static void test_transport_timeout_and_cancel(void **state)
+{
+	uv_loop_t loop;
+	struct fake f;
+	struct outcome o = {0}, never = {0};
+	struct wg_query_info qi;
+	struct wg_dnscrypt_req *req = NULL;
+	struct wg_dnscrypt_stats st;
+	char stamp[256], err[200];
+	const char *stamps[1] = {stamp};
+
+	uv_loop_init(&loop);
+	fake_start(&loop, &f, FAKE_SILENT);
+	fake_stamp(&f, f.prov.pk, stamp, sizeof(stamp));
+	struct wg_dnscrypt *d = wg_dnscrypt_new(&loop, stamps, 1, 100, err, sizeof(err));
+	assert_non_null(d);
+	make_qi(&qi);
+	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &never, &req), 0);
+	assert_non_null(req);
+	wg_dnscrypt_cancel(req);
+	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
+	run_until(&loop, &o.called, 1);
+	assert_int_equal(o.called, 1);
+	assert_int_equal(o.rep.status, -ETIMEDOUT);
+	assert_int_equal(o.rep.server, -1);
+	assert_int_equal(never.called, 0);
+	wg_dnscrypt_get_stats(d, &st);
+	assert_int_equal(st.timeouts, 2); /* one server: two tries */
+	assert_int_equal(f.dc_queries, 2);
+	teardown_loop(&loop, d, &f);
+}
+
+static void test_transport_wrong_key(void **state)
+{
+	uv_loop_t loop;
+	struct fake f;
+	struct outcome o = {0};
+	struct wg_query_info qi;
+	struct wg_dnscrypt_stats st;
+	struct provider other;
+	char stamp[256], err[200];
+	const char *stamps[1] = {stamp};
+
+	uv_loop_init(&loop);
+	fake_start(&loop, &f, FAKE_OK);
+	crypto_sign_keypair(other.pk, other.sk);
+	fake_stamp(&f, other.pk, stamp, sizeof(stamp));
+	struct wg_dnscrypt *d = wg_dnscrypt_new(&loop, stamps, 1, 1000, err, sizeof(err));
+	assert_non_null(d);
+	make_qi(&qi);
+	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
+	run_until(&loop, &o.called, 1);
+	assert_int_equal(o.rep.status, -ENOKEY);
+	/* no certificate and no fetch in progress: refused at once */
+	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), -ENOKEY);
+	wg_dnscrypt_get_stats(d, &st);
+	assert_int_equal(st.cert_fetch_failures, 1);
+	assert_int_equal(st.sent, 0);
+	assert_int_equal(f.dc_queries, 0);
+	teardown_loop(&loop, d, &f);
+}
+
+static void test_transport_bad_stamp(void **state)
+{
+	uv_loop_t loop;
+	char err[200] = "";
+	const char *stamps[2] = {quad9_filter_pri, "sdns://AgAAAAAAAAAAAAA"};
+	uv_loop_init(&loop);
+	assert_null(wg_dnscrypt_new(&loop, stamps, 2, 1000, err, sizeof(err)));
+	assert_non_null(strstr(err, "stamp 2"));
+	assert_non_null(strstr(err, "not a DNSCrypt stamp"));
+	assert_null(wg_dnscrypt_new(&loop, stamps, 0, 1000, err, sizeof(err)));
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,6 +843,10 @@ int main(void)
 		cmocka_unit_test(test_seal_open_v2),
 		cmocka_unit_test(test_open_bad_padding),
 		cmocka_unit_test(test_session_weak),
+		cmocka_unit_test(test_transport_answer_and_discard),
+		cmocka_unit_test(test_transport_timeout_and_cancel),
+		cmocka_unit_test(test_transport_wrong_key),
+		cmocka_unit_test(test_transport_bad_stamp),
 	};
 	return cmocka_run_group_tests_name("dnscrypt", tests, setup, NULL);
 }
