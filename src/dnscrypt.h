@@ -51,6 +51,14 @@ struct wg_dnscrypt_stats {
 	uint64_t cert_rotations;      /* switches to a different certificate */
 };
 
+/* Built-in public resolvers, in order: Quad9 unfiltered with ECS, whose CDN
+ * answers are closer to the local ones (fewer cdn-variance rows), on its
+ * primary (9.9.9.12:8443) and alternate (149.112.112.12:8443) anycast
+ * addresses; provider 2.dnscrypt-cert.quad9.net, es-version 1. Source:
+ * DNSCrypt/dnscrypt-resolvers v3/public-resolvers.md. */
+extern const char *const wg_dnscrypt_default_stamps[];
+extern const size_t wg_dnscrypt_n_default_stamps;
+
 /* Parse the stamps (tried in this order) and start fetching certificates.
  * timeout_ms applies per try. Returns NULL on a bad stamp (err names the
  * stamp and what is wrong), n == 0, or ENOMEM (err says so). */

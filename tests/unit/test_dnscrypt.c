@@ -65,6 +65,22 @@ static void test_stamp_quad9(void **state)
 	assert_string_equal(buf, "[2620:fe::10]:8443");
 }
 
+static void test_default_stamps(void **state)
+{
+	static const char *want[] = {"9.9.9.12:8443", "149.112.112.12:8443"};
+	struct wg_dc_stamp st;
+	char err[128], buf[64];
+	assert_int_equal(wg_dnscrypt_n_default_stamps, 2);
+	for (size_t i = 0; i < wg_dnscrypt_n_default_stamps; i++) {
+		assert_int_equal(wg_dc_stamp_parse(wg_dnscrypt_default_stamps[i], &st, err, sizeof(err)), 0);
+		wg_addr_format(&st.addr, buf, sizeof(buf));
+		assert_string_equal(buf, want[i]);
+		assert_string_equal(st.provider_name, "2.dnscrypt-cert.quad9.net.");
+		assert_memory_equal(st.provider_pk, quad9_pk, 32);
+		assert_true(st.props & 4); /* no filter */
+	}
+}
+
 static void test_stamp_roundtrip_default_port(void **state)
 {
 	struct wg_dc_stamp st, back;
@@ -833,6 +849,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stamp_quad9),
+		cmocka_unit_test(test_default_stamps),
 		cmocka_unit_test(test_stamp_roundtrip_default_port),
 		cmocka_unit_test(test_stamp_malformed),
 		cmocka_unit_test(test_cert_checks),
