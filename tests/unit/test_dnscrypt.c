@@ -8,8 +8,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <sodium.h>
@@ -539,15 +541,18 @@ static void test_session_weak(void **state)
 
 /* --- the transport against an in-process fake resolver on loopback --- */
 
-enum fake_mode { FAKE_OK, FAKE_GARBAGE_FIRST, FAKE_SILENT };
+enum fake_mode { FAKE_OK, FAKE_GARBAGE_FIRST, FAKE_SILENT, FAKE_TC };
 
 struct fake {
 	uv_udp_t udp;
+	uv_tcp_t tcp;
 	uint16_t port;
+	int tcp_queries;
 	enum fake_mode mode;
 	struct provider prov;
 	uint8_t pk[32], sk[32];
 	uint32_t serial;
+	int32_t valid_from, valid_to; /* relative to now, seconds */
 	int cert_queries, dc_queries;
 	size_t last_query_len;
 };
@@ -580,8 +585,9 @@ static void fake_cert_reply(struct fake *f, const uint8_t *q, size_t n, const st
 	memcpy(out, q, o);
 	wg_put16(out + 2, WG_F_QR | WG_F_AA);
 	wg_put16(out + 6, 1), wg_put16(out + 8, 0), wg_put16(out + 10, 0);
-	size_t cl = make_cert(c, &f->prov, 2, f->pk, "fakemagc", f->serial, (uint32_t)time(NULL) - 60,
-			      (uint32_t)time(NULL) + 3600);
+	uint32_t now = (uint32_t)time(NULL);
+	size_t cl = make_cert(c, &f->prov, 2, f->pk, "fakemagc", f->serial,
+			      (uint32_t)((int64_t)now + f->valid_from), (uint32_t)((int64_t)now + f->valid_to));
 	out[o++] = 0xc0, out[o++] = 12;
 	wg_put16(out + o, WG_TYPE_TXT), wg_put16(out + o + 2, 1), wg_put32(out + o + 4, 60);
 	wg_put16(out + o + 8, (uint16_t)(cl + 1));
@@ -602,11 +608,43 @@ static size_t fake_seal(struct fake *f, const uint8_t cpk[32], const uint8_t cn[
 	return server_seal_reply(&s, cpk, cn, msg, ml, out);
 }
 
+/* Open a sealed query as the resolver and build the A answer (or, with
+ * truncate, an empty TC=1 reply). Fills cpk and nonce for sealing. */
+static size_t fake_answer(struct fake *f, const uint8_t *p, size_t n, int truncate, uint8_t cpk[32],
+			  uint8_t nonce[24], uint8_t *ans)
+{
+	uint8_t k[32], plain[2048];
+	memcpy(cpk, p + 8, 32);
+	memcpy(nonce, p + 40, 12);
+	memset(nonce + 12, 0, 12);
+	assert_int_equal(crypto_box_curve25519xchacha20poly1305_beforenm(k, cpk, f->sk), 0);
+	assert_int_equal(crypto_box_curve25519xchacha20poly1305_open_easy_afternm(plain, p + 52, n - 52,
+										   nonce, k),
+			 0);
+	int ql = wg_dc_unpad(plain, n - 52 - 16);
+	assert_true(ql > 0);
+	struct wg_query_info qi;
+	assert_int_equal(wg_wire_parse_query(plain, (size_t)ql, &qi), 0);
+	size_t o = qi.question_end;
+	memcpy(ans, plain, o);
+	wg_put16(ans + 2, (uint16_t)(WG_F_QR | WG_F_RD | WG_F_RA | (truncate ? WG_F_TC : 0)));
+	wg_put16(ans + 6, truncate ? 0 : 1), wg_put16(ans + 8, 0), wg_put16(ans + 10, 0);
+	if (truncate)
+		return o;
+	ans[o++] = 0xc0, ans[o++] = 12;
+	wg_put16(ans + o, WG_TYPE_A), wg_put16(ans + o + 2, 1), wg_put32(ans + o + 4, 4);
+	wg_put16(ans + o + 8, 4);
+	o += 10;
+	memcpy(ans + o, "\xc0\x00\x02\x01", 4);
+	return o + 4;
+}
+
 static void fake_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
 		      unsigned flags)
 {
 	struct fake *f = h->data;
 	const uint8_t *p = (const uint8_t *)buf->base;
+	uint8_t cpk[32], nonce[24], ans[512], plain[512], out[1024];
 	if (n <= 0 || !from)
 		return;
 	if ((size_t)n < 60 || memcmp(p, "fakemagc", 8) != 0) {
@@ -618,28 +656,7 @@ static void fake_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct 
 	f->last_query_len = (size_t)n;
 	if (f->mode == FAKE_SILENT)
 		return;
-	uint8_t cpk[32], nonce[24], k[32], plain[2048], ans[512], out[1024];
-	memcpy(cpk, p + 8, 32);
-	memcpy(nonce, p + 40, 12);
-	memset(nonce + 12, 0, 12);
-	assert_int_equal(crypto_box_curve25519xchacha20poly1305_beforenm(k, cpk, f->sk), 0);
-	assert_int_equal(crypto_box_curve25519xchacha20poly1305_open_easy_afternm(
-				 plain, p + 52, (size_t)n - 52, nonce, k),
-			 0);
-	int ql = wg_dc_unpad(plain, (size_t)n - 52 - 16);
-	assert_true(ql > 0);
-	struct wg_query_info qi;
-	assert_int_equal(wg_wire_parse_query(plain, (size_t)ql, &qi), 0);
-	size_t o = qi.question_end;
-	memcpy(ans, plain, o);
-	wg_put16(ans + 2, WG_F_QR | WG_F_RD | WG_F_RA);
-	wg_put16(ans + 6, 1), wg_put16(ans + 8, 0), wg_put16(ans + 10, 0);
-	ans[o++] = 0xc0, ans[o++] = 12;
-	wg_put16(ans + o, WG_TYPE_A), wg_put16(ans + o + 2, 1), wg_put32(ans + o + 4, 4);
-	wg_put16(ans + o + 8, 4);
-	o += 10;
-	memcpy(ans + o, "\xc0\x00\x02\x01", 4);
-	o += 4;
+	size_t o = fake_answer(f, p, (size_t)n, f->mode == FAKE_TC, cpk, nonce, ans);
 	if (f->mode == FAKE_GARBAGE_FIRST) {
 		uint8_t other[12];
 		memcpy(other, nonce, 12);
@@ -657,6 +674,69 @@ static void fake_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct 
 	fake_send(f, out, l, from);
 }
 
+/* TCP side: one framed query per connection, one framed reply. */
+struct fake_conn {
+	uv_tcp_t h;
+	uv_write_t w;
+	struct fake *f;
+	size_t have;
+	uint8_t in[2048];
+	uint8_t out[1024];
+};
+
+static void conn_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void conn_written(uv_write_t *w, int status)
+{
+	struct fake_conn *c = w->data;
+	uv_close((uv_handle_t *)&c->h, conn_closed);
+}
+
+static void conn_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+	struct fake_conn *c = h->data;
+	b->base = (char *)c->in + c->have;
+	b->len = sizeof(c->in) - c->have;
+}
+
+static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct fake_conn *c = s->data;
+	uint8_t cpk[32], nonce[24], ans[512];
+	if (n < 0) {
+		uv_close((uv_handle_t *)&c->h, conn_closed);
+		return;
+	}
+	c->have += (size_t)n;
+	if (c->have < 2 || c->have < 2 + (size_t)wg_get16(c->in))
+		return;
+	uv_read_stop(s);
+	size_t ql = wg_get16(c->in);
+	c->f->tcp_queries++;
+	assert_int_equal((ql - 68) % 64, 0); /* TCP padding: a multiple of 64 */
+	size_t o = fake_answer(c->f, c->in + 2, ql, 0, cpk, nonce, ans);
+	size_t l = fake_seal(c->f, cpk, nonce, ans, o, c->out + 2);
+	wg_put16(c->out, (uint16_t)l);
+	uv_buf_t wb = uv_buf_init((char *)c->out, (unsigned)(l + 2));
+	c->w.data = c;
+	assert_int_equal(uv_write(&c->w, s, &wb, 1, conn_written), 0);
+}
+
+static void fake_accept(uv_stream_t *srv, int status)
+{
+	struct fake *f = srv->data;
+	struct fake_conn *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->f = f;
+	uv_tcp_init(srv->loop, &c->h);
+	c->h.data = c;
+	assert_int_equal(uv_accept(srv, (uv_stream_t *)&c->h), 0);
+	uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read);
+}
+
 static void fake_start(uv_loop_t *loop, struct fake *f, enum fake_mode mode)
 {
 	struct sockaddr_in sin;
@@ -665,6 +745,8 @@ static void fake_start(uv_loop_t *loop, struct fake *f, enum fake_mode mode)
 	memset(f, 0, sizeof(*f));
 	f->mode = mode;
 	f->serial = 3;
+	f->valid_from = -60;
+	f->valid_to = 3600;
 	crypto_sign_keypair(f->prov.pk, f->prov.sk);
 	crypto_box_keypair(f->pk, f->sk);
 	uv_ip4_addr("127.0.0.1", 0, &sin);
@@ -674,6 +756,12 @@ static void fake_start(uv_loop_t *loop, struct fake *f, enum fake_mode mode)
 	assert_int_equal(uv_udp_getsockname(&f->udp, (struct sockaddr *)&ss, &len), 0);
 	f->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	assert_int_equal(uv_udp_recv_start(&f->udp, fake_alloc, fake_recv), 0);
+	/* TCP on the same port number, as a DNSCrypt server has */
+	uv_ip4_addr("127.0.0.1", f->port, &sin);
+	assert_int_equal(uv_tcp_init(loop, &f->tcp), 0);
+	f->tcp.data = f;
+	assert_int_equal(uv_tcp_bind(&f->tcp, (const struct sockaddr *)&sin, 0), 0);
+	assert_int_equal(uv_listen((uv_stream_t *)&f->tcp, 8, fake_accept), 0);
 }
 
 static void fake_stamp(const struct fake *f, const uint8_t *pk, char *out, size_t cap)
@@ -720,6 +808,7 @@ static void teardown_loop(uv_loop_t *loop, struct wg_dnscrypt *d, struct fake *f
 {
 	wg_dnscrypt_free(d);
 	uv_close((uv_handle_t *)&f->udp, NULL);
+	uv_close((uv_handle_t *)&f->tcp, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(loop), 0); /* every handle was closed */
 }
@@ -832,6 +921,87 @@ static void test_transport_wrong_key(void **state)
 	teardown_loop(&loop, d, &f);
 }
 
+/* TC=1 over UDP: the same question goes over TCP, and later UDP queries are
+ * padded 64 bytes more (the spec's growing minimum query length). */
+static void test_transport_truncated_to_tcp(void **state)
+{
+	uv_loop_t loop;
+	struct fake f;
+	struct outcome o = {0};
+	struct wg_query_info qi;
+	struct wg_dnscrypt_stats st;
+	char stamp[256], err[200];
+	const char *stamps[1] = {stamp};
+
+	uv_loop_init(&loop);
+	fake_start(&loop, &f, FAKE_TC);
+	fake_stamp(&f, f.prov.pk, stamp, sizeof(stamp));
+	struct wg_dnscrypt *d = wg_dnscrypt_new(&loop, stamps, 1, 1000, err, sizeof(err));
+	assert_non_null(d);
+	make_qi(&qi);
+	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
+	run_until(&loop, &o.called, 1);
+	assert_int_equal(o.rep.status, 0);
+	assert_int_equal(o.rep.tcp, 1);
+	assert_int_equal(wg_get16(o.rep.pkt + 6), 1); /* the whole answer */
+	assert_int_equal(f.last_query_len, 68 + 256);
+	assert_int_equal(f.tcp_queries, 1);
+	f.mode = FAKE_OK;
+	o.called = 0;
+	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
+	run_until(&loop, &o.called, 1);
+	assert_int_equal(o.rep.status, 0);
+	assert_int_equal(o.rep.tcp, 0);
+	assert_int_equal(f.last_query_len, 68 + 320);
+	wg_dnscrypt_get_stats(d, &st);
+	assert_int_equal(st.tcp_retries, 1);
+	assert_int_equal(st.sent, 3);
+	assert_int_equal(st.replies, 2);
+	teardown_loop(&loop, d, &f);
+}
+
+/* A well-signed certificate that is not valid yet: no answer, and the log
+ * says the local clock may be off. */
+static void test_transport_clock_off(void **state)
+{
+	uv_loop_t loop;
+	struct fake f;
+	struct outcome o = {0};
+	struct wg_query_info qi;
+	char stamp[256], err[200], logged[4096] = "";
+	const char *stamps[1] = {stamp};
+
+	uv_loop_init(&loop);
+	fake_start(&loop, &f, FAKE_OK);
+	f.valid_from = 86400;
+	f.valid_to = 2 * 86400;
+	fake_stamp(&f, f.prov.pk, stamp, sizeof(stamp));
+	/* capture stderr, where the log goes */
+	FILE *cap = tmpfile();
+	assert_non_null(cap);
+	fflush(stderr);
+	int saved = dup(2);
+	dup2(fileno(cap), 2);
+	wg_log_set_level(WG_LOG_WARN);
+	struct wg_dnscrypt *d = wg_dnscrypt_new(&loop, stamps, 1, 1000, err, sizeof(err));
+	assert_non_null(d);
+	make_qi(&qi);
+	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
+	run_until(&loop, &o.called, 1);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	wg_log_set_level(WG_LOG_ERR);
+	rewind(cap);
+	size_t n = fread(logged, 1, sizeof(logged) - 1, cap);
+	logged[n] = 0;
+	fclose(cap);
+	assert_int_equal(o.rep.status, -ENOKEY);
+	assert_non_null(strstr(logged, "is the clock off?"));
+	assert_non_null(strstr(logged, "not valid before"));
+	teardown_loop(&loop, d, &f);
+}
+
 static void test_transport_bad_stamp(void **state)
 {
 	uv_loop_t loop;
@@ -863,6 +1033,8 @@ int main(void)
 		cmocka_unit_test(test_transport_answer_and_discard),
 		cmocka_unit_test(test_transport_timeout_and_cancel),
 		cmocka_unit_test(test_transport_wrong_key),
+		cmocka_unit_test(test_transport_truncated_to_tcp),
+		cmocka_unit_test(test_transport_clock_off),
 		cmocka_unit_test(test_transport_bad_stamp),
 	};
 	return cmocka_run_group_tests_name("dnscrypt", tests, setup, NULL);
