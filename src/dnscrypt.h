@@ -19,8 +19,11 @@
  * whose magic, nonce, box, padding or question does not match is discarded
  * and counted, and the exchange keeps waiting. TC=1 after opening raises the
  * server's minimum UDP query length by 64 bytes and retries over TCP (2-byte
- * length framing, network byte order as every implementation uses). A
- * timeout moves to the next stamp that holds a certificate.
+ * length framing in network byte order: the spec text says little-endian,
+ * but dnsdist and dnscrypt-proxy use big-endian, checked against dnsdist). A
+ * timeout moves to the next stamp that holds a certificate; later queries
+ * start with the stamp that last answered, so a dead first stamp costs one
+ * timeout, not one per query.
  *
  * Before any certificate is loaded, queries wait for one (bounded by the
  * slot pool and by timeout_ms times the number of tries); when every fetch

@@ -137,6 +137,7 @@ int main(int argc, char **argv)
 	r.d = wg_dnscrypt_new(&loop, (const char **)argv + optind, nstamps, timeout, err, sizeof(err));
 	if (!r.d) {
 		fprintf(stderr, "error: %s\n", err);
+		uv_loop_close(&loop);
 		return 2;
 	}
 	if (recheck)
