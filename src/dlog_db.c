@@ -366,3 +366,65 @@ int64_t wg_dlog_db_prune_size(sqlite3 *db, int64_t max_bytes)
 	}
 	return total;
 }
+
+int64_t wg_dlog_db_verify(sqlite3 *db, int64_t *rows, char *why, size_t whycap)
+{
+	uint8_t prev[WG_DLOG_HASH_LEN] = {0}, h[WG_DLOG_HASH_LEN];
+	int64_t prev_id = 0, hid, n = 0, bad = 0;
+	sqlite3_stmt *st;
+	struct wg_dlog_event ev;
+
+	int r = wg_dlog_db_meta_link(db, "chain_anchor", &prev_id, prev);
+	if (r < 0 && r != -EINVAL)
+		return -EIO;
+	if (r == -EINVAL) {
+		snprintf(why, whycap, "meta chain_anchor is malformed");
+		return 1;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT id, hash, " WG_DLOG_EVENT_COLUMNS
+			       " FROM events ORDER BY id", -1, &st, NULL))
+		return -EIO;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		n++;
+		if (id != prev_id + 1) {
+			snprintf(why, whycap, "rows %lld..%lld are missing",
+				 (long long)prev_id + 1, (long long)id - 1);
+			bad = id;
+			break;
+		}
+		wg_dlog_db_read_event(st, 2, &ev);
+		wg_dlog_hash(prev, id, &ev, h);
+		if (sqlite3_column_bytes(st, 1) != WG_DLOG_HASH_LEN ||
+		    sodium_memcmp(h, sqlite3_column_blob(st, 1), WG_DLOG_HASH_LEN) != 0) {
+			snprintf(why, whycap, "row %lld was modified (hash mismatch)",
+				 (long long)id);
+			bad = id;
+			break;
+		}
+		memcpy(prev, h, sizeof(prev));
+		prev_id = id;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -EIO;
+	if (rows)
+		*rows = n;
+	if (bad)
+		return bad;
+	r = wg_dlog_db_meta_link(db, "chain_head", &hid, h);
+	if (r < 0 && r != -EINVAL)
+		return -EIO;
+	if (r == -EINVAL || (r == 1 && (hid != prev_id ||
+					  sodium_memcmp(h, prev, WG_DLOG_HASH_LEN) != 0))) {
+		if (r == 1 && hid > prev_id)
+			snprintf(why, whycap, "rows %lld..%lld at the end are missing",
+				 (long long)prev_id + 1, (long long)hid);
+		else
+			snprintf(why, whycap, "chain head does not match row %lld",
+				 (long long)prev_id);
+		return prev_id + 1;
+	}
+	return 0;
+}

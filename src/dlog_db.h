@@ -89,4 +89,9 @@ int64_t wg_dlog_db_prune_age(sqlite3 *db, int64_t cutoff_ms);
  * -EIO. */
 int64_t wg_dlog_db_prune_size(sqlite3 *db, int64_t max_bytes);
 
+/* Walk the hash chain from the anchor to the head. Returns 0 when intact;
+ * the id of the first bad row (> 0, or the id after the last row when rows
+ * at the end are missing) with the reason in why; -EIO on a sqlite error. */
+int64_t wg_dlog_db_verify(sqlite3 *db, int64_t *rows, char *why, size_t whycap);
+
 #endif
