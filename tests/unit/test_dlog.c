@@ -330,6 +330,67 @@ static void test_chain_after_prune(void **state)
 	assert_int_equal(verify(path, why, sizeof(why)), 21);
 }
 
+static void test_prune_by_size(void **state)
+{
+	char path[300], why[200] = "";
+	struct wg_dlog_event ev;
+	db_path(path, sizeof(path), "size.db");
+	struct wg_dlog *d = open_ok(path, NULL);
+	for (int i = 0; i < 3000; i++) {
+		make_event(&ev, i);
+		assert_int_equal(wg_dlog_submit(d, &ev), 0);
+	}
+	wg_dlog_close(d);
+	int64_t before = q_int(path, "SELECT (page_count - freelist_count) * page_size "
+			       "FROM pragma_page_count, pragma_freelist_count, pragma_page_size");
+	assert_true(before > 512 * 1024);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	int64_t n = wg_dlog_db_prune_size(db, 256 * 1024);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_true(n > 1000 && n < 3000);
+	int64_t after = q_int(path, "SELECT (page_count - freelist_count) * page_size "
+			      "FROM pragma_page_count, pragma_freelist_count, pragma_page_size");
+	assert_true(after <= 256 * 1024);
+	/* the newest rows stay, and the chain still verifies */
+	assert_int_equal(q_int(path, "SELECT max(id) FROM events"), 3000);
+	assert_int_equal(q_int(path, "SELECT count(*) FROM events"), 3000 - n);
+	assert_int_equal(verify(path, why, sizeof(why)), 0);
+}
+
+static void test_writer_retention(void **state)
+{
+	char path[300], why[200] = "";
+	struct wg_dlog_event ev;
+	struct wg_dlog_stats s;
+	db_path(path, sizeof(path), "retain.db");
+	struct wg_dlog_params p = {.retention_days = 1, .tick_ms = 20};
+	struct wg_dlog *d = open_ok(path, &p);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000;
+	for (int i = 0; i < 10; i++) {
+		make_event(&ev, i);
+		/* 5 events 3 days old, 5 from the last minutes */
+		ev.time_ms = i < 5 ? now - 3 * 86400000LL + i : now - 60000 + i;
+		assert_int_equal(wg_dlog_submit(d, &ev), 0);
+	}
+	assert_int_equal(wg_dlog_flush(d, 10000), 0);
+	/* The writer prunes at its first tick, then every prune_interval_s. */
+	for (int i = 0; i < 200; i++) {
+		wg_dlog_get_stats(d, &s);
+		if (s.pruned)
+			break;
+		usleep(10000);
+	}
+	wg_dlog_close(d);
+	assert_int_equal(s.pruned, 5);
+	assert_int_equal(q_int(path, "SELECT min(id) * 100 + count(*) FROM events"), 605);
+	assert_int_equal(verify(path, why, sizeof(why)), 0);
+}
+
 static void test_close_flushes(void **state)
 {
 	char path[300];
@@ -449,6 +510,8 @@ int main(void)
 		cmocka_unit_test(test_migration_from_001),
 		cmocka_unit_test(test_chain_detects_edits),
 		cmocka_unit_test(test_chain_after_prune),
+		cmocka_unit_test(test_prune_by_size),
+		cmocka_unit_test(test_writer_retention),
 		cmocka_unit_test(test_close_flushes),
 		cmocka_unit_test(test_readonly_never_blocks),
 		cmocka_unit_test(test_not_ours),
