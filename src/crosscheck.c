@@ -395,8 +395,7 @@ static void record(struct wg_xreq *q, const struct wg_compare_result *v,
 {
 	struct wg_crosscheck *x = q->x;
 	char lu[80] = "", pu[80] = "";
-	if (q->l_server >= 0)
-		snprintf(lu, sizeof(lu), "local#%d", q->l_server);
+	wg_upstream_server_name(x->local, q->l_server, lu, sizeof(lu));
 	if (q->p_server >= 0 && (size_t)q->p_server < x->n_public)
 		wg_addr_format(&x->public_addrs[q->p_server], pu, sizeof(pu));
 	else if (q->p_server >= 0)
@@ -413,7 +412,8 @@ static void record(struct wg_xreq *q, const struct wg_compare_result *v,
 		.public_authenticated = q->p_auth,
 		.early = q->early,
 	};
-	x->st.recorded++;
+	if (d->record)
+		x->st.recorded++;
 	if (x->rec)
 		x->rec(x->rec_arg, &r);
 }
@@ -483,8 +483,7 @@ static void decide(struct wg_xreq *q)
 			serve_once(q, q->l_done ? q->l_status : -ETIMEDOUT, NULL, 0, 0, -1);
 		break;
 	}
-	if (d.record)
-		record(q, &v, &d);
+	record(q, &v, &d);
 	xreq_free(q);
 }
 
