@@ -265,7 +265,11 @@ static int parse_line(struct blocklist *bl, char *line)
 		rest++;
 	/* modifiers other than $important change the rule's meaning (client,
 	 * type, ...): skip such lines rather than over-block */
-	if (*rest && strcmp(rest, "$important") != 0) {
+	if (strncmp(rest, "$important", 10) == 0)
+		rest += 10;
+	while (*rest == ' ' || *rest == '\t')
+		rest++;
+	if (*rest && *rest != '#') {
 		bl->n_skipped++;
 		return 0;
 	}

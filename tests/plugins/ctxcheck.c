@@ -27,7 +27,7 @@ static void cc_fini(void *inst)
 
 static int cc_pre(void *inst, struct wg_qctx *ctx)
 {
-	int *v = malloc(sizeof(*v));
+	int *v = host->get_data(ctx) ? NULL : malloc(sizeof(*v));
 	if (v) {
 		*v = 42;
 		host->set_data(ctx, v);

@@ -44,7 +44,9 @@ static const char *list_text =
 	"[Adblock Plus 2.0]\n"
 	"||adblock.example^\n"
 	"||important.example^$important\n"
+	"||commented.example^ # a comment\n"
 	"||thirdparty.example^$third-party\n"
+	"||mixed.example^$important,client=10.0.0.1\n"
 	"@@||ok.ads.example.com^\n"
 	"@@||allowed.example^\n"
 	"||allowed.example^\n";
@@ -384,7 +386,9 @@ static void test_list_formats(void **state)
 	/* adblock */
 	assert_true(blocked(chain, "adblock.example."));
 	assert_true(blocked(chain, "important.example."));
+	assert_true(blocked(chain, "commented.example."));
 	assert_false(blocked(chain, "thirdparty.example.")); /* modifier: skipped */
+	assert_false(blocked(chain, "mixed.example."));
 	/* exceptions win over blocks on the same name and on parents */
 	assert_false(blocked(chain, "ok.ads.example.com."));
 	assert_false(blocked(chain, "deep.ok.ads.example.com."));
