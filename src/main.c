@@ -356,6 +356,7 @@ int main(int argc, char **argv)
 	 * privilege drop so the file can be created where root can write */
 	m.dlog = open_dlog(m.cfg);
 	wg_resolver_set_recorder(m.resolver, wg_record_to_dlog, m.dlog);
+	wg_resolver_set_dlog(m.resolver, m.dlog);
 	if (m.cfg->pidfile)
 		write_pidfile(m.cfg->pidfile);
 	if (m.cfg->user && drop_privileges(m.cfg->user) < 0)

@@ -139,3 +139,42 @@ void wg_record_to_dlog(void *arg, const struct wg_xcheck_record *rec)
 	wg_record_fill(rec, &ev);
 	wg_dlog_submit(dl, &ev);
 }
+
+static void client_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+	buf[0] = 0;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, (socklen_t)cap);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)cap);
+}
+
+void wg_record_policy(struct wg_dlog *dl, const struct wg_query_info *qi,
+		      const struct sockaddr_storage *client, const char *plugin, const char *entry,
+		      const char *wanted)
+{
+	struct wg_dlog_event ev;
+	struct timeval tv;
+	char name[4 * WG_NAME_MAX + 1];
+	if (!dl)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	gettimeofday(&tv, NULL);
+	ev.time_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	client_text(client, ev.client, sizeof(ev.client));
+	wg_wire_name_to_str(qi->qname_lc, name, sizeof(name));
+	copy(ev.qname, sizeof(ev.qname), name);
+	ev.qtype = qi->qtype;
+	copy(ev.category, sizeof(ev.category), "local-policy");
+	copy(ev.severity, sizeof(ev.severity), "medium");
+	copy(ev.action, sizeof(ev.action), "not-applied");
+	ev.local.rcode = ev.public_.rcode = -1;
+	ev.local.ede = ev.public_.ede = -1;
+	ev.local.min_ttl = ev.public_.min_ttl = -1;
+	ev.local.latency_us = ev.public_.latency_us = -1;
+	snprintf(ev.local.upstream, sizeof(ev.local.upstream), "plugin:%.50s", plugin);
+	copy(ev.local.status, sizeof(ev.local.status), wanted);
+	snprintf(ev.markers, sizeof(ev.markers), "entry=%.100s", entry && *entry ? entry : "?");
+	ev.rule_version = WG_RULE_VERSION;
+	wg_dlog_submit(dl, &ev);
+}

@@ -18,4 +18,11 @@ void wg_record_fill(const struct wg_xcheck_record *rec, struct wg_dlog_event *ev
  * counters and submits the discrepancies; a full queue is counted by dlog. */
 void wg_record_to_dlog(void *arg, const struct wg_xcheck_record *rec);
 
+/* A plugin wanted to block or rewrite a WU name and the guard set the
+ * verdict aside: write a local-policy row naming the plugin and its list
+ * entry. dl may be NULL. */
+void wg_record_policy(struct wg_dlog *dl, const struct wg_query_info *qi,
+		      const struct sockaddr_storage *client, const char *plugin, const char *entry,
+		      const char *wanted);
+
 #endif
