@@ -466,10 +466,14 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 		return;
 	}
 	if (qi.has_edns && qi.edns_version != 0) {
-		/* RFC 6891 6.1.3: BADVERS; we answer FORMERR-free with plain
-		 * FORMERR semantics kept simple: refuse to guess */
+		/* RFC 6891 6.1.3: BADVERS (16) = extended rcode 1 in the OPT,
+		 * header rcode 0; the OPT we append is the last 11 bytes */
+		int n = wg_wire_build_error(r->out, sizeof(r->out), pkt, &qi, WG_RCODE_NOERROR);
 		r->st.formerr++;
-		reply_direct(r, c, pkt, &qi, WG_RCODE_FORMERR);
+		if (n >= WG_HDR_LEN + WG_OPT_LEN && wg_get16(r->out + 10) == 1) {
+			r->out[n - WG_OPT_LEN + 5] = 1;
+			wg_listen_send(r->listen, c, r->out, (size_t)n);
+		}
 		return;
 	}
 	if (qi.qtype == WG_TYPE_AXFR || qi.qtype == WG_TYPE_IXFR) {
