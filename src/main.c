@@ -129,10 +129,26 @@ static void on_sighup(uv_signal_t *s, int signum)
 	wg_info("main", "configuration reloaded");
 }
 
+static void log_dlog_stats(struct wg_dlog *d)
+{
+	struct wg_dlog_stats ds;
+	if (!d)
+		return;
+	wg_dlog_get_stats(d, &ds);
+	wg_info("stats",
+		"database queued=%llu submitted=%llu written=%llu aggregated=%llu dropped=%llu "
+		"errors=%llu%s%s",
+		(unsigned long long)ds.queued, (unsigned long long)ds.submitted,
+		(unsigned long long)ds.written, (unsigned long long)ds.aggregated,
+		(unsigned long long)ds.dropped, (unsigned long long)ds.errors,
+		ds.last_error[0] ? " last_error=" : "", ds.last_error);
+}
+
 static void on_sigusr1(uv_signal_t *s, int signum)
 {
 	struct wg_main *m = s->data;
 	wg_resolver_log_stats(m->resolver);
+	log_dlog_stats(m->dlog);
 }
 
 static void on_sigterm(uv_signal_t *s, int signum)
@@ -388,21 +404,16 @@ int main(int argc, char **argv)
 	uv_run(m.loop, UV_RUN_DEFAULT);
 
 	wg_resolver_log_stats(m.resolver);
-	if (m.dlog) {
-		struct wg_dlog_stats ds;
-		wg_dlog_get_stats(m.dlog, &ds);
-		wg_info("stats", "database submitted=%llu written=%llu aggregated=%llu dropped=%llu "
-				 "errors=%llu",
-			(unsigned long long)ds.submitted, (unsigned long long)ds.written,
-			(unsigned long long)ds.aggregated, (unsigned long long)ds.dropped,
-			(unsigned long long)ds.errors);
-	}
 	wg_listen_close(m.listen);
 	wg_resolver_free(m.resolver);
 	uv_walk(m.loop, close_walk, NULL);
 	uv_run(m.loop, UV_RUN_DEFAULT);
 	uv_loop_close(m.loop);
 	/* SIGTERM flushes every queued row before exit */
+	if (m.dlog) {
+		wg_dlog_flush(m.dlog, 2000); /* 2 s: a broken database must not hold up exit */
+		log_dlog_stats(m.dlog);
+	}
 	wg_dlog_close(m.dlog);
 	if (m.cfg->pidfile)
 		unlink(m.cfg->pidfile);
