@@ -345,6 +345,10 @@ static int check_word(const char *s, char *err, size_t cap)
 static int parse_public(const char *s, char *out, size_t outcap, char *err, size_t cap)
 {
 	struct wg_addr a;
+	if (strcmp(s, "none") == 0) {
+		snprintf(out, outcap, "none");
+		return 0;
+	}
 	if (strncmp(s, "sdns://", 7) == 0) {
 		const char *p = s + 7;
 		if (!*p)
@@ -360,7 +364,7 @@ static int parse_public(const char *s, char *out, size_t outcap, char *err, size
 	wg_addr_format(&a, out, outcap);
 	return 0;
 bad:
-	errf(err, cap, "'%s' is neither ADDR[:PORT] (IPv6 as [::1]:53) nor an sdns:// stamp", s);
+	errf(err, cap, "'%s' is neither ADDR[:PORT] (IPv6 as [::1]:53), an sdns:// stamp nor none", s);
 	return -EINVAL;
 }
 

@@ -17,9 +17,7 @@
 #include "domainset.h"
 #include "log.h"
 
-#ifdef WG_DNSCRYPT
 #include "dnscrypt.h"
-#endif
 
 #ifndef WG_BUILD_DBDIR
 #define WG_BUILD_DBDIR ""
@@ -30,9 +28,7 @@ struct wg_crosscheck {
 	struct wg_upstream *local;       /* borrowed: the resolver's */
 	struct wg_cache *cache;          /* borrowed: the resolver's */
 	struct wg_upstream *public_plain;/* owned, NULL: none */
-#ifdef WG_DNSCRYPT
 	struct wg_dnscrypt *public_dc;   /* owned, NULL: none */
-#endif
 	struct wg_addr *public_addrs;    /* owned: for recording which one answered */
 	size_t n_public;
 	struct wg_domainset *wu;         /* owned */
@@ -183,15 +179,25 @@ static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, ch
 	size_t n = cfg->public_.n;
 	size_t n_plain = 0, n_stamps = 0;
 	const char *stamps[32];
-	(void)stamps; /* used when DNSCrypt is built in */
 
-	if (n == 0)
+	if (n == 1 && strcmp(cfg->public_.v[0], "none") == 0)
 		return 0;
+	if (n == 0) {
+		/* the built-in reference: an unfiltered resolver over DNSCrypt */
+		x->public_dc = wg_dnscrypt_new(x->loop, (const char **)wg_dnscrypt_default_stamps,
+					       wg_dnscrypt_n_default_stamps, cfg->public_timeout_ms,
+					       err, errcap);
+		return x->public_dc ? 0 : -EINVAL;
+	}
 	x->public_addrs = calloc(n, sizeof(*x->public_addrs));
 	if (!x->public_addrs)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const char *s = cfg->public_.v[i];
+		if (strcmp(s, "none") == 0) {
+			snprintf(err, errcap, "public resolvers: 'none' cannot be combined with others");
+			return -EINVAL;
+		}
 		if (strncmp(s, "sdns://", 7) == 0) {
 			if (n_stamps < 32)
 				stamps[n_stamps++] = s;
@@ -210,16 +216,11 @@ static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, ch
 	}
 	x->n_public = n_plain;
 	if (n_stamps) {
-#ifdef WG_DNSCRYPT
 		x->public_dc = wg_dnscrypt_new(x->loop, stamps, n_stamps, cfg->public_timeout_ms, err,
 					       errcap);
 		if (!x->public_dc)
 			return -EINVAL;
 		return 0;
-#else
-		snprintf(err, errcap, "sdns:// stamps need DNSCrypt support, not built in");
-		return -ENOTSUP;
-#endif
 	}
 	x->public_plain = wg_upstream_new(x->loop, x->public_addrs, n_plain, cfg->public_timeout_ms, 1);
 	if (!x->public_plain)
@@ -274,9 +275,7 @@ void wg_crosscheck_free(struct wg_crosscheck *x, int now)
 static void xcheck_release(struct wg_crosscheck *x)
 {
 	wg_upstream_free(x->public_plain);
-#ifdef WG_DNSCRYPT
 	wg_dnscrypt_free(x->public_dc);
-#endif
 	wg_domainset_free(x->wu);
 	wg_domainset_free(x->sinkhole_names);
 	wg_domainset_free(x->cdn);
@@ -301,10 +300,8 @@ int wg_crosscheck_is_wu(const struct wg_crosscheck *x, const uint8_t *qname_lc)
 
 int wg_crosscheck_enabled(const struct wg_crosscheck *x)
 {
-#ifdef WG_DNSCRYPT
 	if (x && x->public_dc)
 		return 1;
-#endif
 	return x && x->public_plain != NULL;
 }
 
@@ -339,11 +336,9 @@ static void cancel_exchanges(struct wg_xreq *q)
 		q->lreq = NULL;
 	}
 	if (q->preq) {
-#ifdef WG_DNSCRYPT
 		if (q->x->public_dc)
 			wg_dnscrypt_cancel(q->preq);
 		else
-#endif
 			wg_upstream_cancel(q->preq);
 		q->preq = NULL;
 	}
@@ -400,8 +395,7 @@ static void record(struct wg_xreq *q, const struct wg_compare_result *v,
 {
 	struct wg_crosscheck *x = q->x;
 	char lu[80] = "", pu[80] = "";
-	if (q->l_server >= 0)
-		snprintf(lu, sizeof(lu), "local#%d", q->l_server);
+	wg_upstream_server_name(x->local, q->l_server, lu, sizeof(lu));
 	if (q->p_server >= 0 && (size_t)q->p_server < x->n_public)
 		wg_addr_format(&x->public_addrs[q->p_server], pu, sizeof(pu));
 	else if (q->p_server >= 0)
@@ -418,7 +412,8 @@ static void record(struct wg_xreq *q, const struct wg_compare_result *v,
 		.public_authenticated = q->p_auth,
 		.early = q->early,
 	};
-	x->st.recorded++;
+	if (d->record)
+		x->st.recorded++;
 	if (x->rec)
 		x->rec(x->rec_arg, &r);
 }
@@ -488,8 +483,7 @@ static void decide(struct wg_xreq *q)
 			serve_once(q, q->l_done ? q->l_status : -ETIMEDOUT, NULL, 0, 0, -1);
 		break;
 	}
-	if (d.record)
-		record(q, &v, &d);
+	record(q, &v, &d);
 	xreq_free(q);
 }
 
@@ -594,12 +588,10 @@ int wg_crosscheck_query(struct wg_crosscheck *x, const struct wg_query_info *qi,
 		xreq_free(q);
 		return rc;
 	}
-#ifdef WG_DNSCRYPT
 	if (x->public_dc)
 		rc = wg_dnscrypt_query(x->public_dc, qi, on_public, q,
 				       (struct wg_dnscrypt_req **)&q->preq);
 	else
-#endif
 		rc = wg_upstream_query(x->public_plain, qi, on_public, q,
 				       (struct wg_upstream_req **)&q->preq);
 	if (rc < 0) {

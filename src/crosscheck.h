@@ -50,6 +50,8 @@ struct wg_xcheck_record {
 	int early;                   /* the local answer was served before the verdict */
 };
 
+/* Called for every verdict; rec->decision->record says whether it is a
+ * discrepancy worth a row (a plain match only feeds the health counters). */
 typedef void (*wg_xcheck_record_cb)(void *arg, const struct wg_xcheck_record *rec);
 
 struct wg_crosscheck_stats {

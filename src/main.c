@@ -17,6 +17,8 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dlog.h"
+#include "record.h"
 #include "listen.h"
 #include "log.h"
 #include "resolver.h"
@@ -32,6 +34,7 @@ struct wg_main {
 	int verbose;
 	struct wg_listen *listen;        /* owned */
 	struct wg_resolver *resolver;    /* owned */
+	struct wg_dlog *dlog;            /* owned, NULL: no database (logged) */
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
 };
 
@@ -115,6 +118,9 @@ static void on_sighup(uv_signal_t *s, int signum)
 	struct wg_listen_params lp = {c->tcp_idle_ms, c->tcp_max_clients};
 	wg_listen_set_params(m->listen, &lp);
 	wg_log_set_level((enum wg_log_level)c->log_level);
+	if ((c->db_path || m->cfg->db_path) &&
+	    (!c->db_path || !m->cfg->db_path || strcmp(c->db_path, m->cfg->db_path) != 0))
+		wg_warn("main", "database path changed: it takes effect at the next restart");
 	if (c->n_listen != m->cfg->n_listen ||
 	    memcmp(c->listen, m->cfg->listen, c->n_listen * sizeof(*c->listen)) != 0)
 		wg_warn("main", "listen addresses changed: they take effect at the next restart");
@@ -123,10 +129,26 @@ static void on_sighup(uv_signal_t *s, int signum)
 	wg_info("main", "configuration reloaded");
 }
 
+static void log_dlog_stats(struct wg_dlog *d)
+{
+	struct wg_dlog_stats ds;
+	if (!d)
+		return;
+	wg_dlog_get_stats(d, &ds);
+	wg_info("stats",
+		"database queued=%llu submitted=%llu written=%llu aggregated=%llu dropped=%llu "
+		"errors=%llu%s%s",
+		(unsigned long long)ds.queued, (unsigned long long)ds.submitted,
+		(unsigned long long)ds.written, (unsigned long long)ds.aggregated,
+		(unsigned long long)ds.dropped, (unsigned long long)ds.errors,
+		ds.last_error[0] ? " last_error=" : "", ds.last_error);
+}
+
 static void on_sigusr1(uv_signal_t *s, int signum)
 {
 	struct wg_main *m = s->data;
 	wg_resolver_log_stats(m->resolver);
+	log_dlog_stats(m->dlog);
 }
 
 static void on_sigterm(uv_signal_t *s, int signum)
@@ -134,6 +156,49 @@ static void on_sigterm(uv_signal_t *s, int signum)
 	struct wg_main *m = s->data;
 	wg_info("main", "signal %d: stopping", signum);
 	uv_stop(m->loop);
+}
+
+/* mkdir -p for the database's directory (0750): a fresh install has none. */
+static void make_parent_dirs(const char *path)
+{
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return;
+	*slash = 0;
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		mkdir(dir, 0755);
+		*p = '/';
+	}
+	mkdir(dir, 0750);
+}
+
+/* A database that cannot be opened never stops resolution: the guard runs
+ * and counts, and the reason is logged. */
+static struct wg_dlog *open_dlog(const struct wg_config *c)
+{
+	struct wg_dlog_params p;
+	char err[512];
+	memset(&p, 0, sizeof(p));
+	p.client_privacy = (int)c->client_privacy;
+	p.queue_size = c->queue_size;
+	p.aggregate_s = c->aggregate_s;
+	p.retention_days = c->retention_days;
+	p.max_db_mb = c->max_db_mb;
+	if (!c->db_path || !*c->db_path)
+		return NULL;
+	make_parent_dirs(c->db_path);
+	struct wg_dlog *d = wg_dlog_open(c->db_path, &p, err, sizeof(err));
+	if (!d)
+		wg_err("main", "discrepancy database %s: %s (resolution goes on without it)",
+		       c->db_path, err);
+	else
+		wg_info("main", "discrepancy database %s", c->db_path);
+	return d;
 }
 
 static int drop_privileges(const char *user)
@@ -303,6 +368,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	wg_resolver_set_listener(m.resolver, m.listen);
+	/* the writer thread owns the only SQLite handle; opened before the
+	 * privilege drop so the file can be created where root can write */
+	m.dlog = open_dlog(m.cfg);
+	wg_resolver_set_recorder(m.resolver, wg_record_to_dlog, m.dlog);
+	wg_resolver_set_dlog(m.resolver, m.dlog);
 	if (m.cfg->pidfile)
 		write_pidfile(m.cfg->pidfile);
 	if (m.cfg->user && drop_privileges(m.cfg->user) < 0)
@@ -339,6 +409,12 @@ int main(int argc, char **argv)
 	uv_walk(m.loop, close_walk, NULL);
 	uv_run(m.loop, UV_RUN_DEFAULT);
 	uv_loop_close(m.loop);
+	/* SIGTERM flushes every queued row before exit */
+	if (m.dlog) {
+		wg_dlog_flush(m.dlog, 2000); /* 2 s: a broken database must not hold up exit */
+		log_dlog_stats(m.dlog);
+	}
+	wg_dlog_close(m.dlog);
 	if (m.cfg->pidfile)
 		unlink(m.cfg->pidfile);
 	free_config(m.cfg);

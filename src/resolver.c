@@ -11,10 +11,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sodium.h>
 
 #include "cache.h"
 #include "crosscheck.h"
+#include "dlog.h"
+#include "plugin.h"
+#include "record.h"
 #include "log.h"
 #include "resolver.h"
 #include "upstream.h"
@@ -53,6 +57,8 @@ struct wg_resolver {
 	struct wg_cache *cache;          /* owned */
 	struct wg_upstream *local;       /* owned */
 	struct wg_crosscheck *xc;        /* owned: the WU guard */
+	struct wg_plugin_chain *plugins; /* owned reference, NULL: none */
+	struct wg_dlog *dlog;            /* borrowed, NULL: no database */
 	wg_xcheck_record_cb rec;         /* where verdicts go (kept across reloads) */
 	void *rec_arg;
 	struct wg_cidr *allow;           /* owned: built-in or configured */
@@ -240,6 +246,8 @@ static void inflight_unlink(struct wg_resolver *r, struct wg_inflight *f)
 }
 
 static void on_local_reply(void *arg, const struct wg_upstream_reply *rep);
+static int run_post_hooks(struct wg_resolver *r, struct wg_inflight *f, const uint8_t *pkt,
+			  size_t plen, size_t *len);
 static void on_guarded_reply(void *arg, const struct wg_xcheck_answer *a);
 
 /* Start an exchange for qi. Returns the in-flight entry or NULL. */
@@ -315,6 +323,11 @@ static void inflight_finish(struct wg_resolver *r, struct wg_inflight *f, const 
 			    size_t plen, uint32_t ttl_cap, int ede)
 {
 	size_t len = 0;
+	if (pkt && plen <= WG_PKT_MAX && run_post_hooks(r, f, pkt, plen, &len)) {
+		inflight_answer(r, f, len, 15); /* RFC 8914 EDE 15: Blocked */
+		inflight_unlink(r, f);
+		return;
+	}
 	if (pkt && plen <= WG_PKT_MAX) {
 		struct wg_wire_ttls t;
 		memcpy(r->scratch, pkt, plen);
@@ -322,6 +335,12 @@ static void inflight_finish(struct wg_resolver *r, struct wg_inflight *f, const 
 		if (wg_wire_scan(r->scratch, len, &t) == 0) {
 			len = wg_wire_strip_opt(r->scratch, len, &t);
 			int rc = WG_RCODE(wg_get16(r->scratch + 2));
+			/* clients see the clamped TTLs the cache will honour, as
+			 * unbound's cache-min-ttl / cache-max-ttl do */
+			uint32_t max = r->cfg->max_ttl;
+			if (ttl_cap && (!max || ttl_cap < max))
+				max = ttl_cap;
+			wg_wire_clamp_ttls(r->scratch, len, t.ancount ? r->cfg->min_ttl : 0, max);
 			struct wg_cache_key k;
 			cache_key(&f->qi, f->key_flags, &k);
 			wg_cache_insert(r->cache, &k, r->scratch, len, now_ms(r), ttl_cap);
@@ -353,6 +372,62 @@ static void on_guarded_reply(void *arg, const struct wg_xcheck_answer *a)
 {
 	struct wg_inflight *f = arg;
 	inflight_finish(f->r, f, a->status == 0 ? a->pkt : NULL, a->len, a->ttl_cap, a->ede);
+}
+
+static void policy_record(struct wg_resolver *r, const struct wg_query_info *qi,
+			  const struct sockaddr_storage *client, const struct wg_plugin_verdict *v,
+			  const char *hook)
+{
+	r->st.policy_overridden++;
+	if (wg_log_level_current >= WG_LOG_INFO) {
+		char name[1024];
+		wg_wire_name_to_str(qi->qname, name, sizeof(name));
+		wg_info("guard", "plugin %s wanted %s for WU name %s (%s, entry '%s'): not applied",
+			v->plugin ? v->plugin : "?", wg_plugin_verdict_str(v->wanted), name, hook,
+			v->entry);
+	}
+	wg_record_policy(r->dlog, qi, client, v->plugin ? v->plugin : "?", v->entry,
+			 wg_plugin_verdict_str(v->wanted));
+}
+
+/* Post-response hooks, once per exchange (the first asker's view). Returns
+ * 1 when a plugin blocked: r->scratch then holds the stored form of the
+ * block reply (len in *len) and it must not be cached. */
+static int run_post_hooks(struct wg_resolver *r, struct wg_inflight *f, const uint8_t *pkt,
+			  size_t plen, size_t *len)
+{
+	if (!r->plugins || wg_plugin_chain_count(r->plugins) == 0)
+		return 0;
+	struct wg_query_info qi = f->qi;
+	uint8_t q[WG_HDR_LEN + WG_NAME_MAX + 4 + WG_OPT_LEN];
+	struct wg_qctx ctx;
+	struct wg_plugin_verdict v;
+	const struct sockaddr_storage *client = f->waiters ? &f->waiters->client.addr : NULL;
+	int wu = f->guarded || wg_crosscheck_is_wu(r->xc, qi.qname_lc);
+	int blocked = 0;
+
+	qi.has_edns = 0; /* the stored form carries no OPT: send_reply adds it */
+	int qlen = wg_wire_build_query(q, sizeof(q), &qi, qi.id);
+	if (qlen < 0)
+		return 0;
+	qlen -= WG_OPT_LEN;
+	wg_put16(q + 10, 0);
+	wg_plugin_qctx_begin(&ctx, r->plugins, q, (size_t)qlen, &qi,
+			     (const struct sockaddr *)client,
+			     client ? (socklen_t)sizeof(*client) : 0);
+	wg_plugin_run_post(&ctx, pkt, plen, wu, &v);
+	if (v.overridden && client)
+		policy_record(r, &qi, client, &v, "post-response");
+	if (v.action != WG_PV_CONTINUE) {
+		int n = wg_plugin_build_reply(&v, q, &qi, r->scratch, sizeof(r->scratch) - 64);
+		if (n > 0) {
+			*len = (size_t)n;
+			blocked = 1;
+			r->st.policy_blocked++;
+		}
+	}
+	wg_plugin_qctx_end(&ctx);
+	return blocked;
 }
 
 static void reply_direct(struct wg_resolver *r, const struct wg_client *c, const uint8_t *pkt,
@@ -391,16 +466,40 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 		return;
 	}
 	if (qi.has_edns && qi.edns_version != 0) {
-		/* RFC 6891 6.1.3: BADVERS; we answer FORMERR-free with plain
-		 * FORMERR semantics kept simple: refuse to guess */
+		/* RFC 6891 6.1.3: BADVERS (16) = extended rcode 1 in the OPT,
+		 * header rcode 0; the OPT we append is the last 11 bytes */
+		int n = wg_wire_build_error(r->out, sizeof(r->out), pkt, &qi, WG_RCODE_NOERROR);
 		r->st.formerr++;
-		reply_direct(r, c, pkt, &qi, WG_RCODE_FORMERR);
+		if (n >= WG_HDR_LEN + WG_OPT_LEN && wg_get16(r->out + 10) == 1) {
+			r->out[n - WG_OPT_LEN + 5] = 1;
+			wg_listen_send(r->listen, c, r->out, (size_t)n);
+		}
 		return;
 	}
 	if (qi.qtype == WG_TYPE_AXFR || qi.qtype == WG_TYPE_IXFR) {
 		r->st.refused++;
 		reply_direct(r, c, pkt, &qi, WG_RCODE_REFUSED);
 		return;
+	}
+
+	if (r->plugins && wg_plugin_chain_count(r->plugins) > 0) {
+		struct wg_qctx ctx;
+		struct wg_plugin_verdict v;
+		int wu = wg_crosscheck_is_wu(r->xc, qi.qname_lc);
+		wg_plugin_qctx_begin(&ctx, r->plugins, pkt, len, &qi, (const struct sockaddr *)&c->addr,
+				     (socklen_t)sizeof(c->addr));
+		wg_plugin_run_pre(&ctx, wu, &v);
+		if (v.overridden)
+			policy_record(r, &qi, &c->addr, &v, "pre-query");
+		if (v.action != WG_PV_CONTINUE) {
+			int n = wg_plugin_build_reply(&v, pkt, &qi, r->out, sizeof(r->out));
+			r->st.policy_blocked++;
+			if (n > 0)
+				wg_listen_send(r->listen, c, r->out, (size_t)n);
+			wg_plugin_qctx_end(&ctx);
+			return;
+		}
+		wg_plugin_qctx_end(&ctx);
 	}
 
 	uint8_t flags = key_flags(&qi);
@@ -464,6 +563,13 @@ static int build_allow(struct wg_resolver *r, const struct wg_config *cfg)
 	return 0;
 }
 
+/* Plugin files may be owned by root or by the user we drop to. */
+static uid_t service_uid(const struct wg_config *cfg)
+{
+	struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
+	return pw ? pw->pw_uid : 0;
+}
+
 static void cache_params(const struct wg_config *c, struct wg_cache_params *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -502,12 +608,22 @@ int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_reso
 		return -ENOMEM;
 	}
 	int rc = wg_crosscheck_new(loop, cfg, r->local, r->cache, &r->xc, err, errcap);
+	if (rc == 0 && cfg->n_plugins)
+		rc = wg_plugin_chain_load(cfg->plugins, cfg->n_plugins, service_uid(cfg), &r->plugins,
+					  err, errcap);
 	if (rc < 0) {
 		wg_resolver_free(r);
 		return rc;
 	}
+	for (size_t i = 0; r->plugins && i < wg_plugin_chain_count(r->plugins); i++)
+		wg_info("plugin", "loaded %s", wg_plugin_chain_name(r->plugins, i));
 	*out = r;
 	return 0;
+}
+
+void wg_resolver_set_dlog(struct wg_resolver *r, struct wg_dlog *dlog)
+{
+	r->dlog = dlog;
 }
 
 void wg_resolver_set_recorder(struct wg_resolver *r, wg_xcheck_record_cb cb, void *arg)
@@ -524,11 +640,22 @@ int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char 
 	if (rc < 0)
 		return rc;
 	wg_crosscheck_set_recorder(xc, r->rec, r->rec_arg);
+	/* plugins and their lists: a failed reload keeps the old chain and
+	 * fails the whole reload, so the running set stays consistent */
+	struct wg_plugin_chain *chain = NULL;
+	if (cfg->n_plugins &&
+	    (rc = wg_plugin_chain_load(cfg->plugins, cfg->n_plugins, service_uid(cfg), &chain, err,
+				       errcap)) < 0) {
+		wg_crosscheck_free(xc, 1);
+		return rc;
+	}
 	if (wg_upstream_set_servers(r->local, cfg->local, cfg->n_local, cfg->timeout_ms,
 				    cfg->retries) < 0 ||
 	    build_allow(r, cfg) < 0) {
 		snprintf(err, errcap, "out of memory");
 		wg_crosscheck_free(xc, 1);
+		if (chain)
+			wg_plugin_chain_unref(chain);
 		return -ENOMEM;
 	}
 	struct wg_cache_params cp;
@@ -537,6 +664,10 @@ int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char 
 	/* exchanges in flight finish against the old lists */
 	wg_crosscheck_free(r->xc, 0);
 	r->xc = xc;
+	/* queries in flight hold their own reference to the old chain */
+	if (r->plugins)
+		wg_plugin_chain_unref(r->plugins);
+	r->plugins = chain;
 	r->cfg = cfg;
 	return 0;
 }
@@ -561,14 +692,15 @@ void wg_resolver_log_stats(const struct wg_resolver *r)
 	wg_info("stats",
 		"queries=%llu cache_hits=%llu cache_misses=%llu shared=%llu stale=%llu "
 		"prefetch=%llu upstream_failures=%llu servfail=%llu formerr=%llu notimp=%llu "
-		"refused=%llu dropped=%llu truncated=%llu",
+		"refused=%llu dropped=%llu truncated=%llu policy_blocked=%llu policy_overridden=%llu",
 		(unsigned long long)s->queries, (unsigned long long)s->cache_hits,
 		(unsigned long long)s->cache_misses, (unsigned long long)s->shared,
 		(unsigned long long)s->stale_served, (unsigned long long)s->prefetches,
 		(unsigned long long)s->upstream_failures, (unsigned long long)s->servfail,
 		(unsigned long long)s->formerr, (unsigned long long)s->notimp,
 		(unsigned long long)s->refused, (unsigned long long)s->dropped,
-		(unsigned long long)s->truncated);
+		(unsigned long long)s->truncated, (unsigned long long)s->policy_blocked,
+		(unsigned long long)s->policy_overridden);
 	wg_info("stats", "cache entries=%llu bytes=%llu evictions=%llu",
 		(unsigned long long)cs.entries, (unsigned long long)cs.bytes,
 		(unsigned long long)cs.evictions);
@@ -601,6 +733,8 @@ void wg_resolver_free(struct wg_resolver *r)
 		}
 	}
 	wg_crosscheck_free(r->xc, 1);
+	if (r->plugins)
+		wg_plugin_chain_unref(r->plugins);
 	wg_upstream_free(r->local);
 	while (r->free_inflight) {
 		struct wg_inflight *f = r->free_inflight;

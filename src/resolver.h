@@ -30,6 +30,8 @@ struct wg_resolver_stats {
 	uint64_t refused;         /* denied by the ACL, or zone transfer */
 	uint64_t dropped;         /* not answered: runt, QR=1, no slot */
 	uint64_t truncated;       /* answered TC=1 to a UDP client */
+	uint64_t policy_blocked;  /* answered by a plugin verdict */
+	uint64_t policy_overridden; /* plugin verdicts on WU names set aside */
 };
 
 /* Build the pipeline for cfg (borrowed; must outlive the resolver or be
@@ -45,6 +47,9 @@ int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char 
 void wg_resolver_on_query(void *arg, const struct wg_client *client, const uint8_t *pkt, size_t len);
 /* Tell the resolver which listener answers go out through. */
 void wg_resolver_set_listener(struct wg_resolver *r, struct wg_listen *l);
+struct wg_dlog;
+/* Where local-policy events (plugin verdicts set aside) are written. */
+void wg_resolver_set_dlog(struct wg_resolver *r, struct wg_dlog *dlog);
 /* Hand every guard verdict to cb (the discrepancy log). */
 void wg_resolver_set_recorder(struct wg_resolver *r, wg_xcheck_record_cb cb, void *arg);
 void wg_resolver_get_stats(const struct wg_resolver *r, struct wg_resolver_stats *s);

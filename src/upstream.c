@@ -119,6 +119,16 @@ size_t wg_upstream_pending(const struct wg_upstream *u)
 	return u->n_pending;
 }
 
+void wg_upstream_server_name(const struct wg_upstream *u, int idx, char *buf, size_t cap)
+{
+	if (idx < 0 || (size_t)idx >= u->n) {
+		if (cap)
+			buf[0] = 0;
+		return;
+	}
+	wg_addr_format(&u->servers[idx], buf, cap);
+}
+
 void wg_upstream_get_stats(const struct wg_upstream *u, struct wg_upstream_stats *s)
 {
 	*s = u->st;

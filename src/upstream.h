@@ -56,6 +56,8 @@ size_t wg_upstream_pending(const struct wg_upstream *u);
 int wg_upstream_query(struct wg_upstream *u, const struct wg_query_info *qi, wg_upstream_cb cb,
 		      void *arg, struct wg_upstream_req **req);
 void wg_upstream_cancel(struct wg_upstream_req *req);
+/* "addr:port" of server idx into buf; "" when out of range. */
+void wg_upstream_server_name(const struct wg_upstream *u, int idx, char *buf, size_t cap);
 void wg_upstream_get_stats(const struct wg_upstream *u, struct wg_upstream_stats *s);
 
 #endif

@@ -419,6 +419,39 @@ int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t)
 	return 0;
 }
 
+int wg_wire_clamp_ttls(uint8_t *pkt, size_t len, uint32_t min_ttl, uint32_t max_ttl)
+{
+	if (len < WG_HDR_LEN)
+		return -EBADMSG;
+	unsigned qd = wg_get16(pkt + 4);
+	unsigned total = (unsigned)wg_get16(pkt + 6) + wg_get16(pkt + 8) + wg_get16(pkt + 10);
+	size_t o = WG_HDR_LEN;
+	for (unsigned i = 0; i < qd; i++) {
+		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 4 > len)
+			return -EBADMSG;
+		o += 4;
+	}
+	for (unsigned i = 0; i < total; i++) {
+		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 10 > len)
+			return -EBADMSG;
+		uint16_t rdlen = wg_get16(pkt + o + 8);
+		if (o + 10 + rdlen > len)
+			return -EBADMSG;
+		if (wg_get16(pkt + o) != WG_TYPE_OPT) {
+			uint32_t ttl = wg_get32(pkt + o + 4);
+			if (ttl > 0x7fffffffu)
+				ttl = 0;
+			if (ttl < min_ttl)
+				ttl = min_ttl;
+			if (max_ttl && ttl > max_ttl)
+				ttl = max_ttl;
+			wg_put32(pkt + o + 4, ttl);
+		}
+		o += 10 + (size_t)rdlen;
+	}
+	return 0;
+}
+
 size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t)
 {
 	if (!t->opt_off || (size_t)t->opt_off + t->opt_len != len)

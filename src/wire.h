@@ -149,6 +149,11 @@ struct wg_wire_ttls {
 /* Walk every RR of a reply; fill t. Returns 0 or -EBADMSG. */
 int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t);
 
+/* Clamp every TTL (OPT excluded) into [min_ttl, max_ttl]; max_ttl 0 means
+ * no upper bound. Returns 0 or -EBADMSG (the packet is unchanged then only
+ * up to the bad record). */
+int wg_wire_clamp_ttls(uint8_t *pkt, size_t len, uint32_t min_ttl, uint32_t max_ttl);
+
 /* Remove the OPT RR when it is the last record (the normal place). Returns the
  * new length; unchanged when there is no OPT or it is not last. */
 size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t);

@@ -1,0 +1,705 @@
+/* plugin.c: see plugin.h.
+ *
+ * Loading follows the Redis module loader: dlopen(RTLD_NOW|RTLD_LOCAL) so
+ * unresolved symbols fail at load time rather than mid-query and two
+ * plugins never see each other's symbols; one entry point; a versioned
+ * table checked before any other call. Plugins never link against the
+ * daemon: everything they use comes through the host table below. */
+#include "autoconfig.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+
+#include "log.h"
+#include "plugin.h"
+
+struct wg_plugin_slot {
+	char *name;                    /* owned: instance name ([plugin:NAME]) */
+	void *dl;                      /* owned: dlopen handle */
+	const struct wg_plugin_v1 *t;  /* borrowed from the loaded object */
+	void *inst;                    /* owned through t->fini */
+};
+
+struct wg_plugin_chain {
+	unsigned refs;
+	size_t n;
+	struct wg_plugin_slot p[WG_PLUGIN_MAX];
+};
+
+/* ---- the host table ---------------------------------------------------- */
+
+static void host_log(int level, const char *tag, const char *fmt, ...)
+{
+	if (level < WG_LOG_ERR)
+		level = WG_LOG_ERR;
+	if (level > WG_LOG_DEBUG)
+		level = WG_LOG_DEBUG;
+	if (level > wg_log_level_current)
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	wg_log_write((enum wg_log_level)level, tag ? tag : "plugin", "%s", msg);
+}
+
+static int host_log_enabled(int level)
+{
+	return level <= wg_log_level_current;
+}
+
+/* Text form without the trailing dot, the way list entries are written. */
+static void name_text(const uint8_t *wire, char *buf, size_t cap)
+{
+	wg_wire_name_to_str(wire, buf, cap);
+	size_t l = strlen(buf);
+	if (l > 0 && buf[l - 1] == '.')
+		buf[l - 1] = 0;
+}
+
+static const char *host_qname_text(struct wg_qctx *ctx)
+{
+	if (!ctx->qi)
+		return "";
+	if (!ctx->have_text) {
+		name_text(ctx->qi->qname_lc, ctx->qname_text, sizeof(ctx->qname_text));
+		ctx->have_text = 1;
+	}
+	return ctx->qname_text;
+}
+
+static const uint8_t *host_qname_wire(struct wg_qctx *ctx, size_t *len)
+{
+	if (len)
+		*len = ctx->qi ? ctx->qi->qname_len : 0;
+	return ctx->qi ? ctx->qi->qname_lc : NULL;
+}
+
+static uint16_t host_qtype(struct wg_qctx *ctx)
+{
+	return ctx->qi ? ctx->qi->qtype : 0;
+}
+
+static uint16_t host_qclass(struct wg_qctx *ctx)
+{
+	return ctx->qi ? ctx->qi->qclass : 0;
+}
+
+static const struct sockaddr *host_client_addr(struct wg_qctx *ctx, socklen_t *len)
+{
+	if (len)
+		*len = ctx->client ? ctx->client_len : 0;
+	return ctx->client;
+}
+
+static void host_set_data(struct wg_qctx *ctx, void *data)
+{
+	if (ctx->cur < WG_PLUGIN_MAX)
+		ctx->data[ctx->cur] = data;
+}
+
+static void *host_get_data(struct wg_qctx *ctx)
+{
+	return ctx->cur < WG_PLUGIN_MAX ? ctx->data[ctx->cur] : NULL;
+}
+
+static void host_set_reason(struct wg_qctx *ctx, const char *entry)
+{
+	snprintf(ctx->reason, sizeof(ctx->reason), "%s", entry ? entry : "");
+}
+
+static int host_set_answer_addr(struct wg_qctx *ctx, int family, const void *addr, uint32_t ttl)
+{
+	if ((family != AF_INET && family != AF_INET6) || !addr)
+		return -EINVAL;
+	if (ctx->n_local >= WG_PLUGIN_MAX_LOCAL)
+		return -ENOSPC;
+	struct wg_plugin_local_addr *l = &ctx->local[ctx->n_local++];
+	memset(l, 0, sizeof(*l));
+	l->family = family;
+	memcpy(l->addr, addr, family == AF_INET ? 4 : 16);
+	l->ttl = ttl;
+	return 0;
+}
+
+static int host_rcode(struct wg_qctx *ctx)
+{
+	if (!ctx->resp || ctx->resp_len < WG_HDR_LEN)
+		return -1;
+	return WG_RCODE(wg_get16(ctx->resp + 2));
+}
+
+/* Find the next answer RR of type want1 or want2 from the packed iterator
+ * (index << 16 | offset of the next RR; 0: start). Fills the RR's type,
+ * rdata offset and length. Returns 1 when found, 0 at the end or on bad
+ * bytes. Offsets fit 16 bits: a DNS message is at most 65535 bytes. */
+static int next_rr(struct wg_qctx *ctx, uint32_t *iter, uint16_t want1, uint16_t want2,
+		   uint16_t *type_out, size_t *rd, uint16_t *rdlen)
+{
+	if (!ctx->resp || !ctx->ans_off)
+		return 0;
+	unsigned idx = *iter >> 16;
+	size_t off = *iter ? (*iter & 0xffff) : ctx->ans_off;
+	const uint8_t *p = ctx->resp;
+	size_t len = ctx->resp_len;
+
+	while (idx < ctx->ancount) {
+		if (wg_wire_name_skip(p, len, &off) < 0 || off + 10 > len)
+			return 0;
+		uint16_t type = wg_get16(p + off), cls = wg_get16(p + off + 2);
+		uint16_t rl = wg_get16(p + off + 8);
+		size_t r = off + 10;
+		if (r + rl > len)
+			return 0;
+		off = r + rl;
+		idx++;
+		*iter = (uint32_t)(idx << 16) | (uint32_t)off;
+		if ((type == want1 || type == want2) && cls == 1) {
+			*type_out = type;
+			*rd = r;
+			*rdlen = rl;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int host_answer_addr_next(struct wg_qctx *ctx, uint32_t *iter, int *family,
+				 uint8_t addr[16])
+{
+	uint16_t type, rl;
+	size_t rd;
+	while (next_rr(ctx, iter, WG_TYPE_A, WG_TYPE_AAAA, &type, &rd, &rl)) {
+		if (rl != (type == WG_TYPE_A ? 4 : 16))
+			continue; /* malformed address record: skip it */
+		memset(addr, 0, 16);
+		memcpy(addr, ctx->resp + rd, rl);
+		*family = type == WG_TYPE_A ? AF_INET : AF_INET6;
+		return 1;
+	}
+	return 0;
+}
+
+static int host_answer_cname_next(struct wg_qctx *ctx, uint32_t *iter, char *buf, size_t cap)
+{
+	size_t rd;
+	uint16_t rl, type;
+	while (next_rr(ctx, iter, WG_TYPE_CNAME, WG_TYPE_CNAME, &type, &rd, &rl)) {
+		uint8_t name[WG_NAME_MAX];
+		if (wg_wire_name_read(ctx->resp, ctx->resp_len, rd, name) < 0)
+			continue;
+		if (cap)
+			name_text(name, buf, cap);
+		return 1;
+	}
+	return 0;
+}
+
+static const uint8_t *host_response_wire(struct wg_qctx *ctx, size_t *len)
+{
+	if (len)
+		*len = ctx->resp ? ctx->resp_len : 0;
+	return ctx->resp;
+}
+
+static const struct wg_host_api host_api = {
+	.abi_version = WG_PLUGIN_ABI_VERSION,
+	.struct_size = sizeof(struct wg_host_api),
+	.version = PACKAGE_VERSION,
+	.log = host_log,
+	.log_enabled = host_log_enabled,
+	.qname_text = host_qname_text,
+	.qname_wire = host_qname_wire,
+	.qtype = host_qtype,
+	.qclass = host_qclass,
+	.client_addr = host_client_addr,
+	.set_data = host_set_data,
+	.get_data = host_get_data,
+	.set_reason = host_set_reason,
+	.set_answer_addr = host_set_answer_addr,
+	.rcode = host_rcode,
+	.answer_addr_next = host_answer_addr_next,
+	.answer_cname_next = host_answer_cname_next,
+	.response_wire = host_response_wire,
+};
+
+/* ---- loading ----------------------------------------------------------- */
+
+static void chain_free(struct wg_plugin_chain *c)
+{
+	for (size_t i = c->n; i-- > 0;) {
+		struct wg_plugin_slot *s = &c->p[i];
+		if (s->inst && s->t && s->t->fini)
+			s->t->fini(s->inst);
+		if (s->dl)
+			dlclose(s->dl);
+		free(s->name);
+	}
+	free(c);
+}
+
+/* Refuse a file that someone other than root or the service user could
+ * have written: loading it is running their code as us. */
+static int check_file(const char *name, const char *path, uid_t service_uid, char *err,
+		      size_t cap)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		int e = errno;
+		snprintf(err, cap, "plugin %s: %s: %s", name, path, strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, cap, "plugin %s: %s is not a regular file", name, path);
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, cap,
+			 "plugin %s: %s is writable by group or others (mode %04o); "
+			 "refusing to load it (chmod go-w)",
+			 name, path, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	if (st.st_uid != 0 && st.st_uid != service_uid) {
+		snprintf(err, cap,
+			 "plugin %s: %s is owned by uid %u, not by root or the service "
+			 "user (uid %u); refusing to load it",
+			 name, path, (unsigned)st.st_uid, (unsigned)service_uid);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int load_one(struct wg_plugin_slot *s, const struct wg_plugin_conf *conf,
+		    uid_t service_uid, char *err, size_t cap)
+{
+	const char *name = conf->name ? conf->name : "?";
+	if (!conf->path || !conf->path[0]) {
+		snprintf(err, cap, "plugin %s: no path given", name);
+		return -EINVAL;
+	}
+	int rc = check_file(name, conf->path, service_uid, err, cap);
+	if (rc < 0)
+		return rc;
+	s->name = strdup(name);
+	if (!s->name)
+		return -ENOMEM;
+	dlerror();
+	s->dl = dlopen(conf->path, RTLD_NOW | RTLD_LOCAL);
+	if (!s->dl) {
+		const char *e = dlerror();
+		snprintf(err, cap, "plugin %s: cannot load %s: %s", name, conf->path,
+			 e ? e : "unknown error");
+		return -ELIBBAD;
+	}
+	wg_plugin_entry_fn entry;
+	void *sym = dlsym(s->dl, WG_PLUGIN_ENTRY_SYMBOL);
+	if (!sym) {
+		snprintf(err, cap,
+			 "plugin %s: %s has no entry point %s(): not a wuguard plugin", name,
+			 conf->path, WG_PLUGIN_ENTRY_SYMBOL);
+		return -ENOEXEC;
+	}
+	/* POSIX guarantees a function pointer survives the round trip through
+	 * void * for dlsym; memcpy keeps -Wpedantic quiet about it */
+	memcpy(&entry, &sym, sizeof(entry));
+	const struct wg_plugin_v1 *t = entry(&host_api);
+	if (!t) {
+		snprintf(err, cap, "plugin %s: %s refused to load (entry point returned NULL)",
+			 name, conf->path);
+		return -ENOEXEC;
+	}
+	if (t->abi_version != WG_PLUGIN_ABI_VERSION) {
+		snprintf(err, cap,
+			 "plugin %s: %s speaks plugin ABI version %u, this wuguard speaks %u: "
+			 "rebuild it against this version's wuguard-plugin.h",
+			 name, conf->path, (unsigned)t->abi_version, WG_PLUGIN_ABI_VERSION);
+		return -EPROTO;
+	}
+	/* a larger table is a newer release of the same ABI (members are only
+	 * appended); a smaller one would make us read past its end */
+	if (t->struct_size < sizeof(struct wg_plugin_v1)) {
+		snprintf(err, cap,
+			 "plugin %s: %s has a plugin table of %u bytes, expected at least %zu: "
+			 "rebuild it against this version's wuguard-plugin.h",
+			 name, conf->path, (unsigned)t->struct_size, sizeof(struct wg_plugin_v1));
+		return -EPROTO;
+	}
+	if (!t->init || !t->fini) {
+		snprintf(err, cap, "plugin %s: %s lacks the required init or fini hook", name,
+			 conf->path);
+		return -ENOEXEC;
+	}
+	s->t = t;
+
+	size_t nargs = conf->keys.n < conf->values.n ? conf->keys.n : conf->values.n;
+	struct wg_plugin_arg *args = calloc(nargs ? nargs : 1, sizeof(*args));
+	if (!args)
+		return -ENOMEM;
+	for (size_t i = 0; i < nargs; i++) {
+		args[i].key = conf->keys.v[i];
+		args[i].value = conf->values.v[i];
+	}
+	char perr[512] = "";
+	s->inst = t->init(name, args, nargs, perr, sizeof(perr));
+	free(args);
+	if (!s->inst) {
+		snprintf(err, cap, "plugin %s (%s): %s", name, t->name ? t->name : conf->path,
+			 perr[0] ? perr : "init failed");
+		return -EINVAL;
+	}
+	wg_info("plugin", "loaded %s (%s %s) from %s", name, t->name ? t->name : "?",
+		t->version ? t->version : "?", conf->path);
+	return 0;
+}
+
+int wg_plugin_chain_load(const struct wg_plugin_conf *confs, size_t n, uid_t service_uid,
+			 struct wg_plugin_chain **out, char *err, size_t cap)
+{
+	char dummy[8];
+	if (!err || cap == 0) {
+		err = dummy;
+		cap = sizeof(dummy);
+	}
+	err[0] = 0;
+	if (n > WG_PLUGIN_MAX) {
+		snprintf(err, cap, "%zu plugins configured, at most %d are supported", n,
+			 WG_PLUGIN_MAX);
+		return -E2BIG;
+	}
+	struct wg_plugin_chain *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->refs = 1;
+	for (size_t i = 0; i < n; i++) {
+		/* count the slot first so chain_free cleans up a half-loaded one */
+		c->n = i + 1;
+		int rc = load_one(&c->p[i], &confs[i], service_uid, err, cap);
+		if (rc < 0) {
+			if (rc == -ENOMEM && !err[0])
+				snprintf(err, cap, "plugin %s: out of memory",
+					 confs[i].name ? confs[i].name : "?");
+			chain_free(c);
+			return rc;
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+void wg_plugin_chain_ref(struct wg_plugin_chain *chain)
+{
+	if (chain)
+		chain->refs++;
+}
+
+void wg_plugin_chain_unref(struct wg_plugin_chain *chain)
+{
+	if (chain && --chain->refs == 0)
+		chain_free(chain);
+}
+
+int wg_plugin_reload(struct wg_plugin_chain **cur, const struct wg_plugin_conf *confs,
+		     size_t n, uid_t service_uid, char *err, size_t cap)
+{
+	struct wg_plugin_chain *fresh = NULL;
+	int rc = wg_plugin_chain_load(confs, n, service_uid, &fresh, err, cap);
+	if (rc < 0)
+		return rc;
+	wg_plugin_chain_unref(*cur);
+	*cur = fresh;
+	return 0;
+}
+
+size_t wg_plugin_chain_count(const struct wg_plugin_chain *chain)
+{
+	return chain ? chain->n : 0;
+}
+
+const char *wg_plugin_chain_name(const struct wg_plugin_chain *chain, size_t i)
+{
+	return chain && i < chain->n ? chain->p[i].name : NULL;
+}
+
+struct stats_tramp {
+	void (*emit)(void *arg, const char *instance, const char *key, uint64_t value);
+	void *arg;
+	const char *instance;
+};
+
+static void stats_emit(void *arg, const char *key, uint64_t value)
+{
+	struct stats_tramp *st = arg;
+	st->emit(st->arg, st->instance, key, value);
+}
+
+void wg_plugin_chain_stats(struct wg_plugin_chain *chain,
+			   void (*emit)(void *arg, const char *instance, const char *key,
+					uint64_t value),
+			   void *arg)
+{
+	if (!chain || !emit)
+		return;
+	for (size_t i = 0; i < chain->n; i++) {
+		struct wg_plugin_slot *s = &chain->p[i];
+		if (!s->t->stats)
+			continue;
+		struct stats_tramp st = {emit, arg, s->name};
+		s->t->stats(s->inst, stats_emit, &st);
+	}
+}
+
+/* ---- per query ----------------------------------------------------------- */
+
+void wg_plugin_qctx_begin(struct wg_qctx *ctx, struct wg_plugin_chain *chain,
+			  const uint8_t *query, size_t query_len,
+			  const struct wg_query_info *qi, const struct sockaddr *client,
+			  socklen_t client_len)
+{
+	wg_plugin_chain_ref(chain);
+	ctx->chain = chain;
+	ctx->query = query;
+	ctx->query_len = query_len;
+	ctx->qi = qi;
+	ctx->client = client;
+	ctx->client_len = client_len;
+	ctx->resp = NULL;
+	ctx->resp_len = 0;
+	ctx->ans_off = 0;
+	ctx->ancount = 0;
+	ctx->cur = 0;
+	ctx->have_text = 0;
+	ctx->reason[0] = 0;
+	ctx->n_local = 0;
+	memset(ctx->data, 0, sizeof(ctx->data));
+}
+
+const char *wg_plugin_verdict_str(int code)
+{
+	static const char *names[] = {"continue",     "block-null", "block-nxdomain",
+				      "block-nodata", "block-refused", "answer",
+				      "drop",         "refuse"};
+	return code >= 0 && code <= WG_PV_MAX ? names[code] : "?";
+}
+
+static int run_chain(struct wg_qctx *ctx, int post, int is_wu_name,
+		     struct wg_plugin_verdict *out)
+{
+	out->action = WG_PV_CONTINUE;
+	out->wanted = WG_PV_CONTINUE;
+	out->overridden = 0;
+	out->n_overridden = 0;
+	out->plugin = NULL;
+	out->entry[0] = 0;
+	out->n_local = 0;
+	struct wg_plugin_chain *c = ctx->chain;
+	if (!c)
+		return WG_PV_CONTINUE;
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct wg_plugin_slot *s = &c->p[i];
+		int (*hook)(void *, struct wg_qctx *) = post ? s->t->post_response : s->t->pre_query;
+		if (!hook)
+			continue;
+		ctx->cur = (unsigned)i;
+		ctx->reason[0] = 0;
+		ctx->n_local = 0;
+		int v = hook(s->inst, ctx);
+		if (v == WG_PV_CONTINUE)
+			continue;
+		if (v < 0 || v > WG_PV_MAX) {
+			wg_debug("plugin", "%s returned unknown verdict %d: treated as continue",
+				 s->name, v);
+			continue;
+		}
+		if (is_wu_name) {
+			/* the guard wins: set the verdict aside and let the rest
+			 * run as if this plugin had said continue */
+			if (!out->overridden) {
+				out->overridden = 1;
+				out->wanted = v;
+				out->plugin = s->name;
+				memcpy(out->entry, ctx->reason, sizeof(out->entry));
+			}
+			out->n_overridden++;
+			wg_debug("plugin", "%s wanted %s for WU name %s (entry %s): not applied",
+				 s->name, wg_plugin_verdict_str(v), host_qname_text(ctx),
+				 ctx->reason[0] ? ctx->reason : "-");
+			continue;
+		}
+		out->action = v;
+		out->wanted = v;
+		out->plugin = s->name;
+		memcpy(out->entry, ctx->reason, sizeof(out->entry));
+		out->n_local = ctx->n_local;
+		memcpy(out->local, ctx->local, sizeof(out->local[0]) * ctx->n_local);
+		wg_debug("plugin", "%s: %s %s (entry %s)", s->name, wg_plugin_verdict_str(v),
+			 host_qname_text(ctx), ctx->reason[0] ? ctx->reason : "-");
+		break;
+	}
+	return out->action;
+}
+
+int wg_plugin_run_pre(struct wg_qctx *ctx, int is_wu_name, struct wg_plugin_verdict *out)
+{
+	return run_chain(ctx, 0, is_wu_name, out);
+}
+
+int wg_plugin_run_post(struct wg_qctx *ctx, const uint8_t *resp, size_t resp_len,
+		       int is_wu_name, struct wg_plugin_verdict *out)
+{
+	ctx->resp = resp;
+	ctx->resp_len = resp_len > WG_PKT_MAX ? WG_PKT_MAX : resp_len;
+	ctx->ans_off = 0;
+	ctx->ancount = 0;
+	if (resp && ctx->resp_len >= WG_HDR_LEN) {
+		unsigned qd = wg_get16(resp + 4);
+		size_t off = WG_HDR_LEN;
+		unsigned i;
+		for (i = 0; i < qd; i++)
+			if (wg_wire_name_skip(resp, ctx->resp_len, &off) < 0 ||
+			    (off += 4) > ctx->resp_len)
+				break;
+		if (i == qd && off < ctx->resp_len) {
+			ctx->ans_off = (uint16_t)off;
+			ctx->ancount = wg_get16(resp + 6);
+		}
+	}
+	return run_chain(ctx, 1, is_wu_name, out);
+}
+
+void wg_plugin_qctx_end(struct wg_qctx *ctx)
+{
+	struct wg_plugin_chain *c = ctx->chain;
+	if (c) {
+		for (size_t i = 0; i < c->n; i++) {
+			if (!c->p[i].t->query_end)
+				continue;
+			ctx->cur = (unsigned)i;
+			c->p[i].t->query_end(c->p[i].inst, ctx);
+			ctx->data[i] = NULL;
+		}
+	}
+	ctx->chain = NULL;
+	ctx->resp = NULL;
+	wg_plugin_chain_unref(c);
+}
+
+/* ---- blocked replies ------------------------------------------------------ */
+
+static size_t put_rr_head(uint8_t *p, uint16_t type, uint16_t cls, uint32_t ttl, uint16_t rdlen)
+{
+	p[0] = 0xc0; /* owner: pointer to the question name at offset 12 */
+	p[1] = WG_HDR_LEN;
+	wg_put16(p + 2, type);
+	wg_put16(p + 4, cls);
+	wg_put32(p + 6, ttl);
+	wg_put16(p + 10, rdlen);
+	return 12;
+}
+
+int wg_plugin_build_reply(const struct wg_plugin_verdict *v, const uint8_t *query,
+			  const struct wg_query_info *qi, uint8_t *out, size_t cap)
+{
+	if (!v || !qi || !query || qi->question_end <= WG_HDR_LEN)
+		return -EINVAL;
+	int rcode = WG_RCODE_NOERROR, ede = -1, soa = 0;
+	const struct wg_plugin_local_addr *ans[WG_PLUGIN_MAX_LOCAL];
+	unsigned nans = 0;
+	static const struct wg_plugin_local_addr null4 = {AF_INET, {0}, WG_PLUGIN_BLOCK_TTL};
+	static const struct wg_plugin_local_addr null6 = {AF_INET6, {0}, WG_PLUGIN_BLOCK_TTL};
+	int in = qi->qclass == 1;
+
+	switch (v->action) {
+	case WG_PV_DROP:
+		return 0;
+	case WG_PV_BLOCK_NULL:
+		ede = 15;
+		if (in && qi->qtype == WG_TYPE_A)
+			ans[nans++] = &null4;
+		else if (in && qi->qtype == WG_TYPE_AAAA)
+			ans[nans++] = &null6;
+		else
+			soa = 1;
+		break;
+	case WG_PV_BLOCK_NXDOMAIN:
+		rcode = WG_RCODE_NXDOMAIN;
+		ede = 15;
+		soa = 1;
+		break;
+	case WG_PV_BLOCK_NODATA:
+		ede = 15;
+		soa = 1;
+		break;
+	case WG_PV_BLOCK_REFUSED:
+		rcode = WG_RCODE_REFUSED;
+		ede = 15;
+		break;
+	case WG_PV_REFUSE:
+		rcode = WG_RCODE_REFUSED;
+		ede = 18; /* Prohibited, RFC 8914 */
+		break;
+	case WG_PV_ANSWER:
+		for (unsigned i = 0; i < v->n_local && i < WG_PLUGIN_MAX_LOCAL; i++) {
+			const struct wg_plugin_local_addr *l = &v->local[i];
+			if (in && ((qi->qtype == WG_TYPE_A && l->family == AF_INET) ||
+				   (qi->qtype == WG_TYPE_AAAA && l->family == AF_INET6)))
+				ans[nans++] = l;
+		}
+		if (nans == 0)
+			soa = 1;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	size_t qlen = (size_t)qi->question_end - WG_HDR_LEN;
+	size_t need = WG_HDR_LEN + qlen + nans * (12 + 16) + (soa ? 12 + 22 : 0);
+	if (need > cap)
+		return -ENOSPC;
+	uint16_t flags = (uint16_t)(WG_F_QR | (qi->flags & (0x7800 | WG_F_RD | WG_F_CD)) |
+				    WG_F_RA | rcode);
+	wg_put16(out, qi->id);
+	wg_put16(out + 2, flags);
+	wg_put16(out + 4, 1);
+	wg_put16(out + 6, (uint16_t)nans);
+	wg_put16(out + 8, (uint16_t)soa);
+	wg_put16(out + 10, 0);
+	memcpy(out + WG_HDR_LEN, query + WG_HDR_LEN, qlen);
+	size_t o = WG_HDR_LEN + qlen;
+	for (unsigned i = 0; i < nans; i++) {
+		uint16_t alen = ans[i]->family == AF_INET ? 4 : 16;
+		o += put_rr_head(out + o, ans[i]->family == AF_INET ? WG_TYPE_A : WG_TYPE_AAAA,
+				 qi->qclass, ans[i]->ttl, alen);
+		memcpy(out + o, ans[i]->addr, alen);
+		o += alen;
+	}
+	if (soa) {
+		/* minimal synthetic SOA owned by the name itself, so downstream
+		 * caches hold the negative answer for WG_PLUGIN_BLOCK_TTL only
+		 * (RFC 2308: min of SOA TTL and MINIMUM) */
+		o += put_rr_head(out + o, WG_TYPE_SOA, qi->qclass, WG_PLUGIN_BLOCK_TTL, 22);
+		out[o++] = 0; /* MNAME: root */
+		out[o++] = 0; /* RNAME: root */
+		wg_put32(out + o, 1);                   /* serial */
+		wg_put32(out + o + 4, 3600);            /* refresh, s */
+		wg_put32(out + o + 8, 600);             /* retry, s */
+		wg_put32(out + o + 12, 86400);          /* expire, s */
+		wg_put32(out + o + 16, WG_PLUGIN_BLOCK_TTL); /* minimum, s */
+		o += 20;
+	}
+	if (qi->has_edns) {
+		int n = wg_wire_append_opt(out, o, cap, qi->do_bit, ede);
+		if (n < 0)
+			return n;
+		o = (size_t)n;
+	}
+	return (int)o;
+}

@@ -1,0 +1,180 @@
+/* record.c: see record.h. */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "record.h"
+#include "wire.h"
+
+static const struct {
+	uint32_t bit;
+	const char *name;
+} markers[] = {
+	{WG_CMP_R_NXDOMAIN_NO_RA, "nxdomain-ra0"},
+	{WG_CMP_R_SOA_NOT_ANCESTOR, "rpz-soa"},
+	{WG_CMP_R_TTL_ANOMALY, "ttl-anomaly"},
+	{WG_CMP_R_PUBLIC_AD, "public-ad"},
+	{WG_CMP_R_HINFO_BLOCK, "hinfo"},
+	{WG_CMP_R_RPZ_CNAME, "rpz-cname"},
+	{WG_CMP_R_SINKHOLE_ADDR, "sinkhole-addr"},
+	{WG_CMP_R_BOGON_ADDR, "bogon"},
+	{WG_CMP_R_SINKHOLE_NAME, "sinkhole-name"},
+	{WG_CMP_R_BLOCKING_EDE, "blocking-ede"},
+	{WG_CMP_R_SHARED_CHAIN, "shared-chain"},
+	{WG_CMP_R_CDN_SUFFIX, "cdn-suffix"},
+	{WG_CMP_R_BARE_VS_CHAIN, "bare-vs-chain"},
+	{WG_CMP_R_PARTIAL_OVERLAP, "partial-overlap"},
+	{WG_CMP_R_LOCAL_TRUNCATED, "local-truncated"},
+	{WG_CMP_R_PUBLIC_TRUNCATED, "public-truncated"},
+	{WG_CMP_R_LOCAL_MALFORMED, "local-malformed"},
+	{WG_CMP_R_PUBLIC_MALFORMED, "public-malformed"},
+	{WG_CMP_R_PUBLIC_FILTERED, "public-filtered"},
+	{WG_CMP_R_UNMISTAKABLE, "unmistakable"},
+	{WG_CMP_R_SANCTIONED_ADDR, "sanctioned-addr"},
+	{WG_CMP_R_SANCTIONED_NAME, "sanctioned-name"},
+	{WG_CMP_R_SANCTIONED_BLOCK, "sanctioned-block"},
+	{WG_CMP_R_NON_BLOCKING_EDE, "ede"},
+	{WG_CMP_R_BARE_BOTH, "bare-both"},
+	{WG_CMP_R_PUBLIC_NXDOMAIN_NO_RA, "public-nxdomain-ra0"},
+};
+
+/* Truncating copy: long chains and names are cut, never overflow. */
+static void copy(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+static void side(const struct wg_compare_facts *f, uint32_t latency_us, const char *upstream,
+		 struct wg_dlog_side *s)
+{
+	s->rcode = f->rcode;
+	s->flags = f->flags;
+	s->ede = f->ede;
+	s->min_ttl = f->outcome == WG_OUT_ANSWER ? (int32_t)f->min_ttl : -1;
+	s->latency_us = f->outcome == WG_OUT_ANSWER ? (int64_t)latency_us : -1;
+	copy(s->cname, sizeof(s->cname), f->chain);
+	copy(s->addrs, sizeof(s->addrs), f->addrs);
+	snprintf(s->upstream, sizeof(s->upstream), "%s", upstream ? upstream : "");
+	if (f->outcome == WG_OUT_ANSWER)
+		snprintf(s->status, sizeof(s->status), "%s", f->rcode >= 0 ? wg_wire_rcode_str(f->rcode) : "answer");
+	else
+		snprintf(s->status, sizeof(s->status), "%s",
+			 wg_compare_outcome_name((enum wg_side_outcome)f->outcome));
+}
+
+void wg_record_fill(const struct wg_xcheck_record *rec, struct wg_dlog_event *ev)
+{
+	const struct wg_compare_result *v = rec->verdict;
+	const struct wg_guard_decision *d = rec->decision;
+	struct timeval tv;
+
+	memset(ev, 0, sizeof(*ev));
+	gettimeofday(&tv, NULL);
+	ev->time_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	const struct sockaddr_storage *ss = rec->client;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ev->client,
+			  sizeof(ev->client));
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ev->client,
+			  sizeof(ev->client));
+	char name[4 * WG_NAME_MAX + 1];
+	wg_wire_name_to_str(rec->qi->qname_lc, name, sizeof(name));
+	copy(ev->qname, sizeof(ev->qname), name);
+	ev->qtype = rec->qi->qtype;
+	snprintf(ev->category, sizeof(ev->category), "%s", wg_compare_category_name(v->category));
+	snprintf(ev->severity, sizeof(ev->severity), "%s", wg_compare_severity_name(v->severity));
+	/* what the client got; in monitor mode say what repair would have done */
+	const char *action = d->action == WG_GUARD_SERVE_PUBLIC ? "public"
+			     : d->action == WG_GUARD_SERVE_STALE ? "stale"
+								 : "local";
+	if (!d->repaired && d->would_repair)
+		action = "local-monitor";
+	snprintf(ev->action, sizeof(ev->action), "%s", action);
+	side(&v->local, rec->local_latency_us, rec->local_upstream, &ev->local);
+	side(&v->public_, rec->public_latency_us, rec->public_upstream, &ev->public_);
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {
+		if (!(v->reasons & markers[i].bit))
+			continue;
+		int w = snprintf(ev->markers + n, sizeof(ev->markers) - n, "%s%s", n ? " " : "",
+				 markers[i].name);
+		if (w < 0 || (size_t)w >= sizeof(ev->markers) - n)
+			break;
+		n += (size_t)w;
+	}
+	if (rec->early) {
+		int w = snprintf(ev->markers + n, sizeof(ev->markers) - n, "%searly", n ? " " : "");
+		(void)w;
+	}
+	ev->rule_version = WG_RULE_VERSION;
+	ev->authenticated = (uint8_t)rec->public_authenticated;
+}
+
+void wg_record_to_dlog(void *arg, const struct wg_xcheck_record *rec)
+{
+	struct wg_dlog *dl = arg;
+	if (!dl)
+		return;
+	const struct wg_compare_result *v = rec->verdict;
+	wg_dlog_count(dl, WG_DLOG_GUARDED);
+	if (v->category == WG_CMP_MATCH)
+		wg_dlog_count(dl, WG_DLOG_MATCHED);
+	else if (v->category == WG_CMP_CDN_VARIANCE)
+		wg_dlog_count(dl, WG_DLOG_CDN_VARIANCE);
+	else if (v->category == WG_CMP_PUBLIC_UNAVAILABLE || v->category == WG_CMP_BOTH_FAIL)
+		wg_dlog_count(dl, WG_DLOG_PUBLIC_UNAVAILABLE);
+	if (rec->decision->repaired)
+		wg_dlog_count(dl, WG_DLOG_REPAIRED);
+	if (!rec->decision->record)
+		return;
+	struct wg_dlog_event ev;
+	wg_record_fill(rec, &ev);
+	wg_dlog_submit(dl, &ev);
+}
+
+static void client_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+	buf[0] = 0;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, (socklen_t)cap);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)cap);
+}
+
+void wg_record_policy(struct wg_dlog *dl, const struct wg_query_info *qi,
+		      const struct sockaddr_storage *client, const char *plugin, const char *entry,
+		      const char *wanted)
+{
+	struct wg_dlog_event ev;
+	struct timeval tv;
+	char name[4 * WG_NAME_MAX + 1];
+	if (!dl)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	gettimeofday(&tv, NULL);
+	ev.time_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	client_text(client, ev.client, sizeof(ev.client));
+	wg_wire_name_to_str(qi->qname_lc, name, sizeof(name));
+	copy(ev.qname, sizeof(ev.qname), name);
+	ev.qtype = qi->qtype;
+	copy(ev.category, sizeof(ev.category), "local-policy");
+	copy(ev.severity, sizeof(ev.severity), "medium");
+	copy(ev.action, sizeof(ev.action), "not-applied");
+	ev.local.rcode = ev.public_.rcode = -1;
+	ev.local.ede = ev.public_.ede = -1;
+	ev.local.min_ttl = ev.public_.min_ttl = -1;
+	ev.local.latency_us = ev.public_.latency_us = -1;
+	snprintf(ev.local.upstream, sizeof(ev.local.upstream), "plugin:%.50s", plugin);
+	copy(ev.local.status, sizeof(ev.local.status), wanted);
+	snprintf(ev.markers, sizeof(ev.markers), "entry=%.100s", entry && *entry ? entry : "?");
+	ev.rule_version = WG_RULE_VERSION;
+	wg_dlog_submit(dl, &ev);
+}

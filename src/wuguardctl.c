@@ -1,0 +1,1410 @@
+/* wuguardctl.c: the admin's review tool for the discrepancy database.
+ *
+ * Reads through a read-only connection, so it is safe while the daemon
+ * writes (WAL); only prune opens the file for writing. Exit codes: 0 ok,
+ * 1 verify failed or not found, 2 usage, bad filter value or bad database.
+ * See man/wuguardctl.1. */
+#include "autoconfig.h"
+
+#define _GNU_SOURCE /* strptime, timegm */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "dlog.h"
+#include "dlog_db.h"
+
+#define EX_OK 0
+#define EX_FAIL 1
+#define EX_USAGE 2
+
+#ifndef WG_LOCALSTATEDIR
+#define WG_LOCALSTATEDIR "/var"
+#endif
+#define DEFAULT_DB WG_LOCALSTATEDIR "/lib/wuguard/wuguard.db"
+
+#define NONE_LO INT64_MIN
+#define NONE_HI INT64_MAX
+
+enum fmt { FMT_TABLE, FMT_JSON, FMT_CSV };
+
+struct filter {
+	int64_t since, until;   /* unix ms; NONE_LO / NONE_HI: open */
+	const char *category;   /* borrowed from argv, NULL: any */
+	const char *severity;
+	const char *name;       /* glob, case-insensitive */
+	const char *client;     /* glob */
+	const char *upstream;   /* glob on either side */
+	int64_t before_id;      /* 0: none */
+	int64_t limit;          /* 0: no limit */
+};
+
+struct row {
+	int64_t id, count, last_seen;
+	struct wg_dlog_event ev;
+};
+
+static int opt_utc;
+static const char *opt_db = DEFAULT_DB;
+
+static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("wuguardctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+static void usage(FILE *out)
+{
+	fputs("usage: wuguardctl [--db PATH] [--utc] COMMAND [OPTIONS]\n"
+	      "commands:\n"
+	      "  summary [--since T] [--until T]        counts, top names/clients, histogram\n"
+	      "  list [FILTERS] [--limit N] [--before-id ID] [--format table|json|csv]\n"
+	      "       [--follow]                        newest first; --follow prints new rows\n"
+	      "  show ID                                one event, both answers side by side\n"
+	      "  export [FILTERS] [--format json|csv]   every matching row, oldest first\n"
+	      "  values FIELD [FILTERS]                 distinct values of a field\n"
+	      "  verify                                 check the hash chain (exit 1: edited)\n"
+	      "  prune --older-than AGE                 delete rows last seen before AGE ago\n"
+	      "  backup FILE                            consistent copy of the live database\n"
+	      "  stats                                  database facts and health counters\n"
+	      "filters: --since T --until T --category C --severity S --name GLOB\n"
+	      "         --client GLOB --upstream GLOB\n"
+	      "times: 10m 1h 24h 7d 30d (ago), today, yesterday, all, YYYY-MM-DD[ HH:MM[:SS]],\n"
+	      "       @EPOCH; local time unless --utc\n", out);
+}
+
+/* --- time ------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static time_t mk_time(struct tm *tm)
+{
+	tm->tm_isdst = -1;
+	return opt_utc ? timegm(tm) : mktime(tm);
+}
+
+static int64_t day_start(int64_t ms, int days_back)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (opt_utc)
+		gmtime_r(&t, &tm);
+	else
+		localtime_r(&t, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_mday -= days_back;
+	return (int64_t)mk_time(&tm) * 1000;
+}
+
+/* Parse a duration "90d", "10m", "1h", "30s", "2w" into ms. Returns -1 if
+ * it is not one. */
+static int64_t parse_duration(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(s, &end, 10);
+	if (end == s || errno || n < 0 || end[0] == 0 || end[1] != 0)
+		return -1;
+	static const struct { char c; int64_t ms; } u[] = {
+		{'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000}, {'w', 604800000}};
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++)
+		if (*end == u[i].c)
+			return n > INT64_MAX / u[i].ms ? -1 : n * u[i].ms;
+	return -1;
+}
+
+/* Parse a point in time. For a day ("today", "yesterday", "YYYY-MM-DD")
+ * *day_end gets the end of that day, else NONE_HI. Returns 0 or -EINVAL. */
+static int parse_time(const char *s, int64_t *out, int64_t *day_end)
+{
+	int64_t now = now_ms(), d;
+	struct tm tm;
+	char *end;
+	*day_end = NONE_HI;
+	if (strcmp(s, "all") == 0) {
+		*out = NONE_LO;
+		return 0;
+	}
+	if (strcmp(s, "now") == 0) {
+		*out = now;
+		return 0;
+	}
+	if (strcmp(s, "today") == 0) {
+		*out = day_start(now, 0);
+		*day_end = day_start(now, -1);
+		return 0;
+	}
+	if (strcmp(s, "yesterday") == 0) {
+		*out = day_start(now, 1);
+		*day_end = day_start(now, 0);
+		return 0;
+	}
+	if ((d = parse_duration(s)) >= 0) {
+		*out = now - d;
+		return 0;
+	}
+	if (s[0] == '@') {
+		errno = 0;
+		long long v = strtoll(s + 1, &end, 10);
+		if (end == s + 1 || *end || errno)
+			return -EINVAL;
+		*out = (int64_t)v * 1000;
+		return 0;
+	}
+	static const char *forms[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
+				      "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"};
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, forms[i], &tm);
+		if (!end || *end)
+			continue;
+		*out = (int64_t)mk_time(&tm) * 1000;
+		if (i == 4) {
+			tm.tm_mday++;
+			*day_end = (int64_t)mk_time(&tm) * 1000;
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* "2024-01-02 13:04:05 CET" (or "... UTC"); short: "01-02 13:04". */
+static void fmt_time(int64_t ms, char *buf, size_t cap, int short_form)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (opt_utc)
+		gmtime_r(&t, &tm);
+	else
+		localtime_r(&t, &tm);
+	if (short_form)
+		strftime(buf, cap, "%m-%d %H:%M", &tm);
+	else
+		strftime(buf, cap, opt_utc ? "%Y-%m-%d %H:%M:%S UTC" : "%Y-%m-%d %H:%M:%S %Z", &tm);
+}
+
+/* ISO 8601 with milliseconds and offset, for json and csv. */
+static void fmt_iso(int64_t ms, char *buf, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char a[32], z[8];
+	int msec = (int)(ms % 1000);
+	if (msec < 0)
+		msec += 1000;
+	if (opt_utc) {
+		gmtime_r(&t, &tm);
+		strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(buf, cap, "%s.%03dZ", a, msec);
+		return;
+	}
+	localtime_r(&t, &tm);
+	strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%S", &tm);
+	strftime(z, sizeof(z), "%z", &tm);
+	snprintf(buf, cap, "%s.%03d%.3s:%.2s", a, msec, z, z + 3);
+}
+
+static const char *zone_name(void)
+{
+	static char z[16];
+	if (opt_utc)
+		return "UTC";
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(z, sizeof(z), "%Z", &tm);
+	return z;
+}
+
+/* --- DNS names for numbers ---------------------------------------------- */
+
+static const char *type_name(unsigned t, char *buf, size_t cap)
+{
+	static const struct { unsigned t; const char *n; } k[] = {
+		{1, "A"}, {2, "NS"}, {5, "CNAME"}, {6, "SOA"}, {12, "PTR"}, {15, "MX"},
+		{16, "TXT"}, {28, "AAAA"}, {33, "SRV"}, {64, "SVCB"}, {65, "HTTPS"}, {255, "ANY"}};
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		if (k[i].t == t)
+			return k[i].n;
+	snprintf(buf, cap, "TYPE%u", t);
+	return buf;
+}
+
+static const char *rcode_name(int rc, char *buf, size_t cap)
+{
+	static const char *n[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
+	if (rc < 0)
+		return "-";
+	if (rc < 6)
+		return n[rc];
+	snprintf(buf, cap, "RCODE%d", rc);
+	return buf;
+}
+
+static const char *ede_name(int e)
+{
+	static const char *n[] = {"Other", "Unsupported DNSKEY Algorithm",
+		"Unsupported DS Digest Type", "Stale Answer", "Forged Answer",
+		"DNSSEC Indeterminate", "DNSSEC Bogus", "Signature Expired",
+		"Signature Not Yet Valid", "DNSKEY Missing", "RRSIGs Missing",
+		"No Zone Key Bit Set", "NSEC Missing", "Cached Error", "Not Ready",
+		"Blocked", "Censored", "Filtered", "Prohibited", "Stale NXDOMAIN Answer",
+		"Not Authoritative", "Not Supported", "No Reachable Authority",
+		"Network Error", "Invalid Data"};
+	return e >= 0 && e < (int)(sizeof(n) / sizeof(n[0])) ? n[e] : "";
+}
+
+static void flags_text(int f, char *buf, size_t cap)
+{
+	static const struct { int bit; const char *n; } k[] = {
+		{0x8000, "qr"}, {0x0400, "aa"}, {0x0200, "tc"}, {0x0100, "rd"},
+		{0x0080, "ra"}, {0x0020, "ad"}, {0x0010, "cd"}};
+	size_t len = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		if (f & k[i].bit)
+			len += (size_t)snprintf(buf + len, cap > len ? cap - len : 0, "%s%s",
+						len ? " " : "", k[i].n);
+}
+
+/* --- database ------------------------------------------------------------ */
+
+static sqlite3 *open_db(int writable)
+{
+	sqlite3 *db = NULL;
+	char err[256];
+	struct stat sb;
+	if (strncmp(opt_db, "file:", 5) != 0 && stat(opt_db, &sb) != 0)
+		die(EX_USAGE, "%s: %s", opt_db, strerror(errno));
+	int rc = sqlite3_open_v2(opt_db, &db, (writable ? SQLITE_OPEN_READWRITE :
+					       SQLITE_OPEN_READONLY) | SQLITE_OPEN_URI, NULL);
+	if (rc != SQLITE_OK)
+		die(EX_USAGE, "%s: %s", opt_db, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_busy_timeout(db, 5000); /* 5 s: the writer's transactions are short */
+	int v = wg_dlog_db_check(db, err, sizeof(err));
+	if (v == 0)
+		die(EX_USAGE, "%s: not a wuguard database (empty)", opt_db);
+	if (v < 0)
+		die(EX_USAGE, "%s: %s", opt_db, err);
+	if (v < wg_dlog_db_latest())
+		die(EX_USAGE, "%s: schema version %d is older than %d; start wuguard once "
+		    "to upgrade it", opt_db, v, wg_dlog_db_latest());
+	return db;
+}
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		die(EX_USAGE, "%s: %s", opt_db, sqlite3_errmsg(db));
+	return st;
+}
+
+static int64_t q_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = prep(db, sql);
+	int64_t v = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* WHERE clause and its parameters from a filter. */
+struct where {
+	char sql[1024];
+	int n;
+	struct { const char *s; int64_t i; } p[16];
+};
+
+static void w_add(struct where *w, const char *cond, const char *s, int64_t i)
+{
+	size_t len = strlen(w->sql);
+	snprintf(w->sql + len, sizeof(w->sql) - len, "%s%s", len ? " AND " : " WHERE ", cond);
+	w->p[w->n].s = s;
+	w->p[w->n].i = i;
+	w->n++;
+}
+
+static void build_where(const struct filter *f, struct where *w)
+{
+	memset(w, 0, sizeof(*w));
+	if (f->since != NONE_LO)
+		w_add(w, "last_seen >= ?", NULL, f->since);
+	if (f->until != NONE_HI)
+		w_add(w, "time < ?", NULL, f->until);
+	if (f->category)
+		w_add(w, "category = ?", f->category, 0);
+	if (f->severity)
+		w_add(w, "severity = ?", f->severity, 0);
+	if (f->name)
+		w_add(w, "lower(qname) GLOB lower(?)", f->name, 0);
+	if (f->client)
+		w_add(w, "client GLOB ?", f->client, 0);
+	if (f->upstream) {
+		w_add(w, "(l_upstream GLOB ?", f->upstream, 0);
+		size_t len = strlen(w->sql);
+		snprintf(w->sql + len, sizeof(w->sql) - len, " OR p_upstream GLOB ?)");
+		w->p[w->n].s = f->upstream;
+		w->n++;
+	}
+	if (f->before_id)
+		w_add(w, "id < ?", NULL, f->before_id);
+}
+
+static void bind_where(sqlite3_stmt *st, const struct where *w)
+{
+	for (int i = 0; i < w->n; i++) {
+		if (w->p[i].s)
+			sqlite3_bind_text(st, i + 1, w->p[i].s, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_int64(st, i + 1, w->p[i].i);
+	}
+}
+
+#define ROW_COLUMNS "id, count, last_seen, " WG_DLOG_EVENT_COLUMNS
+
+static void read_row(sqlite3_stmt *st, struct row *r)
+{
+	r->id = sqlite3_column_int64(st, 0);
+	r->count = sqlite3_column_int64(st, 1);
+	r->last_seen = sqlite3_column_int64(st, 2);
+	wg_dlog_db_read_event(st, 3, &r->ev);
+}
+
+/* --- output --------------------------------------------------------------- */
+
+static void json_str(FILE *o, const char *s)
+{
+	fputc('"', o);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(o, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(o, "\\u%04x", *p);
+		else
+			fputc(*p, o);
+	}
+	fputc('"', o);
+}
+
+static void json_words(FILE *o, const char *s)
+{
+	char buf[WG_DLOG_CNAME_LEN];
+	char *save, *tok;
+	int first = 1;
+	snprintf(buf, sizeof(buf), "%s", s);
+	fputc('[', o);
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		if (!first)
+			fputc(',', o);
+		json_str(o, tok);
+		first = 0;
+	}
+	fputc(']', o);
+}
+
+static void json_int_or_null(FILE *o, const char *key, int64_t v)
+{
+	if (v < 0)
+		fprintf(o, ",\"%s\":null", key);
+	else
+		fprintf(o, ",\"%s\":%lld", key, (long long)v);
+}
+
+static void json_side(FILE *o, const struct wg_dlog_side *s)
+{
+	char b[32], fl[32];
+	flags_text(s->flags, fl, sizeof(fl));
+	fputs("{\"rcode\":", o);
+	if (s->rcode < 0)
+		fputs("null", o);
+	else
+		json_str(o, rcode_name(s->rcode, b, sizeof(b)));
+	fputs(",\"flags\":", o);
+	json_str(o, fl);
+	json_int_or_null(o, "ede", s->ede);
+	fputs(",\"cname\":", o);
+	json_words(o, s->cname);
+	fputs(",\"addresses\":", o);
+	json_words(o, s->addrs);
+	json_int_or_null(o, "min_ttl", s->min_ttl);
+	fputs(",\"upstream\":", o);
+	json_str(o, s->upstream);
+	json_int_or_null(o, "latency_us", s->latency_us);
+	fputs(",\"status\":", o);
+	json_str(o, s->status);
+	fputc('}', o);
+}
+
+static void print_json(FILE *o, const struct row *r)
+{
+	char t1[48], t2[48], tb[16];
+	const struct wg_dlog_event *e = &r->ev;
+	fmt_iso(e->time_ms, t1, sizeof(t1));
+	fmt_iso(r->last_seen, t2, sizeof(t2));
+	fprintf(o, "{\"id\":%lld,\"time\":\"%s\",\"last_seen\":\"%s\",\"time_ms\":%lld,"
+		"\"last_seen_ms\":%lld,\"count\":%lld,\"client\":",
+		(long long)r->id, t1, t2, (long long)e->time_ms, (long long)r->last_seen,
+		(long long)r->count);
+	json_str(o, e->client);
+	fputs(",\"name\":", o);
+	json_str(o, e->qname);
+	fputs(",\"type\":", o);
+	json_str(o, type_name(e->qtype, tb, sizeof(tb)));
+	fputs(",\"category\":", o);
+	json_str(o, e->category);
+	fputs(",\"severity\":", o);
+	json_str(o, e->severity);
+	fputs(",\"action\":", o);
+	json_str(o, e->action);
+	fputs(",\"local\":", o);
+	json_side(o, &e->local);
+	fputs(",\"public\":", o);
+	json_side(o, &e->public_);
+	fputs(",\"markers\":", o);
+	json_words(o, e->markers);
+	fprintf(o, ",\"rule_version\":%u,\"authenticated\":%s}\n", e->rule_version,
+		e->authenticated ? "true" : "false");
+}
+
+static void csv_str(FILE *o, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, o);
+		return;
+	}
+	fputc('"', o);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', o);
+		fputc(*s, o);
+	}
+	fputc('"', o);
+}
+
+static void csv_header(FILE *o)
+{
+	static const char *side[] = {"rcode", "flags", "ede", "cname", "addresses",
+				     "min_ttl", "upstream", "latency_us", "status"};
+	fputs("id,time,last_seen,count,client,name,type,category,severity,action", o);
+	for (int s = 0; s < 2; s++)
+		for (int i = 0; i < 9; i++)
+			fprintf(o, ",%s_%s", s ? "public" : "local", side[i]);
+	fputs(",markers,rule_version,authenticated\n", o);
+}
+
+static void csv_side(FILE *o, const struct wg_dlog_side *s)
+{
+	char b[32], fl[32];
+	flags_text(s->flags, fl, sizeof(fl));
+	fprintf(o, ",%s,%s,", rcode_name(s->rcode, b, sizeof(b)), fl);
+	if (s->ede >= 0)
+		fprintf(o, "%d", s->ede);
+	fputc(',', o);
+	csv_str(o, s->cname);
+	fputc(',', o);
+	csv_str(o, s->addrs);
+	fputc(',', o);
+	if (s->min_ttl >= 0)
+		fprintf(o, "%d", s->min_ttl);
+	fputc(',', o);
+	csv_str(o, s->upstream);
+	fputc(',', o);
+	if (s->latency_us >= 0)
+		fprintf(o, "%lld", (long long)s->latency_us);
+	fputc(',', o);
+	csv_str(o, s->status);
+}
+
+static void print_csv(FILE *o, const struct row *r)
+{
+	char t1[48], t2[48], tb[16];
+	const struct wg_dlog_event *e = &r->ev;
+	fmt_iso(e->time_ms, t1, sizeof(t1));
+	fmt_iso(r->last_seen, t2, sizeof(t2));
+	fprintf(o, "%lld,%s,%s,%lld,", (long long)r->id, t1, t2, (long long)r->count);
+	csv_str(o, e->client);
+	fputc(',', o);
+	csv_str(o, e->qname);
+	fprintf(o, ",%s,", type_name(e->qtype, tb, sizeof(tb)));
+	csv_str(o, e->category);
+	fputc(',', o);
+	csv_str(o, e->severity);
+	fputc(',', o);
+	csv_str(o, e->action);
+	csv_side(o, &e->local);
+	csv_side(o, &e->public_);
+	fputc(',', o);
+	csv_str(o, e->markers);
+	fprintf(o, ",%u,%d\n", e->rule_version, e->authenticated ? 1 : 0);
+}
+
+/* Fit s into width columns, keeping its end (the registered domain) when
+ * too long: "..ivery.mp.microsoft.com". */
+static void fit_left(char *out, size_t cap, const char *s, int width)
+{
+	int len = (int)strlen(s);
+	if (len <= width)
+		snprintf(out, cap, "%s", s);
+	else
+		snprintf(out, cap, "..%s", s + len - (width - 2));
+}
+
+static void fit_right(char *out, size_t cap, const char *s, int width)
+{
+	if ((int)strlen(s) <= width)
+		snprintf(out, cap, "%s", s);
+	else
+		snprintf(out, cap, "%.*s..", width - 2, s);
+}
+
+/* 6 + 11 + 14 + 5 + 15 + 23 columns + 5 spaces = 79. */
+static void table_header(FILE *o)
+{
+	char t[32];
+	snprintf(t, sizeof(t), "TIME %s", zone_name());
+	fprintf(o, "%6s %-11.11s %-14s %-5s %-15s %s\n", "ID", t, "CATEGORY", "TYPE",
+		"CLIENT", "NAME");
+}
+
+static void print_table_row(FILE *o, const struct row *r)
+{
+	char t[24], tb[16], cat[32], cl[32], nm[40];
+	fmt_time(r->ev.time_ms, t, sizeof(t), 1);
+	fit_right(cat, sizeof(cat), r->ev.category, 14);
+	fit_right(cl, sizeof(cl), r->ev.client[0] ? r->ev.client : "-", 15);
+	fit_left(nm, sizeof(nm), r->ev.qname, 23);
+	fprintf(o, "%6lld %-11s %-14s %-5.5s %-15s %s\n", (long long)r->id, t, cat,
+		type_name(r->ev.qtype, tb, sizeof(tb)), cl, nm);
+}
+
+static void print_row(FILE *o, enum fmt f, const struct row *r)
+{
+	if (f == FMT_JSON)
+		print_json(o, r);
+	else if (f == FMT_CSV)
+		print_csv(o, r);
+	else
+		print_table_row(o, r);
+}
+
+/* --- options ----------------------------------------------------------- */
+
+enum {
+	O_SINCE = 256, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME, O_CLIENT, O_UPSTREAM,
+	O_LIMIT, O_BEFORE, O_FORMAT, O_FOLLOW, O_OLDER, O_HELP
+};
+
+static const struct option cmd_opts[] = {
+	{"since", required_argument, NULL, O_SINCE},
+	{"until", required_argument, NULL, O_UNTIL},
+	{"category", required_argument, NULL, O_CATEGORY},
+	{"severity", required_argument, NULL, O_SEVERITY},
+	{"name", required_argument, NULL, O_NAME},
+	{"client", required_argument, NULL, O_CLIENT},
+	{"upstream", required_argument, NULL, O_UPSTREAM},
+	{"limit", required_argument, NULL, O_LIMIT},
+	{"before-id", required_argument, NULL, O_BEFORE},
+	{"format", required_argument, NULL, O_FORMAT},
+	{"follow", no_argument, NULL, O_FOLLOW},
+	{"older-than", required_argument, NULL, O_OLDER},
+	{"help", no_argument, NULL, O_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+struct cmdopts {
+	struct filter f;
+	enum fmt fmt;
+	int fmt_set;
+	int follow;
+	const char *older_than;
+	int since_set, limit_set;
+};
+
+static int64_t parse_count(const char *opt, const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || *end || errno || v < 0)
+		die(EX_USAGE, "%s: not a number: %s", opt, s);
+	return v;
+}
+
+/* Parse the command's options; allowed: the options this command takes
+ * (by enum value), 0-terminated. */
+static void parse_cmd(int argc, char **argv, struct cmdopts *c, const int *allowed)
+{
+	int64_t day_end_since = NONE_HI;
+	int until_set = 0;
+	memset(c, 0, sizeof(*c));
+	c->f.since = NONE_LO;
+	c->f.until = NONE_HI;
+	c->f.limit = 50;
+	optind = 0; /* glibc: start over for the command's own options */
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", cmd_opts, NULL)) != -1) {
+		int ok = 0;
+		int64_t de;
+		if (ch == O_HELP) {
+			usage(stdout);
+			exit(EX_OK);
+		}
+		for (const int *a = allowed; *a; a++)
+			ok |= *a == ch;
+		if (ch == '?' || !ok)
+			die(EX_USAGE, "%s: option %s not valid here (see --help)", argv[0],
+			    ch == '?' ? "given" : argv[optind - 1]);
+		switch (ch) {
+		case O_SINCE:
+			if (parse_time(optarg, &c->f.since, &day_end_since) < 0)
+				die(EX_USAGE, "--since: bad time: %s", optarg);
+			c->since_set = 1;
+			break;
+		case O_UNTIL:
+			if (parse_time(optarg, &c->f.until, &de) < 0)
+				die(EX_USAGE, "--until: bad time: %s", optarg);
+			/* "--until yesterday" means up to the end of that day. */
+			if (de != NONE_HI)
+				c->f.until = de;
+			until_set = 1;
+			break;
+		case O_CATEGORY: c->f.category = optarg; break;
+		case O_SEVERITY: c->f.severity = optarg; break;
+		case O_NAME: c->f.name = optarg; break;
+		case O_CLIENT: c->f.client = optarg; break;
+		case O_UPSTREAM: c->f.upstream = optarg; break;
+		case O_LIMIT:
+			c->f.limit = parse_count("--limit", optarg);
+			c->limit_set = 1;
+			break;
+		case O_BEFORE:
+			c->f.before_id = parse_count("--before-id", optarg);
+			break;
+		case O_FORMAT:
+			if (strcmp(optarg, "table") == 0)
+				c->fmt = FMT_TABLE;
+			else if (strcmp(optarg, "json") == 0)
+				c->fmt = FMT_JSON;
+			else if (strcmp(optarg, "csv") == 0)
+				c->fmt = FMT_CSV;
+			else
+				die(EX_USAGE, "--format: table, json or csv, not %s", optarg);
+			c->fmt_set = 1;
+			break;
+		case O_FOLLOW: c->follow = 1; break;
+		case O_OLDER: c->older_than = optarg; break;
+		}
+	}
+	/* "--since yesterday" alone is that day only, as in Pi-hole. */
+	if (!until_set && day_end_since != NONE_HI && day_end_since <= now_ms())
+		c->f.until = day_end_since;
+	if (c->f.since != NONE_LO && c->f.until != NONE_HI && c->f.since >= c->f.until)
+		die(EX_USAGE, "--since must be before --until");
+}
+
+/* --- commands ------------------------------------------------------------ */
+
+static int64_t select_rows(sqlite3 *db, const struct filter *f, int ascending_after,
+			   int64_t after_id, FILE *o, enum fmt fmt)
+{
+	struct where w;
+	char sql[2048];
+	int64_t n = 0, last = after_id;
+	struct filter g = *f;
+	build_where(&g, &w);
+	if (ascending_after >= 0) {
+		/* follow: rows after after_id, oldest first */
+		size_t len = strlen(w.sql);
+		snprintf(w.sql + len, sizeof(w.sql) - len, "%sid > %lld", len ? " AND " : " WHERE ",
+			 (long long)after_id);
+		snprintf(sql, sizeof(sql), "SELECT " ROW_COLUMNS " FROM events%s ORDER BY id",
+			 w.sql);
+	} else if (f->limit) {
+		snprintf(sql, sizeof(sql), "SELECT " ROW_COLUMNS " FROM events%s "
+			 "ORDER BY id DESC LIMIT %lld", w.sql, (long long)f->limit);
+	} else {
+		snprintf(sql, sizeof(sql), "SELECT " ROW_COLUMNS " FROM events%s "
+			 "ORDER BY id DESC", w.sql);
+	}
+	sqlite3_stmt *st = prep(db, sql);
+	bind_where(st, &w);
+	struct row r;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		read_row(st, &r);
+		print_row(o, fmt, &r);
+		n++;
+		if (r.id > last)
+			last = r.id;
+	}
+	sqlite3_finalize(st);
+	return ascending_after >= 0 ? last : n;
+}
+
+static volatile sig_atomic_t stop_follow;
+static void on_signal(int sig)
+{
+	stop_follow = 1;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	static const int allowed[] = {O_SINCE, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME,
+				      O_CLIENT, O_UPSTREAM, O_LIMIT, O_BEFORE, O_FORMAT,
+				      O_FOLLOW, 0};
+	struct cmdopts c;
+	parse_cmd(argc, argv, &c, allowed);
+	if (optind != argc)
+		die(EX_USAGE, "list: unexpected argument %s", argv[optind]);
+	sqlite3 *db = open_db(0);
+	if (c.fmt == FMT_CSV)
+		csv_header(stdout);
+	if (c.fmt == FMT_TABLE)
+		table_header(stdout);
+	if (!c.follow) {
+		int64_t n = select_rows(db, &c.f, -1, 0, stdout, c.fmt);
+		if (c.fmt == FMT_TABLE && c.f.limit && n == c.f.limit) {
+			/* the cursor for the next page: stable while rows arrive */
+			struct where w;
+			char sql[2048];
+			build_where(&c.f, &w);
+			snprintf(sql, sizeof(sql), "SELECT min(id) FROM (SELECT id FROM events%s "
+				 "ORDER BY id DESC LIMIT %lld)", w.sql, (long long)c.f.limit);
+			sqlite3_stmt *st = prep(db, sql);
+			bind_where(st, &w);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				fprintf(stderr, "more: --before-id %lld\n",
+					(long long)sqlite3_column_int64(st, 0));
+			sqlite3_finalize(st);
+		}
+		sqlite3_close(db);
+		return EX_OK;
+	}
+	/* Follow: the last --limit rows (10 unless given) oldest first, then
+	 * new rows as the daemon commits them. */
+	int64_t limit = c.limit_set ? c.f.limit : 10, start = 0;
+	{
+		struct where w;
+		char sql[2048];
+		build_where(&c.f, &w);
+		snprintf(sql, sizeof(sql), "SELECT min(id) FROM (SELECT id FROM events%s "
+			 "ORDER BY id DESC LIMIT %lld)", w.sql, (long long)(limit ? limit : -1));
+		sqlite3_stmt *st = prep(db, sql);
+		bind_where(st, &w);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+			start = sqlite3_column_int64(st, 0) - 1;
+		else
+			start = q_int(db, "SELECT coalesce(max(id), 0) FROM events");
+		sqlite3_finalize(st);
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	c.f.limit = 0;
+	int64_t last = start;
+	while (!stop_follow) {
+		last = select_rows(db, &c.f, 1, last, stdout, c.fmt);
+		fflush(stdout);
+		usleep(500 * 1000); /* 0.5 s: the writer commits about once a second */
+	}
+	sqlite3_close(db);
+	return EX_OK;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+	static const int allowed[] = {O_SINCE, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME,
+				      O_CLIENT, O_UPSTREAM, O_FORMAT, 0};
+	struct cmdopts c;
+	parse_cmd(argc, argv, &c, allowed);
+	if (!c.fmt_set)
+		c.fmt = FMT_JSON;
+	if (c.fmt == FMT_TABLE)
+		die(EX_USAGE, "export: --format json or csv");
+	if (optind != argc)
+		die(EX_USAGE, "export: unexpected argument %s", argv[optind]);
+	sqlite3 *db = open_db(0);
+	if (c.fmt == FMT_CSV)
+		csv_header(stdout);
+	c.f.limit = 0;
+	/* One read transaction: a consistent snapshot, oldest first. */
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	select_rows(db, &c.f, 0, 0, stdout, c.fmt);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return fflush(stdout) == 0 ? EX_OK : EX_FAIL;
+}
+
+/* Word-wrap s into lines of width columns; returns the count (max cap). */
+static int wrap(const char *s, int width, char lines[][40], int cap)
+{
+	int n = 0;
+	char buf[WG_DLOG_CNAME_LEN];
+	char *save, *tok;
+	snprintf(buf, sizeof(buf), "%s", s);
+	lines[0][0] = 0;
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		while ((int)strlen(tok) > width) {
+			if (lines[n][0] && ++n >= cap)
+				return cap;
+			snprintf(lines[n], 40, "%.*s", width, tok);
+			tok += width;
+			if (++n >= cap)
+				return cap;
+			lines[n][0] = 0;
+		}
+		size_t len = strlen(lines[n]);
+		if (len && (int)(len + 1 + strlen(tok)) > width) {
+			if (++n >= cap)
+				return cap;
+			lines[n][0] = 0;
+			len = 0;
+		}
+		snprintf(lines[n] + len, 40 - len, "%s%s", len ? " " : "", tok);
+	}
+	return lines[n][0] ? n + 1 : n;
+}
+
+static void side_by_side(const char *label, const char *l, const char *p)
+{
+	char a[16][40], b[16][40];
+	int na = wrap(l[0] ? l : "-", 33, a, 16);
+	int nb = wrap(p[0] ? p : "-", 33, b, 16);
+	int n = na > nb ? na : nb;
+	for (int i = 0; i < n; i++)
+		printf("%-12s %-33s %s\n", i ? "" : label, i < na ? a[i] : "",
+		       i < nb ? b[i] : "");
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	static const int allowed[] = {O_FORMAT, 0};
+	struct cmdopts c;
+	parse_cmd(argc, argv, &c, allowed);
+	if (optind + 1 != argc)
+		die(EX_USAGE, "show: exactly one event ID");
+	int64_t id = parse_count("show", argv[optind]);
+	sqlite3 *db = open_db(0);
+	sqlite3_stmt *st = prep(db, "SELECT " ROW_COLUMNS ", hash FROM events WHERE id = ?");
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		fprintf(stderr, "wuguardctl: no event %lld\n", (long long)id);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+		return EX_FAIL;
+	}
+	struct row r;
+	read_row(st, &r);
+	char hex[2 * WG_DLOG_HASH_LEN + 1] = "";
+	if (sqlite3_column_bytes(st, 3 + WG_DLOG_EVENT_NCOLUMNS) == WG_DLOG_HASH_LEN)
+		sodium_bin2hex(hex, sizeof(hex), sqlite3_column_blob(st, 3 + WG_DLOG_EVENT_NCOLUMNS),
+			       WG_DLOG_HASH_LEN);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (c.fmt == FMT_JSON) {
+		print_json(stdout, &r);
+		return EX_OK;
+	}
+	if (c.fmt == FMT_CSV) {
+		csv_header(stdout);
+		print_csv(stdout, &r);
+		return EX_OK;
+	}
+	const struct wg_dlog_event *e = &r.ev;
+	const struct wg_dlog_side *s[2] = {&e->local, &e->public_};
+	char t[48], tb[16], v[2][64];
+	printf("event %lld\n", (long long)r.id);
+	printf("%-12s %s\n", "name", e->qname);
+	printf("%-12s %s\n", "type", type_name(e->qtype, tb, sizeof(tb)));
+	printf("%-12s %s\n", "client", e->client[0] ? e->client : "(omitted)");
+	printf("%-12s %s\n", "category", e->category);
+	printf("%-12s %s\n", "severity", e->severity);
+	printf("%-12s %s\n", "served", e->action);
+	fmt_time(e->time_ms, t, sizeof(t), 0);
+	printf("%-12s %s\n", "first seen", t);
+	fmt_time(r.last_seen, t, sizeof(t), 0);
+	printf("%-12s %s\n", "last seen", t);
+	printf("%-12s %lld\n", "count", (long long)r.count);
+	printf("%-12s %s\n", "markers", e->markers[0] ? e->markers : "-");
+	printf("%-12s %u\n", "rules", e->rule_version);
+	printf("%-12s %s\n", "reference", e->authenticated ? "authenticated (DNSCrypt)"
+							   : "not authenticated");
+	printf("%-12s %.32s\n%-12s %.32s\n", "hash", hex, "", hex + 32);
+	printf("\n%-12s %-33s %s\n", "", "LOCAL", "PUBLIC");
+	side_by_side("upstream", s[0]->upstream, s[1]->upstream);
+	side_by_side("status", s[0]->status, s[1]->status);
+	for (int i = 0; i < 2; i++)
+		snprintf(v[i], sizeof(v[i]), "%s", rcode_name(s[i]->rcode, tb, sizeof(tb)));
+	side_by_side("rcode", v[0], v[1]);
+	for (int i = 0; i < 2; i++)
+		flags_text(s[i]->flags, v[i], sizeof(v[i]));
+	side_by_side("flags", v[0], v[1]);
+	for (int i = 0; i < 2; i++) {
+		if (s[i]->ede >= 0)
+			snprintf(v[i], sizeof(v[i]), "%d %s", s[i]->ede, ede_name(s[i]->ede));
+		else
+			snprintf(v[i], sizeof(v[i]), "-");
+	}
+	side_by_side("EDE", v[0], v[1]);
+	for (int i = 0; i < 2; i++) {
+		if (s[i]->latency_us >= 0)
+			snprintf(v[i], sizeof(v[i]), "%.1f ms", (double)s[i]->latency_us / 1000.0);
+		else
+			snprintf(v[i], sizeof(v[i]), "-");
+	}
+	side_by_side("latency", v[0], v[1]);
+	for (int i = 0; i < 2; i++) {
+		if (s[i]->min_ttl >= 0)
+			snprintf(v[i], sizeof(v[i]), "%d s", s[i]->min_ttl);
+		else
+			snprintf(v[i], sizeof(v[i]), "-");
+	}
+	side_by_side("min TTL", v[0], v[1]);
+	side_by_side("CNAME chain", s[0]->cname, s[1]->cname);
+	side_by_side("addresses", s[0]->addrs, s[1]->addrs);
+	return EX_OK;
+}
+
+static const struct { const char *name; const char *expr; } value_fields[] = {
+	{"category", "category"}, {"severity", "severity"}, {"action", "action"},
+	{"client", "client"}, {"name", "qname"}, {"type", "qtype"},
+	{"local-upstream", "l_upstream"}, {"public-upstream", "p_upstream"},
+	{"local-status", "l_status"}, {"public-status", "p_status"},
+	{"local-rcode", "l_rcode"}, {"public-rcode", "p_rcode"},
+	{"markers", "markers"}, {"rule-version", "rule_version"},
+};
+
+static int cmd_values(int argc, char **argv)
+{
+	static const int allowed[] = {O_SINCE, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME,
+				      O_CLIENT, O_UPSTREAM, O_FORMAT, O_LIMIT, 0};
+	struct cmdopts c;
+	parse_cmd(argc, argv, &c, allowed);
+	if (optind + 1 != argc)
+		die(EX_USAGE, "values: exactly one FIELD");
+	const char *field = argv[optind], *expr = NULL;
+	for (size_t i = 0; i < sizeof(value_fields) / sizeof(value_fields[0]); i++)
+		if (strcmp(field, value_fields[i].name) == 0)
+			expr = value_fields[i].expr;
+	if (strcmp(field, "upstream") == 0)
+		expr = "upstream";
+	if (!expr) {
+		fprintf(stderr, "wuguardctl: values: unknown field %s; one of: upstream", field);
+		for (size_t i = 0; i < sizeof(value_fields) / sizeof(value_fields[0]); i++)
+			fprintf(stderr, " %s", value_fields[i].name);
+		fputc('\n', stderr);
+		return EX_USAGE;
+	}
+	sqlite3 *db = open_db(0);
+	struct where w;
+	char sql[3072], tb[16];
+	build_where(&c.f, &w);
+	if (strcmp(expr, "upstream") == 0) {
+		/* both sides' upstreams: the WHERE parameters are bound twice */
+		snprintf(sql, sizeof(sql),
+			 "SELECT v, count(*), sum(c) FROM (SELECT l_upstream AS v, count AS c "
+			 "FROM events%s UNION ALL SELECT p_upstream, count FROM events%s) "
+			 "WHERE v != '' GROUP BY v ORDER BY 3 DESC, 1", w.sql, w.sql);
+	} else {
+		snprintf(sql, sizeof(sql), "SELECT %s, count(*), sum(count) FROM events%s "
+			 "GROUP BY 1 ORDER BY 3 DESC, 1", expr, w.sql);
+	}
+	if (c.limit_set && c.f.limit) {
+		size_t len = strlen(sql);
+		snprintf(sql + len, sizeof(sql) - len, " LIMIT %lld", (long long)c.f.limit);
+	}
+	sqlite3_stmt *st = prep(db, sql);
+	bind_where(st, &w);
+	if (strcmp(expr, "upstream") == 0) {
+		for (int i = 0; i < w.n; i++) {
+			if (w.p[i].s)
+				sqlite3_bind_text(st, w.n + i + 1, w.p[i].s, -1, SQLITE_STATIC);
+			else
+				sqlite3_bind_int64(st, w.n + i + 1, w.p[i].i);
+		}
+	}
+	if (c.fmt == FMT_TABLE)
+		printf("%-50s %10s %10s\n", field, "ROWS", "EVENTS");
+	if (c.fmt == FMT_CSV)
+		printf("value,rows,events\n");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char val[WG_DLOG_NAME_LEN + 16];
+		const char *txt = (const char *)sqlite3_column_text(st, 0);
+		snprintf(val, sizeof(val), "%s", txt ? txt : "");
+		if (strcmp(expr, "qtype") == 0)
+			snprintf(val, sizeof(val), "%s",
+				 type_name((unsigned)sqlite3_column_int(st, 0), tb, sizeof(tb)));
+		else if (strstr(expr, "rcode"))
+			snprintf(val, sizeof(val), "%s",
+				 rcode_name(sqlite3_column_int(st, 0), tb, sizeof(tb)));
+		long long rows = sqlite3_column_int64(st, 1), ev = sqlite3_column_int64(st, 2);
+		if (c.fmt == FMT_JSON) {
+			fputs("{\"value\":", stdout);
+			json_str(stdout, val);
+			printf(",\"rows\":%lld,\"events\":%lld}\n", rows, ev);
+		} else if (c.fmt == FMT_CSV) {
+			csv_str(stdout, val);
+			printf(",%lld,%lld\n", rows, ev);
+		} else {
+			char fit[64];
+			fit_left(fit, sizeof(fit), val[0] ? val : "(empty)", 50);
+			printf("%-50s %10lld %10lld\n", fit, rows, ev);
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return EX_OK;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	static const int allowed[] = {0};
+	struct cmdopts c;
+	char why[256] = "";
+	int64_t rows = 0;
+	parse_cmd(argc, argv, &c, allowed);
+	if (optind != argc)
+		die(EX_USAGE, "verify: unexpected argument %s", argv[optind]);
+	sqlite3 *db = open_db(0);
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot */
+	int64_t r = wg_dlog_db_verify(db, &rows, why, sizeof(why));
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (r < 0)
+		die(EX_USAGE, "%s: %s", opt_db, sqlite3_errmsg(db));
+	sqlite3_close(db);
+	if (r > 0) {
+		printf("verify: FAILED at row %lld: %s\n", (long long)r, why);
+		return EX_FAIL;
+	}
+	printf("verify: ok, %lld rows, hash chain intact\n", (long long)rows);
+	return EX_OK;
+}
+
+static int cmd_prune(int argc, char **argv)
+{
+	static const int allowed[] = {O_OLDER, 0};
+	struct cmdopts c;
+	parse_cmd(argc, argv, &c, allowed);
+	if (optind != argc || !c.older_than)
+		die(EX_USAGE, "prune: --older-than AGE (e.g. 90d) is required");
+	int64_t age = parse_duration(c.older_than);
+	if (age < 0)
+		die(EX_USAGE, "--older-than: bad age %s (e.g. 90d, 12h)", c.older_than);
+	sqlite3 *db = open_db(1);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		die(EX_USAGE, "%s: %s", opt_db, sqlite3_errmsg(db));
+	int64_t n = wg_dlog_db_prune_age(db, now_ms() - age);
+	if (n < 0 || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "wuguardctl: prune: %s\n", sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_close(db);
+		return EX_USAGE;
+	}
+	sqlite3_close(db);
+	printf("pruned %lld rows last seen more than %s ago\n", (long long)n, c.older_than);
+	return EX_OK;
+}
+
+static int cmd_backup(int argc, char **argv)
+{
+	static const int allowed[] = {0};
+	struct cmdopts c;
+	parse_cmd(argc, argv, &c, allowed);
+	if (optind + 1 != argc)
+		die(EX_USAGE, "backup: exactly one FILE");
+	const char *dst_path = argv[optind];
+	sqlite3 *src = open_db(0), *dst = NULL;
+	int fd = open(dst_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		die(EX_USAGE, "backup: %s: %s", dst_path, strerror(errno));
+	close(fd);
+	if (sqlite3_open_v2(dst_path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		die(EX_USAGE, "backup: %s: %s", dst_path, sqlite3_errmsg(dst));
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	if (!b)
+		die(EX_USAGE, "backup: %s", sqlite3_errmsg(dst));
+	int rc;
+	/* All pages in one step: a consistent snapshot even while the daemon
+	 * writes; retry when a checkpoint holds a lock for a moment. */
+	for (int tries = 0; tries < 100; tries++) {
+		rc = sqlite3_backup_step(b, -1);
+		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+			break;
+		sqlite3_sleep(50);
+	}
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		fprintf(stderr, "wuguardctl: backup: %s\n", sqlite3_errstr(rc));
+		sqlite3_close(dst);
+		unlink(dst_path);
+		return EX_USAGE;
+	}
+	int64_t rows = q_int(dst, "SELECT count(*) FROM events");
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	printf("backup: %lld rows copied to %s\n", (long long)rows, dst_path);
+	return EX_OK;
+}
+
+static void print_counters(sqlite3 *db, int64_t since)
+{
+	sqlite3_stmt *st = prep(db, "SELECT coalesce(sum(guarded), 0), coalesce(sum(matched), 0), "
+			  "coalesce(sum(cdn_variance), 0), coalesce(sum(repaired), 0), "
+			  "coalesce(sum(public_unavailable), 0) FROM counters WHERE hour >= ?");
+	sqlite3_bind_int64(st, 1, since == NONE_LO ? INT64_MIN : since / 3600000);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		printf("  guarded %lld  matched %lld  cdn-variance %lld  repaired %lld  "
+		       "public-unavailable %lld\n",
+		       (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1),
+		       (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3),
+		       (long long)sqlite3_column_int64(st, 4));
+	sqlite3_finalize(st);
+}
+
+/* Print "label rows events" groups for expr, top n. */
+static void summary_group(sqlite3 *db, const struct where *w, const char *title,
+			  const char *expr, int n)
+{
+	char sql[2048];
+	snprintf(sql, sizeof(sql), "SELECT %s, count(*), sum(count) FROM events%s "
+		 "GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT %d", expr, w->sql, n);
+	sqlite3_stmt *st = prep(db, sql);
+	bind_where(st, w);
+	printf("\n%-56s %10s %10s\n", title, "ROWS", "EVENTS");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		char fit[64];
+		fit_left(fit, sizeof(fit), v && v[0] ? v : "(omitted)", 54);
+		printf("  %-54s %10lld %10lld\n", fit, (long long)sqlite3_column_int64(st, 1),
+		       (long long)sqlite3_column_int64(st, 2));
+	}
+	sqlite3_finalize(st);
+}
+
+#define BUCKET_MS 600000  /* 10 minutes */
+#define MAX_BUCKETS 144   /* 24 hours */
+
+static void histogram(sqlite3 *db, const struct where *w, int64_t from, int64_t to)
+{
+	int64_t counts[MAX_BUCKETS] = {0}, max = 0;
+	char sql[2048];
+	int64_t first = (to / BUCKET_MS - MAX_BUCKETS + 1) * BUCKET_MS;
+	if (from != NONE_LO && from > first)
+		first = from / BUCKET_MS * BUCKET_MS;
+	snprintf(sql, sizeof(sql), "SELECT time / %d, sum(count) FROM events%s GROUP BY 1",
+		 BUCKET_MS, w->sql);
+	sqlite3_stmt *st = prep(db, sql);
+	bind_where(st, w);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t b = sqlite3_column_int64(st, 0) * BUCKET_MS;
+		if (b < first || b > to)
+			continue;
+		int64_t i = (b - first) / BUCKET_MS;
+		if (i >= 0 && i < MAX_BUCKETS) {
+			counts[i] += sqlite3_column_int64(st, 1);
+			if (counts[i] > max)
+				max = counts[i];
+		}
+	}
+	sqlite3_finalize(st);
+	int nb = (int)((to - first) / BUCKET_MS) + 1;
+	if (nb > MAX_BUCKETS)
+		nb = MAX_BUCKETS;
+	printf("\nDiscrepancies per 10 minutes (%s, by first seen; at most the last 24 h)\n",
+	       zone_name());
+	if (!max) {
+		printf("  (none)\n");
+		return;
+	}
+	int lo = 0, hi = nb - 1;
+	while (lo < nb && !counts[lo])
+		lo++;
+	while (hi > lo && !counts[hi])
+		hi--;
+	/* 11 (time) + 2 + 56 (bar) + 1 + 10 (count) = 80 columns */
+	for (int i = lo; i <= hi; i++) {
+		if (!counts[i]) {
+			int j = i;
+			while (j <= hi && !counts[j])
+				j++;
+			if (j - i > 2) {
+				printf("%11s  :\n", "");
+				i = j - 1;
+				continue;
+			}
+		}
+		char t[24], bar[64];
+		int len = (int)((counts[i] * 56 + max - 1) / max);
+		memset(bar, '#', (size_t)len);
+		bar[len] = 0;
+		fmt_time(first + (int64_t)i * BUCKET_MS, t, sizeof(t), 1);
+		printf("%-11s |%-56s %lld\n", t, bar, (long long)counts[i]);
+	}
+}
+
+static int cmd_summary(int argc, char **argv)
+{
+	static const int allowed[] = {O_SINCE, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME,
+				      O_CLIENT, O_UPSTREAM, 0};
+	struct cmdopts c;
+	parse_cmd(argc, argv, &c, allowed);
+	if (optind != argc)
+		die(EX_USAGE, "summary: unexpected argument %s", argv[optind]);
+	if (!c.since_set)
+		c.f.since = now_ms() - 86400000LL; /* 24 h */
+	sqlite3 *db = open_db(0);
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot */
+	struct where w;
+	char sql[2048], t1[48], t2[48];
+	build_where(&c.f, &w);
+	snprintf(sql, sizeof(sql), "SELECT count(*), coalesce(sum(count), 0), min(time), "
+		 "max(last_seen) FROM events%s", w.sql);
+	sqlite3_stmt *st = prep(db, sql);
+	bind_where(st, &w);
+	int64_t rows = 0, events = 0, first = 0, last = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		rows = sqlite3_column_int64(st, 0);
+		events = sqlite3_column_int64(st, 1);
+		first = sqlite3_column_int64(st, 2);
+		last = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	if (c.f.since == NONE_LO)
+		snprintf(t1, sizeof(t1), "the beginning");
+	else
+		fmt_time(c.f.since, t1, sizeof(t1), 0);
+	if (c.f.until == NONE_HI)
+		snprintf(t2, sizeof(t2), "now");
+	else
+		fmt_time(c.f.until, t2, sizeof(t2), 0);
+	printf("wuguard discrepancies from %s to %s\n", t1, t2);
+	printf("  %lld rows, %lld events\n", (long long)rows, (long long)events);
+	if (rows) {
+		fmt_time(first, t1, sizeof(t1), 0);
+		fmt_time(last, t2, sizeof(t2), 0);
+		printf("  first seen %s\n  last seen  %s\n", t1, t2);
+	}
+	printf("\nHealth (hourly counters)\n");
+	print_counters(db, c.f.since);
+	if (rows) {
+		summary_group(db, &w, "Category", "category", 20);
+		summary_group(db, &w, "Severity", "severity", 10);
+		summary_group(db, &w, "Top names", "qname", 10);
+		summary_group(db, &w, "Top clients", "client", 10);
+	}
+	histogram(db, &w, c.f.since, c.f.until == NONE_HI ? now_ms() : c.f.until - 1);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return EX_OK;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	static const int allowed[] = {0};
+	struct cmdopts c;
+	char t[48], err[64];
+	struct stat sb;
+	parse_cmd(argc, argv, &c, allowed);
+	if (optind != argc)
+		die(EX_USAGE, "stats: unexpected argument %s", argv[optind]);
+	sqlite3 *db = open_db(0);
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	int64_t rows = q_int(db, "SELECT count(*) FROM events");
+	printf("%-16s %s\n", "database", opt_db);
+	if (stat(opt_db, &sb) == 0)
+		printf("%-16s %lld bytes\n", "file size", (long long)sb.st_size);
+	printf("%-16s %lld\n", "schema version", (long long)q_int(db, "PRAGMA user_version"));
+	printf("%-16s %lld bytes in use\n", "pages",
+	       (long long)((q_int(db, "PRAGMA page_count") - q_int(db, "PRAGMA freelist_count")) *
+			   q_int(db, "PRAGMA page_size")));
+	printf("%-16s %lld\n", "rows", (long long)rows);
+	printf("%-16s %lld\n", "events", (long long)q_int(db, "SELECT coalesce(sum(count), 0) "
+							 "FROM events"));
+	if (rows) {
+		printf("%-16s %lld .. %lld\n", "ids", (long long)q_int(db, "SELECT min(id) FROM events"),
+		       (long long)q_int(db, "SELECT max(id) FROM events"));
+		fmt_time(q_int(db, "SELECT min(time) FROM events"), t, sizeof(t), 0);
+		printf("%-16s %s\n", "oldest", t);
+		fmt_time(q_int(db, "SELECT max(last_seen) FROM events"), t, sizeof(t), 0);
+		printf("%-16s %s\n", "newest", t);
+	}
+	int64_t id;
+	uint8_t h[WG_DLOG_HASH_LEN];
+	if (wg_dlog_db_meta_link(db, "chain_anchor", &id, h) == 1)
+		printf("%-16s rows up to %lld pruned\n", "chain anchor", (long long)id);
+	(void)err;
+	printf("health, all time:\n");
+	print_counters(db, NONE_LO);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option gopts[] = {
+		{"db", required_argument, NULL, 'd'},
+		{"utc", no_argument, NULL, 'u'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+		{"summary", cmd_summary}, {"list", cmd_list}, {"show", cmd_show},
+		{"export", cmd_export}, {"values", cmd_values}, {"verify", cmd_verify},
+		{"prune", cmd_prune}, {"backup", cmd_backup}, {"stats", cmd_stats},
+	};
+	int ch;
+	const char *env = getenv("WUGUARD_DB");
+	if (env && *env)
+		opt_db = env;
+	/* "+": stop at the command; its options are parsed by the command. */
+	while ((ch = getopt_long(argc, argv, "+hV", gopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': opt_db = optarg; break;
+		case 'u': opt_utc = 1; break;
+		case 'h': usage(stdout); return EX_OK;
+		case 'V': printf("wuguardctl %s\n", PACKAGE_VERSION); return EX_OK;
+		default: usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (sodium_init() < 0)
+		die(EX_USAGE, "libsodium failed to initialise");
+	if (opt_utc)
+		setenv("TZ", "UTC", 1);
+	tzset();
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[optind], cmds[i].name) == 0)
+			return cmds[i].fn(argc - optind, argv + optind);
+	fprintf(stderr, "wuguardctl: unknown command %s\n", argv[optind]);
+	usage(stderr);
+	return EX_USAGE;
+}
