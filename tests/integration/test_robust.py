@@ -13,6 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wgtest as W  # noqa: E402
+from wgtest import dns  # noqa: E402
 
 h = W.Harness()
 Z = W.ZONE_ORIGIN
@@ -102,6 +103,13 @@ def malformed_udp():
              "opcode %s: NOTIMP with the query's ID" % name,
              "reply: %s" % (data.hex() if data else "none"))
     alive(wg, "other opcodes")
+
+    # EDNS version 1: BADVERS (extended rcode 16, RFC 6891 6.1.3), ID kept.
+    q = W.make_query("www.%s" % Z, qid=0x0e01, edns=1)
+    m, wire = W.ask(wg.addr, q, timeout=1.5)
+    h.ok(m is not None and m.rcode() == dns.rcode.BADVERS and m.edns == 0,
+         "EDNS version 1: BADVERS in an EDNS0 reply", W.describe(m))
+    h.eq(W.reply_id(wire), 0x0e01, "BADVERS keeps the query's ID")
 
     # Mutations of a good query: flip bytes, cut, extend. Bounded count.
     good = W.make_query("mutant.%s" % Z, qid=0x0e00).to_wire()

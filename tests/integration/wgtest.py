@@ -88,6 +88,9 @@ def make_query(name, rdtype="A", qid=None, rd=True, edns=None, payload=1232,
     q = dns.message.make_query(name, rdtype, use_edns=use_edns,
                                payload=payload,
                                want_dnssec=do)
+    if use_edns > 0:
+        # make_query does not carry an EDNS version other than 0 through
+        q.use_edns(use_edns, ednsflags=q.ednsflags, payload=payload)
     if qid is not None:
         q.id = qid
     if not rd:
