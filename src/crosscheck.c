@@ -18,6 +18,7 @@
 #include "log.h"
 
 #include "dnscrypt.h"
+#include "dnscrypt_proto.h"
 
 #ifndef WG_BUILD_DBDIR
 #define WG_BUILD_DBDIR ""
@@ -173,56 +174,122 @@ static int load_lists(struct wg_crosscheck *x, const struct wg_config *cfg, char
 	return 0;
 }
 
-static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, char *err,
-			size_t errcap)
+#define PUBLIC_MAX 32 /* public resolvers in one list */
+
+/* [upstream] public as the daemon uses it: the stamps (the built-in ones
+ * when none is configured) or the plain addresses, never both. */
+struct public_list {
+	int none;
+	int builtin;
+	const char *stamps[PUBLIC_MAX];  /* borrowed: cfg's strings or the built-ins */
+	size_t n_stamps;
+	struct wg_addr addrs[PUBLIC_MAX];/* one per stamp or plain address */
+	size_t n_addrs;
+};
+
+static void describe_stamp(FILE *out, size_t i, const struct wg_dc_stamp *st, int builtin)
+{
+	char a[80], hex[2 * WG_DC_KEY_LEN + 1];
+	wg_addr_format(&st->addr, a, sizeof(a));
+	for (size_t k = 0; k < WG_DC_KEY_LEN; k++)
+		snprintf(hex + 2 * k, 3, "%02x", st->provider_pk[k]);
+	fprintf(out,
+		"public %zu: DNSCrypt %s, provider %s, provider key %s%s%s%s%s\n", i + 1, a,
+		st->provider_name, hex, (st->props & 1) ? ", dnssec" : "",
+		(st->props & 2) ? ", no logs" : "", (st->props & 4) ? ", no filter" : "",
+		builtin ? " (built-in default)" : "");
+}
+
+static int public_list(const struct wg_config *cfg, struct public_list *pl, FILE *out, char *err,
+		       size_t errcap)
 {
 	size_t n = cfg->public_.n;
-	size_t n_plain = 0, n_stamps = 0;
-	const char *stamps[32];
+	const char *const *v = (const char *const *)cfg->public_.v;
+	size_t n_plain = 0;
+	char why[160];
 
-	if (n == 1 && strcmp(cfg->public_.v[0], "none") == 0)
+	memset(pl, 0, sizeof(*pl));
+	if (n == 1 && strcmp(v[0], "none") == 0) {
+		pl->none = 1;
+		if (out)
+			fprintf(out, "public: none (WU names are not cross-checked)\n");
 		return 0;
-	if (n == 0) {
-		/* the built-in reference: an unfiltered resolver over DNSCrypt */
-		x->public_dc = wg_dnscrypt_new(x->loop, (const char **)wg_dnscrypt_default_stamps,
-					       wg_dnscrypt_n_default_stamps, cfg->public_timeout_ms,
-					       err, errcap);
-		return x->public_dc ? 0 : -EINVAL;
 	}
-	x->public_addrs = calloc(n, sizeof(*x->public_addrs));
-	if (!x->public_addrs)
-		return -ENOMEM;
+	if (n == 0) {
+		v = wg_dnscrypt_default_stamps;
+		n = wg_dnscrypt_n_default_stamps;
+		pl->builtin = 1;
+	}
+	if (n > PUBLIC_MAX) {
+		snprintf(err, errcap, "public resolvers: at most %d", PUBLIC_MAX);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < n; i++) {
-		const char *s = cfg->public_.v[i];
+		const char *s = v[i];
 		if (strcmp(s, "none") == 0) {
 			snprintf(err, errcap, "public resolvers: 'none' cannot be combined with others");
 			return -EINVAL;
 		}
 		if (strncmp(s, "sdns://", 7) == 0) {
-			if (n_stamps < 32)
-				stamps[n_stamps++] = s;
+			struct wg_dc_stamp st;
+			if (wg_dc_stamp_parse(s, &st, why, sizeof(why)) < 0) {
+				snprintf(err, errcap, "public resolver %zu (%.40s%s): %s", i + 1, s,
+					 strlen(s) > 40 ? "..." : "", why);
+				return -EINVAL;
+			}
+			pl->stamps[pl->n_stamps++] = s;
+			pl->addrs[pl->n_addrs++] = st.addr;
+			if (out)
+				describe_stamp(out, i, &st, pl->builtin);
 			continue;
 		}
-		if (wg_addr_parse(s, 53, &x->public_addrs[n_plain]) < 0) {
+		if (wg_addr_parse(s, 53, &pl->addrs[pl->n_addrs]) < 0) {
 			snprintf(err, errcap, "public resolver '%s': not ADDR:PORT or sdns://", s);
 			return -EINVAL;
 		}
+		if (out) {
+			char a[80];
+			wg_addr_format(&pl->addrs[pl->n_addrs], a, sizeof(a));
+			fprintf(out, "public %zu: plain DNS %s (not authenticated)\n", i + 1, a);
+		}
+		pl->n_addrs++;
 		n_plain++;
 	}
-	if (n_plain && n_stamps) {
+	if (n_plain && pl->n_stamps) {
 		snprintf(err, errcap,
 			 "public resolvers: use either sdns:// stamps or plain addresses, not both");
 		return -EINVAL;
 	}
-	x->n_public = n_plain;
-	if (n_stamps) {
-		x->public_dc = wg_dnscrypt_new(x->loop, stamps, n_stamps, cfg->public_timeout_ms, err,
-					       errcap);
-		if (!x->public_dc)
-			return -EINVAL;
-		return 0;
+	return 0;
+}
+
+int wg_crosscheck_check_public(const struct wg_config *cfg, FILE *out, char *err, size_t errcap)
+{
+	struct public_list pl;
+	return public_list(cfg, &pl, out, err, errcap);
+}
+
+static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, char *err,
+			size_t errcap)
+{
+	struct public_list pl;
+	int rc = public_list(cfg, &pl, NULL, err, errcap);
+
+	if (rc < 0 || pl.none)
+		return rc;
+	/* kept to name the resolver that answered in the verdict rows */
+	x->public_addrs = calloc(pl.n_addrs, sizeof(*x->public_addrs));
+	if (!x->public_addrs)
+		return -ENOMEM;
+	memcpy(x->public_addrs, pl.addrs, pl.n_addrs * sizeof(*x->public_addrs));
+	x->n_public = pl.n_addrs;
+	if (pl.n_stamps) {
+		x->public_dc = wg_dnscrypt_new(x->loop, pl.stamps, pl.n_stamps,
+					       cfg->public_timeout_ms, err, errcap);
+		return x->public_dc ? 0 : -EINVAL;
 	}
-	x->public_plain = wg_upstream_new(x->loop, x->public_addrs, n_plain, cfg->public_timeout_ms, 1);
+	x->public_plain = wg_upstream_new(x->loop, x->public_addrs, x->n_public,
+					  cfg->public_timeout_ms, 1);
 	if (!x->public_plain)
 		return -ENOMEM;
 	wg_warn("guard", "the public reference is plain DNS: a network that intercepts port 53 "
@@ -398,8 +465,6 @@ static void record(struct wg_xreq *q, const struct wg_compare_result *v,
 	wg_upstream_server_name(x->local, q->l_server, lu, sizeof(lu));
 	if (q->p_server >= 0 && (size_t)q->p_server < x->n_public)
 		wg_addr_format(&x->public_addrs[q->p_server], pu, sizeof(pu));
-	else if (q->p_server >= 0)
-		snprintf(pu, sizeof(pu), "dnscrypt#%d", q->p_server);
 	struct wg_xcheck_record r = {
 		.qi = &q->qi,
 		.client = &q->client,
