@@ -431,23 +431,33 @@ static void serve_once(struct wg_xreq *q, int status, const uint8_t *pkt, size_t
 	q->serve(q->arg, &a);
 }
 
-/* The public answer replaces what the cache holds (early-served local). */
-static void late_repair(struct wg_xreq *q, uint32_t ttl_cap)
+/* Replace what the cache holds for q's question (the local answer, served
+ * early) with pkt, its lifetime capped at ttl_cap seconds. Returns 0 or a
+ * negative errno. */
+static int recache(struct wg_xreq *q, const uint8_t *pkt, size_t plen, uint32_t ttl_cap)
 {
 	struct wg_crosscheck *x = q->x;
 	struct wg_wire_ttls t;
-	uint8_t *copy = malloc(q->p_len);
+	int rc = -EINVAL;
+	uint8_t *copy = malloc(plen);
 	if (!copy)
-		return;
-	memcpy(copy, q->p_pkt, q->p_len);
-	if (wg_wire_scan(copy, q->p_len, &t) == 0) {
-		size_t len = wg_wire_strip_opt(copy, q->p_len, &t);
+		return -ENOMEM;
+	memcpy(copy, pkt, plen);
+	if (wg_wire_scan(copy, plen, &t) == 0) {
+		size_t len = wg_wire_strip_opt(copy, plen, &t);
 		struct wg_cache_key k = {q->qi.qname_lc, q->qi.qname_len, q->qi.qtype, q->qi.qclass,
 					 q->cache_flags};
-		if (wg_cache_insert(x->cache, &k, copy, len, uv_now(x->loop), ttl_cap) == 0)
-			x->st.late_repairs++;
+		rc = wg_cache_insert(x->cache, &k, copy, len, uv_now(x->loop), ttl_cap);
 	}
 	free(copy);
+	return rc;
+}
+
+/* The public answer replaces what the cache holds (early-served local). */
+static void late_repair(struct wg_xreq *q, uint32_t ttl_cap)
+{
+	if (recache(q, q->p_pkt, q->p_len, ttl_cap) == 0)
+		q->x->st.late_repairs++;
 }
 
 static enum wg_side_status side_status(int done, int status)
@@ -542,8 +552,12 @@ static void decide(struct wg_xreq *q)
 		break;
 	case WG_GUARD_SERVE_LOCAL:
 	default:
+		/* an unverified local answer (public-unavailable) comes with a
+		 * TTL cap so it is checked again soon, also when served early */
+		if (q->l_done && q->l_status == 0 && q->served && d.ttl_cap)
+			recache(q, q->l_pkt, q->l_len, d.ttl_cap);
 		if (q->l_done && q->l_status == 0)
-			serve_once(q, 0, q->l_pkt, q->l_len, 0, -1);
+			serve_once(q, 0, q->l_pkt, q->l_len, d.ttl_cap, -1);
 		else
 			serve_once(q, q->l_done ? q->l_status : -ETIMEDOUT, NULL, 0, 0, -1);
 		break;

@@ -158,7 +158,8 @@ def repaired(e, st, version):
 
 
 def wrong_key(e):
-    wg = h.wuguard([e.corp.addr], config=W.wg_config(), public=e.s_wrong)
+    wg = h.wuguard([e.corp.addr], config=W.wg_config(guard={"repair-ttl": 60}),
+                   public=e.s_wrong)
     t0 = time.monotonic()
     m, _ = W.query(wg.addr, CTLDL, timeout=5)
     # 0.0.0.0 is unmistakable, so the local answer is not passed on: the
@@ -170,6 +171,9 @@ def wrong_key(e):
     m, _ = W.query(wg.addr, WWW, timeout=5)
     h.eq(W.answer_set(m, "A"), {"192.0.2.11"},
          "wrong provider key: a clean WU name gets the local answer", W.describe(m))
+    ttl = W.answer_ttl(m)
+    h.ok(ttl is not None and ttl <= 60, "unverified, so its TTL is capped by repair-ttl",
+         W.describe(m))
     rs = rows(wg, 2)
     r1, r2 = row_for(rs, CTLDL), row_for(rs, WWW)
     h.ok(r1 is not None and r1["category"] == "public-unavailable" and
@@ -188,6 +192,32 @@ def wrong_key(e):
     h.ok("public_unavailable=2" in log, "the public_unavailable counter is 2", log[-2000:])
     h.ok("signature does not verify" in log,
          "the log says why: the certificate's signature does not verify", log[-2000:])
+
+
+def dropped(e):
+    """DNSCrypt traffic dropped on the way (the stamp's port never answers):
+    the clean local answer is served at once, before the certificate fetch
+    has given up, and the cache entry is capped once the verdict is in."""
+    hole = W.Blackhole(h)
+    st = stamp("127.0.0.1:%d" % hole.addr[1], e.pk)
+    wg = h.wuguard([e.corp.addr], public=st,
+                   config=W.wg_config(upstream={"public-timeout": 800},
+                                      guard={"repair-ttl": 60}))
+    t0 = time.monotonic()
+    m, _ = W.query(wg.addr, WWW, timeout=5)
+    took = time.monotonic() - t0
+    h.ok(W.answer_set(m, "A") == {"192.0.2.11"} and took < 0.5,
+         "reference dropped: the clean local answer is served at once",
+         W.describe(m), "took %.2f s" % took)
+    rs = rows(wg, 1, timeout=8)
+    r = row_for(rs, WWW)
+    h.ok(r is not None and r["category"] == "public-unavailable" and "early" in r["markers"]
+         and r["action"] == "local",
+         "and recorded as public-unavailable, served early", json.dumps(rs, indent=1))
+    m, _ = W.query(wg.addr, WWW, timeout=5)
+    ttl = W.answer_ttl(m)
+    h.ok(W.answer_set(m, "A") == {"192.0.2.11"} and ttl is not None and ttl <= 60,
+         "the cached local answer's TTL is then capped by repair-ttl", W.describe(m))
 
 
 def stale_on_outage(e):
@@ -242,6 +272,7 @@ def main():
     h.case("repair with DNSCrypt es-version 1", repaired, e, e.s_v1, 1)
     h.case("repair with DNSCrypt es-version 2", repaired, e, e.s_v2, 2)
     h.case("a wrong provider key: public-unavailable", wrong_key, e)
+    h.case("DNSCrypt dropped on the way: public-unavailable", dropped, e)
     h.case("stale repaired answer when the reference goes away", stale_on_outage, e)
     h.case("wuguard -n checks stamps", check_mode, e)
     h.done()
