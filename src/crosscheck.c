@@ -330,9 +330,18 @@ void wg_crosscheck_free(struct wg_crosscheck *x, int now)
 	if (!x)
 		return;
 	x->freeing = 1;
-	if (now)
+	if (now) {
 		while (x->reqs)
 			xreq_abort(x->reqs);
+		/* nothing is in flight any more: close the public clients now,
+		 * not from the last request's close callback, which runs after
+		 * the caller's shutdown walk has closed their handles (a double
+		 * uv_close aborts) */
+		wg_upstream_free(x->public_plain);
+		x->public_plain = NULL;
+		wg_dnscrypt_free(x->public_dc);
+		x->public_dc = NULL;
+	}
 	/* after a reload the old lists serve the exchanges still running and
 	 * go with the last of them */
 	if (x->live == 0)

@@ -10,8 +10,10 @@ and wuguard's only --local. The reference is given as an sdns:// stamp.
 Checks: the sinkholed name is repaired from the DNSCrypt answer and its
 database row says authenticated; a stamp with a wrong provider key makes the
 reference unavailable (public-unavailable rows and counter; the clean name
-keeps its local answer, the unmistakable sinkhole gets SERVFAIL, or the
-stale repaired answer when the cache holds one); wuguard -n decodes stamps.
+keeps its local answer, its TTL capped, the unmistakable sinkhole gets
+SERVFAIL, or the stale repaired answer when the cache holds one); dropped
+DNSCrypt traffic; a clean stop with an exchange in flight; wuguard -n
+decodes stamps.
 TAP output; every process is stopped at the end.
 """
 
@@ -220,6 +222,25 @@ def dropped(e):
          "the cached local answer's TTL is then capped by repair-ttl", W.describe(m))
 
 
+def stop_in_flight(e):
+    """SIGTERM while a DNSCrypt exchange waits for a certificate: a clean
+    exit (it used to abort on a double uv_close)."""
+    hole = W.Blackhole(h)
+    st = stamp("127.0.0.1:%d" % hole.addr[1], e.pk)
+    wg = h.wuguard([e.corp.addr], public=st,
+                   config=W.wg_config(upstream={"public-timeout": 3000}))
+    m, _ = W.query(wg.addr, WWW, timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.11"}, "clean name served early, public side pending",
+         W.describe(m))
+    wg.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = wg.proc.wait(5)
+    except W.subprocess.TimeoutExpired:
+        rc = "still running"
+    h.eq(rc, 0, "SIGTERM with the DNSCrypt exchange in flight: exit 0",
+         *wg.log_tail(5))
+
+
 def stale_on_outage(e):
     """A repaired answer cached with a 1 s cap, then the reference loses its
     pin (reload with a wrong key): the stale repaired answer is served."""
@@ -273,6 +294,7 @@ def main():
     h.case("repair with DNSCrypt es-version 2", repaired, e, e.s_v2, 2)
     h.case("a wrong provider key: public-unavailable", wrong_key, e)
     h.case("DNSCrypt dropped on the way: public-unavailable", dropped, e)
+    h.case("stop with a DNSCrypt exchange in flight", stop_in_flight, e)
     h.case("stale repaired answer when the reference goes away", stale_on_outage, e)
     h.case("wuguard -n checks stamps", check_mode, e)
     h.done()
