@@ -18,6 +18,7 @@
 #include "log.h"
 
 #include "dnscrypt.h"
+#include "dnscrypt_proto.h"
 
 #ifndef WG_BUILD_DBDIR
 #define WG_BUILD_DBDIR ""
@@ -173,56 +174,122 @@ static int load_lists(struct wg_crosscheck *x, const struct wg_config *cfg, char
 	return 0;
 }
 
-static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, char *err,
-			size_t errcap)
+#define PUBLIC_MAX 32 /* public resolvers in one list */
+
+/* [upstream] public as the daemon uses it: the stamps (the built-in ones
+ * when none is configured) or the plain addresses, never both. */
+struct public_list {
+	int none;
+	int builtin;
+	const char *stamps[PUBLIC_MAX];  /* borrowed: cfg's strings or the built-ins */
+	size_t n_stamps;
+	struct wg_addr addrs[PUBLIC_MAX];/* one per stamp or plain address */
+	size_t n_addrs;
+};
+
+static void describe_stamp(FILE *out, size_t i, const struct wg_dc_stamp *st, int builtin)
+{
+	char a[80], hex[2 * WG_DC_KEY_LEN + 1];
+	wg_addr_format(&st->addr, a, sizeof(a));
+	for (size_t k = 0; k < WG_DC_KEY_LEN; k++)
+		snprintf(hex + 2 * k, 3, "%02x", st->provider_pk[k]);
+	fprintf(out,
+		"public %zu: DNSCrypt %s, provider %s, provider key %s%s%s%s%s\n", i + 1, a,
+		st->provider_name, hex, (st->props & 1) ? ", dnssec" : "",
+		(st->props & 2) ? ", no logs" : "", (st->props & 4) ? ", no filter" : "",
+		builtin ? " (built-in default)" : "");
+}
+
+static int public_list(const struct wg_config *cfg, struct public_list *pl, FILE *out, char *err,
+		       size_t errcap)
 {
 	size_t n = cfg->public_.n;
-	size_t n_plain = 0, n_stamps = 0;
-	const char *stamps[32];
+	const char *const *v = (const char *const *)cfg->public_.v;
+	size_t n_plain = 0;
+	char why[160];
 
-	if (n == 1 && strcmp(cfg->public_.v[0], "none") == 0)
+	memset(pl, 0, sizeof(*pl));
+	if (n == 1 && strcmp(v[0], "none") == 0) {
+		pl->none = 1;
+		if (out)
+			fprintf(out, "public: none (WU names are not cross-checked)\n");
 		return 0;
-	if (n == 0) {
-		/* the built-in reference: an unfiltered resolver over DNSCrypt */
-		x->public_dc = wg_dnscrypt_new(x->loop, (const char **)wg_dnscrypt_default_stamps,
-					       wg_dnscrypt_n_default_stamps, cfg->public_timeout_ms,
-					       err, errcap);
-		return x->public_dc ? 0 : -EINVAL;
 	}
-	x->public_addrs = calloc(n, sizeof(*x->public_addrs));
-	if (!x->public_addrs)
-		return -ENOMEM;
+	if (n == 0) {
+		v = wg_dnscrypt_default_stamps;
+		n = wg_dnscrypt_n_default_stamps;
+		pl->builtin = 1;
+	}
+	if (n > PUBLIC_MAX) {
+		snprintf(err, errcap, "public resolvers: at most %d", PUBLIC_MAX);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < n; i++) {
-		const char *s = cfg->public_.v[i];
+		const char *s = v[i];
 		if (strcmp(s, "none") == 0) {
 			snprintf(err, errcap, "public resolvers: 'none' cannot be combined with others");
 			return -EINVAL;
 		}
 		if (strncmp(s, "sdns://", 7) == 0) {
-			if (n_stamps < 32)
-				stamps[n_stamps++] = s;
+			struct wg_dc_stamp st;
+			if (wg_dc_stamp_parse(s, &st, why, sizeof(why)) < 0) {
+				snprintf(err, errcap, "public resolver %zu (%.40s%s): %s", i + 1, s,
+					 strlen(s) > 40 ? "..." : "", why);
+				return -EINVAL;
+			}
+			pl->stamps[pl->n_stamps++] = s;
+			pl->addrs[pl->n_addrs++] = st.addr;
+			if (out)
+				describe_stamp(out, i, &st, pl->builtin);
 			continue;
 		}
-		if (wg_addr_parse(s, 53, &x->public_addrs[n_plain]) < 0) {
+		if (wg_addr_parse(s, 53, &pl->addrs[pl->n_addrs]) < 0) {
 			snprintf(err, errcap, "public resolver '%s': not ADDR:PORT or sdns://", s);
 			return -EINVAL;
 		}
+		if (out) {
+			char a[80];
+			wg_addr_format(&pl->addrs[pl->n_addrs], a, sizeof(a));
+			fprintf(out, "public %zu: plain DNS %s (not authenticated)\n", i + 1, a);
+		}
+		pl->n_addrs++;
 		n_plain++;
 	}
-	if (n_plain && n_stamps) {
+	if (n_plain && pl->n_stamps) {
 		snprintf(err, errcap,
 			 "public resolvers: use either sdns:// stamps or plain addresses, not both");
 		return -EINVAL;
 	}
-	x->n_public = n_plain;
-	if (n_stamps) {
-		x->public_dc = wg_dnscrypt_new(x->loop, stamps, n_stamps, cfg->public_timeout_ms, err,
-					       errcap);
-		if (!x->public_dc)
-			return -EINVAL;
-		return 0;
+	return 0;
+}
+
+int wg_crosscheck_check_public(const struct wg_config *cfg, FILE *out, char *err, size_t errcap)
+{
+	struct public_list pl;
+	return public_list(cfg, &pl, out, err, errcap);
+}
+
+static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, char *err,
+			size_t errcap)
+{
+	struct public_list pl;
+	int rc = public_list(cfg, &pl, NULL, err, errcap);
+
+	if (rc < 0 || pl.none)
+		return rc;
+	/* kept to name the resolver that answered in the verdict rows */
+	x->public_addrs = calloc(pl.n_addrs, sizeof(*x->public_addrs));
+	if (!x->public_addrs)
+		return -ENOMEM;
+	memcpy(x->public_addrs, pl.addrs, pl.n_addrs * sizeof(*x->public_addrs));
+	x->n_public = pl.n_addrs;
+	if (pl.n_stamps) {
+		x->public_dc = wg_dnscrypt_new(x->loop, pl.stamps, pl.n_stamps,
+					       cfg->public_timeout_ms, err, errcap);
+		return x->public_dc ? 0 : -EINVAL;
 	}
-	x->public_plain = wg_upstream_new(x->loop, x->public_addrs, n_plain, cfg->public_timeout_ms, 1);
+	x->public_plain = wg_upstream_new(x->loop, x->public_addrs, x->n_public,
+					  cfg->public_timeout_ms, 1);
 	if (!x->public_plain)
 		return -ENOMEM;
 	wg_warn("guard", "the public reference is plain DNS: a network that intercepts port 53 "
@@ -263,9 +330,18 @@ void wg_crosscheck_free(struct wg_crosscheck *x, int now)
 	if (!x)
 		return;
 	x->freeing = 1;
-	if (now)
+	if (now) {
 		while (x->reqs)
 			xreq_abort(x->reqs);
+		/* nothing is in flight any more: close the public clients now,
+		 * not from the last request's close callback, which runs after
+		 * the caller's shutdown walk has closed their handles (a double
+		 * uv_close aborts) */
+		wg_upstream_free(x->public_plain);
+		x->public_plain = NULL;
+		wg_dnscrypt_free(x->public_dc);
+		x->public_dc = NULL;
+	}
 	/* after a reload the old lists serve the exchanges still running and
 	 * go with the last of them */
 	if (x->live == 0)
@@ -364,23 +440,33 @@ static void serve_once(struct wg_xreq *q, int status, const uint8_t *pkt, size_t
 	q->serve(q->arg, &a);
 }
 
-/* The public answer replaces what the cache holds (early-served local). */
-static void late_repair(struct wg_xreq *q, uint32_t ttl_cap)
+/* Replace what the cache holds for q's question (the local answer, served
+ * early) with pkt, its lifetime capped at ttl_cap seconds. Returns 0 or a
+ * negative errno. */
+static int recache(struct wg_xreq *q, const uint8_t *pkt, size_t plen, uint32_t ttl_cap)
 {
 	struct wg_crosscheck *x = q->x;
 	struct wg_wire_ttls t;
-	uint8_t *copy = malloc(q->p_len);
+	int rc = -EINVAL;
+	uint8_t *copy = malloc(plen);
 	if (!copy)
-		return;
-	memcpy(copy, q->p_pkt, q->p_len);
-	if (wg_wire_scan(copy, q->p_len, &t) == 0) {
-		size_t len = wg_wire_strip_opt(copy, q->p_len, &t);
+		return -ENOMEM;
+	memcpy(copy, pkt, plen);
+	if (wg_wire_scan(copy, plen, &t) == 0) {
+		size_t len = wg_wire_strip_opt(copy, plen, &t);
 		struct wg_cache_key k = {q->qi.qname_lc, q->qi.qname_len, q->qi.qtype, q->qi.qclass,
 					 q->cache_flags};
-		if (wg_cache_insert(x->cache, &k, copy, len, uv_now(x->loop), ttl_cap) == 0)
-			x->st.late_repairs++;
+		rc = wg_cache_insert(x->cache, &k, copy, len, uv_now(x->loop), ttl_cap);
 	}
 	free(copy);
+	return rc;
+}
+
+/* The public answer replaces what the cache holds (early-served local). */
+static void late_repair(struct wg_xreq *q, uint32_t ttl_cap)
+{
+	if (recache(q, q->p_pkt, q->p_len, ttl_cap) == 0)
+		q->x->st.late_repairs++;
 }
 
 static enum wg_side_status side_status(int done, int status)
@@ -398,8 +484,6 @@ static void record(struct wg_xreq *q, const struct wg_compare_result *v,
 	wg_upstream_server_name(x->local, q->l_server, lu, sizeof(lu));
 	if (q->p_server >= 0 && (size_t)q->p_server < x->n_public)
 		wg_addr_format(&x->public_addrs[q->p_server], pu, sizeof(pu));
-	else if (q->p_server >= 0)
-		snprintf(pu, sizeof(pu), "dnscrypt#%d", q->p_server);
 	struct wg_xcheck_record r = {
 		.qi = &q->qi,
 		.client = &q->client,
@@ -477,8 +561,12 @@ static void decide(struct wg_xreq *q)
 		break;
 	case WG_GUARD_SERVE_LOCAL:
 	default:
+		/* an unverified local answer (public-unavailable) comes with a
+		 * TTL cap so it is checked again soon, also when served early */
+		if (q->l_done && q->l_status == 0 && q->served && d.ttl_cap)
+			recache(q, q->l_pkt, q->l_len, d.ttl_cap);
 		if (q->l_done && q->l_status == 0)
-			serve_once(q, 0, q->l_pkt, q->l_len, 0, -1);
+			serve_once(q, 0, q->l_pkt, q->l_len, d.ttl_cap, -1);
 		else
 			serve_once(q, q->l_done ? q->l_status : -ETIMEDOUT, NULL, 0, 0, -1);
 		break;

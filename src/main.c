@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "crosscheck.h"
 #include "dlog.h"
 #include "record.h"
 #include "listen.h"
@@ -339,6 +340,13 @@ int main(int argc, char **argv)
 	if (check) {
 		if (m.verbose)
 			wg_config_dump(m.cfg, stdout);
+		/* stamps are decoded here so a bad one fails the check, and the
+		 * decoded key can be compared with the provider's */
+		if (wg_crosscheck_check_public(m.cfg, stdout, err, sizeof(err)) < 0) {
+			fprintf(stderr, "wuguard: %s\n", err);
+			free_config(m.cfg);
+			return 1;
+		}
 		printf("wuguard: configuration %s is valid\n",
 		       m.cfg->source ? m.cfg->source : "(built-in defaults)");
 		free_config(m.cfg);

@@ -648,17 +648,23 @@ class Harness:
                 wait=True, prefix=()):
         """Start the daemon in the foreground on 127.0.0.1:port forwarding to
         local [(ADDR, PORT), ...]. config: {section: {key: value}} or a str
-        written as the config file. The public upstream defaults to a dead
-        loopback port so nothing can leave the machine."""
+        written as the config file. public: (ADDR, PORT), or a str passed
+        to --public as it is (an sdns:// stamp, "none"; "" passes no
+        --public, so the config file must name one: the built-in default is
+        off the machine); it defaults to a dead loopback port so nothing can
+        leave the machine."""
         d = self.mkdir("%s-%d" % (name, len(self._servers)))
         port = port or free_port()
         conf = os.path.join(d, "wuguard.conf")
         self.write(conf, render_config(config or {}))
-        public = public or dead_addr()
+        if public is None:
+            public = dead_addr()
         argv = list(prefix) + [os.path.join(BUILDDIR, "wuguard"), "-f", "-c", conf,
                 "--listen", "%s:%d" % (LOOPBACK, port),
-                "--public", "%s:%d" % tuple(public),
                 "--db", os.path.join(d, "wuguard.db")]
+        if public != "":
+            argv += ["--public",
+                     public if isinstance(public, str) else "%s:%d" % tuple(public)]
         for a in local:
             argv += ["--local", "%s:%d" % tuple(a)]
         if verbose:
