@@ -184,7 +184,9 @@ static struct wg_dlog *open_dlog(const struct wg_config *c)
 	if (!c->db_path || !*c->db_path)
 		return NULL;
 	char dir[1024];
-	int rc = make_parent_dirs(c->db_path, dir, sizeof(dir));
+	/* a "file:" SQLite URI is no file system path: nothing to create */
+	int rc = strncmp(c->db_path, "file:", 5) == 0 ? 0
+						      : make_parent_dirs(c->db_path, dir, sizeof(dir));
 	if (rc < 0) {
 		wg_err("main", "discrepancy database %s: cannot create directory %s: %s "
 			       "(resolution goes on without it)",
