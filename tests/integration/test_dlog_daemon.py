@@ -193,7 +193,9 @@ def aggregation():
         h.ok(r[0]["last_seen_ms"] - r[0]["time_ms"] >= 2000,
              "first and last seen span the asks", str(r[0]))
     st = stats_line(wg)
-    h.eq(st and (st[0], st[2]), (3, 2), "exit log: submitted 3, aggregated 2", str(st))
+    # The stats line comes before the close that writes the rest: only
+    # "submitted" is final there.
+    h.eq(st and st[0], 3, "exit log: 3 events submitted", str(st))
 
     # [database] aggregate-window = 0 switches aggregation off.
     wg = h.wuguard([dm.addr], public=ns.addr,
