@@ -457,7 +457,9 @@ static void *writer_main(void *arg)
 			if (d->db) {
 				rc = write_batch(d, tail, n, &w, &a);
 				if (rc != SQLITE_OK) {
-					fault(d, "write", sqlite3_errmsg(d->db));
+					/* errstr: write_batch's ROLLBACK already
+					 * reset errmsg to "not an error" */
+					fault(d, "write", sqlite3_errstr(rc));
 					if (needs_reopen(rc))
 						db_close(d);
 				}

@@ -159,14 +159,18 @@ static void on_sigterm(uv_signal_t *s, int signum)
 	uv_stop(m->loop);
 }
 
-/* mkdir -p for the database's directory (0750): a fresh install has none. */
-static void make_parent_dirs(const char *path)
+/* mkdir -p for the database's directory (0750): a fresh install has none.
+ * Returns 0, or a negative errno when the directory is still not usable
+ * (a path component is a regular file, no permission ...), with the
+ * directory's path left in dir, so the log can say why instead of SQLite's
+ * bare "unable to open database file". */
+static int make_parent_dirs(const char *path, char *dir, size_t cap)
 {
-	char dir[1024];
-	snprintf(dir, sizeof(dir), "%s", path);
+	struct stat st;
+	snprintf(dir, cap, "%s", path);
 	char *slash = strrchr(dir, '/');
 	if (!slash || slash == dir)
-		return;
+		return 0;
 	*slash = 0;
 	for (char *p = dir + 1; *p; p++) {
 		if (*p != '/')
@@ -175,7 +179,11 @@ static void make_parent_dirs(const char *path)
 		mkdir(dir, 0755);
 		*p = '/';
 	}
-	mkdir(dir, 0750);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	if (stat(dir, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
 /* A database that cannot be opened never stops resolution: the guard runs
@@ -192,7 +200,16 @@ static struct wg_dlog *open_dlog(const struct wg_config *c)
 	p.max_db_mb = c->max_db_mb;
 	if (!c->db_path || !*c->db_path)
 		return NULL;
-	make_parent_dirs(c->db_path);
+	char dir[1024];
+	/* a "file:" SQLite URI is no file system path: nothing to create */
+	int rc = strncmp(c->db_path, "file:", 5) == 0 ? 0
+						      : make_parent_dirs(c->db_path, dir, sizeof(dir));
+	if (rc < 0) {
+		wg_err("main", "discrepancy database %s: cannot create directory %s: %s "
+			       "(resolution goes on without it)",
+		       c->db_path, dir, strerror(-rc));
+		return NULL;
+	}
 	struct wg_dlog *d = wg_dlog_open(c->db_path, &p, err, sizeof(err));
 	if (!d)
 		wg_err("main", "discrepancy database %s: %s (resolution goes on without it)",
