@@ -23,6 +23,9 @@ h = W.Harness()
 
 BLOCKLIST_SO = os.path.join(W.BUILDDIR, "plugin", ".libs", "blocklist.so")
 EXAMPLE_SO = os.path.join(W.BUILDDIR, "plugin", ".libs", "example.so")
+# test plugins, built by make check (check_LTLIBRARIES)
+CTXCHECK_SO = os.path.join(W.BUILDDIR, "tests", "plugins", ".libs", "ctxcheck.so")
+BLOCKALL_SO = os.path.join(W.BUILDDIR, "tests", "plugins", ".libs", "blockall.so")
 WUGUARD = os.path.join(W.BUILDDIR, "wuguard")
 CTL = os.path.join(W.BUILDDIR, "wuguardctl")
 
@@ -52,7 +55,9 @@ ZONES = {
         "new 300 IN A 192.0.2.42\n"
         "lan 300 IN A 192.0.2.43\n"
         "host.lan 300 IN A 192.0.2.44\n"
-        "hidden 300 IN CNAME pixel.tracker.example.\n",
+        "hidden 300 IN CNAME pixel.tracker.example.\n"
+        "bad 300 IN A 192.0.2.66\n"
+        "good 300 IN A 192.0.2.67\n",
     "windowsupdate.com": W.soa() +
         "@ 300 IN A 192.0.2.30\n"
         "download 300 IN A 192.0.2.31\n"
@@ -390,8 +395,74 @@ def example_plugin():
     h.rcode(m, "REFUSED", "the second plugin in the chain still runs")
 
 
+def stats_line(wg, instance):
+    """SIGUSR1, then the plugin's counters from the log: {key: int}."""
+    start = log_size(wg)
+    wg.kill(signal.SIGUSR1)
+    tag = "plugin %s " % instance
+    if not wait_log(wg, tag, start=start):
+        return {}
+    with open(wg.logpath, "rb") as f:
+        f.seek(start)
+        text = f.read().decode("utf-8", "replace")
+    out = {}
+    for line in text.splitlines():
+        if tag in line:
+            for kv in line.split(tag, 1)[1].split():
+                k, _, v = kv.partition("=")
+                if v.isdigit():
+                    out[k] = int(v)
+    return out
+
+
+def test_plugins():
+    if not (os.path.exists(CTXCHECK_SO) and os.path.exists(BLOCKALL_SO)):
+        h.ok(True, "# SKIP test plugins not built (make check builds them)")
+        return
+    ns = start_nsd()
+    # ctxcheck: local data in pre-query, the context reaches post-response,
+    # blocks an answer by address
+    wg = start_wg(ns, [plugin_conf("ctx", CTXCHECK_SO)], name="wg-ctx")
+    m, _ = W.query(wg.addr, "local.test", edns=0)
+    h.eq(W.answer_set(m, "A"), {"10.1.2.3"}, "a pre-query answer verdict serves local data",
+         W.describe(m))
+    h.ok(EDE_BLOCKED not in ede_codes(m), "local data carries no EDE 15", W.describe(m))
+    m, _ = W.query(wg.addr, "bad.example.test", edns=0)
+    h.eq(W.answer_set(m, "A"), {"0.0.0.0"}, "post-response blocks an answer by address",
+         W.describe(m))
+    h.ok(EDE_BLOCKED in ede_codes(m), "post-response block: EDE 15", W.describe(m))
+    m, _ = W.query(wg.addr, "good.example.test")
+    h.eq(W.answer_set(m, "A"), {"192.0.2.67"}, "other answers pass post-response",
+         W.describe(m))
+    m, _ = W.query(wg.addr, "good.example.test")
+    h.eq(W.answer_set(m, "A"), {"192.0.2.67"}, "and come from the cache", W.describe(m))
+    st = stats_line(wg, "ctx")
+    # five queries: the start-up probe, local.test, bad, good twice (the
+    # second a cache hit); three of them reached post-response
+    h.eq(st.get("data_ok"), 3,
+         "post-response sees what pre-query stored (one context per query)", st)
+    h.eq(st.get("ends"), 5, "query_end ran once per query (misses, hit, local answer)", st)
+
+    # blockall: blocks every name in both hooks; WU names still resolve
+    wg = start_wg(ns, [plugin_conf("all", BLOCKALL_SO)], name="wg-all")
+    m, _ = W.query(wg.addr, "www.example.test")
+    h.rcode(m, "NXDOMAIN", "a plugin that blocks everything blocks ordinary names")
+    for name, addr, _ in WU_NAMES:
+        m, _ = W.query(wg.addr, name)
+        h.eq(W.answer_set(m, "A"), {addr}, "blocks everything: WU %s still resolves" % name,
+             W.describe(m))
+    rows = [r for r in db_rows(wg) if r.get("category") == "local-policy"]
+    names = {str(r.get("name", "")).rstrip(".") for r in rows}
+    h.ok(all(n in names for n, _, _ in WU_NAMES), "blocks everything: a row for each WU name",
+         sorted(names))
+    h.ok(all("entry=everything" in json.dumps(r) and "plugin:all" in json.dumps(r)
+             for r in rows), "blocks everything: rows name the plugin and its reason",
+         json.dumps(rows[:2]))
+
+
 h.case("blocking modes, exceptions and WU names", modes)
 h.case("bad plugins stop start-up with the reason", bad_plugins)
 h.case("SIGHUP reload of plugin lists", reload_lists)
 h.case("the example plugin", example_plugin)
+h.case("test plugins: context, local data, address blocks, block-all", test_plugins)
 h.done()
