@@ -22,6 +22,7 @@
 #include "record.h"
 #include "listen.h"
 #include "log.h"
+#include "plugin.h"
 #include "resolver.h"
 
 #define MAX_OVERRIDES 64
@@ -355,6 +356,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
+		/* only loading the plugins shows that their files, ABI and
+		 * arguments are good: a config that cannot start is not valid */
+		struct wg_plugin_chain *chain = NULL;
+		struct passwd *pw = m.cfg->user ? getpwnam(m.cfg->user) : NULL;
+		if (!m.verbose)
+			wg_log_set_level(WG_LOG_WARN);
+		if (m.cfg->n_plugins &&
+		    wg_plugin_chain_load(m.cfg->plugins, m.cfg->n_plugins, pw ? pw->pw_uid : 0,
+					 &chain, err, sizeof(err)) < 0) {
+			fprintf(stderr, "wuguard: %s\n", err);
+			free_config(m.cfg);
+			return 1;
+		}
+		wg_plugin_chain_unref(chain);
 		if (m.verbose)
 			wg_config_dump(m.cfg, stdout);
 		/* stamps are decoded here so a bad one fails the check, and the

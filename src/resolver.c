@@ -48,6 +48,14 @@ struct wg_inflight {
 	uint8_t key_flags;
 	uint8_t guarded;                /* a WU name: crosscheck.c runs the exchange */
 	struct wg_query_info qi;        /* the first asker's query */
+	struct wg_pquery *pq;           /* owned, NULL: no plugins, or a prefetch */
+};
+
+/* The first asker's plugin context, carried from its pre-query hooks to the
+ * exchange's post-response hooks and query_end, as the ABI promises. */
+struct wg_pquery {
+	struct wg_qctx ctx;             /* qi points at the exchange's, client below */
+	struct sockaddr_storage client;
 };
 
 struct wg_resolver {
@@ -234,8 +242,20 @@ static struct wg_inflight *inflight_find(struct wg_resolver *r, uint64_t h,
 	return NULL;
 }
 
+/* End the carried plugin context: query_end runs also after a failed
+ * exchange. */
+static void pquery_end(struct wg_inflight *f)
+{
+	if (!f->pq)
+		return;
+	wg_plugin_qctx_end(&f->pq->ctx);
+	free(f->pq);
+	f->pq = NULL;
+}
+
 static void inflight_unlink(struct wg_resolver *r, struct wg_inflight *f)
 {
+	pquery_end(f);
 	struct wg_inflight **pp = &r->table[f->hash & r->mask];
 	while (*pp && *pp != f)
 		pp = &(*pp)->hnext;
@@ -247,7 +267,7 @@ static void inflight_unlink(struct wg_resolver *r, struct wg_inflight *f)
 
 static void on_local_reply(void *arg, const struct wg_upstream_reply *rep);
 static int run_post_hooks(struct wg_resolver *r, struct wg_inflight *f, const uint8_t *pkt,
-			  size_t plen, size_t *len);
+			  size_t plen, size_t *len, int *ede);
 static void on_guarded_reply(void *arg, const struct wg_xcheck_answer *a);
 
 /* Start an exchange for qi. Returns the in-flight entry or NULL. */
@@ -266,6 +286,7 @@ static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg
 	f->waiters = NULL;
 	f->tail = &f->waiters;
 	f->req = NULL;
+	f->pq = NULL;
 	f->qi = *qi;
 	f->hnext = r->table[h & r->mask];
 	r->table[h & r->mask] = f;
@@ -323,8 +344,24 @@ static void inflight_finish(struct wg_resolver *r, struct wg_inflight *f, const 
 			    size_t plen, uint32_t ttl_cap, int ede)
 {
 	size_t len = 0;
-	if (pkt && plen <= WG_PKT_MAX && run_post_hooks(r, f, pkt, plen, &len)) {
-		inflight_answer(r, f, len, 15); /* RFC 8914 EDE 15: Blocked */
+	int post = 0, post_ede = -1;
+	if (pkt && plen <= WG_PKT_MAX)
+		post = run_post_hooks(r, f, pkt, plen, &len, &post_ede);
+	if (post == 1) {
+		inflight_answer(r, f, len, post_ede);
+		inflight_unlink(r, f);
+		return;
+	}
+	if (post == 2) {
+		/* a drop verdict: nobody gets an answer, nothing is cached */
+		struct wg_waiter *w = f->waiters;
+		while (w) {
+			struct wg_waiter *next = w->next;
+			waiter_put(r, w);
+			w = next;
+		}
+		f->waiters = NULL;
+		f->tail = &f->waiters;
 		inflight_unlink(r, f);
 		return;
 	}
@@ -390,21 +427,24 @@ static void policy_record(struct wg_resolver *r, const struct wg_query_info *qi,
 			 wg_plugin_verdict_str(v->wanted));
 }
 
-/* Post-response hooks, once per exchange (the first asker's view). Returns
- * 1 when a plugin blocked: r->scratch then holds the stored form of the
- * block reply (len in *len) and it must not be cached. */
+/* Post-response hooks, once per exchange, in the first asker's context
+ * (carried from its pre-query hooks; a fresh one for a prefetch). Returns
+ * 1 when a plugin blocked or answered: r->scratch then holds the stored
+ * form of the reply (len in *len, its EDE in *ede) and it must not be
+ * cached; 2 for a drop verdict; 0 to go on with the upstream's answer. */
 static int run_post_hooks(struct wg_resolver *r, struct wg_inflight *f, const uint8_t *pkt,
-			  size_t plen, size_t *len)
+			  size_t plen, size_t *len, int *ede)
 {
-	if (!r->plugins || wg_plugin_chain_count(r->plugins) == 0)
+	struct wg_plugin_chain *chain = f->pq ? f->pq->ctx.chain : r->plugins;
+	if (!chain || wg_plugin_chain_count(chain) == 0)
 		return 0;
 	struct wg_query_info qi = f->qi;
 	uint8_t q[WG_HDR_LEN + WG_NAME_MAX + 4 + WG_OPT_LEN];
-	struct wg_qctx ctx;
+	struct wg_qctx own, *ctx = &own;
 	struct wg_plugin_verdict v;
 	const struct sockaddr_storage *client = f->waiters ? &f->waiters->client.addr : NULL;
 	int wu = f->guarded || wg_crosscheck_is_wu(r->xc, qi.qname_lc);
-	int blocked = 0;
+	int ret = 0;
 
 	qi.has_edns = 0; /* the stored form carries no OPT: send_reply adds it */
 	int qlen = wg_wire_build_query(q, sizeof(q), &qi, qi.id);
@@ -412,22 +452,33 @@ static int run_post_hooks(struct wg_resolver *r, struct wg_inflight *f, const ui
 		return 0;
 	qlen -= WG_OPT_LEN;
 	wg_put16(q + 10, 0);
-	wg_plugin_qctx_begin(&ctx, r->plugins, q, (size_t)qlen, &qi,
-			     (const struct sockaddr *)client,
-			     client ? (socklen_t)sizeof(*client) : 0);
-	wg_plugin_run_post(&ctx, pkt, plen, wu, &v);
+	if (f->pq) {
+		ctx = &f->pq->ctx;
+		client = &f->pq->client;
+	} else {
+		wg_plugin_qctx_begin(ctx, chain, q, (size_t)qlen, &f->qi,
+				     (const struct sockaddr *)client,
+				     client ? (socklen_t)sizeof(*client) : 0);
+	}
+	wg_plugin_run_post(ctx, pkt, plen, wu, &v);
 	if (v.overridden && client)
 		policy_record(r, &qi, client, &v, "post-response");
-	if (v.action != WG_PV_CONTINUE) {
+	if (v.action == WG_PV_DROP) {
+		r->st.policy_blocked++;
+		ret = 2;
+	} else if (v.action != WG_PV_CONTINUE) {
 		int n = wg_plugin_build_reply(&v, q, &qi, r->scratch, sizeof(r->scratch) - 64);
 		if (n > 0) {
 			*len = (size_t)n;
-			blocked = 1;
+			/* RFC 8914: 15 Blocked, 18 Prohibited; local data has none */
+			*ede = v.action == WG_PV_REFUSE ? 18 : v.action == WG_PV_ANSWER ? -1 : 15;
+			ret = 1;
 			r->st.policy_blocked++;
 		}
 	}
-	wg_plugin_qctx_end(&ctx);
-	return blocked;
+	if (ctx == &own)
+		wg_plugin_qctx_end(ctx);
+	return ret;
 }
 
 static void reply_direct(struct wg_resolver *r, const struct wg_client *c, const uint8_t *pkt,
@@ -482,8 +533,11 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 		return;
 	}
 
+	/* the plugin context lives until the query is answered from the cache,
+	 * joins another exchange, or is handed to the exchange it starts */
+	struct wg_qctx ctx;
+	int have_ctx = 0;
 	if (r->plugins && wg_plugin_chain_count(r->plugins) > 0) {
-		struct wg_qctx ctx;
 		struct wg_plugin_verdict v;
 		int wu = wg_crosscheck_is_wu(r->xc, qi.qname_lc);
 		wg_plugin_qctx_begin(&ctx, r->plugins, pkt, len, &qi, (const struct sockaddr *)&c->addr,
@@ -499,7 +553,7 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 			wg_plugin_qctx_end(&ctx);
 			return;
 		}
-		wg_plugin_qctx_end(&ctx);
+		have_ctx = 1;
 	}
 
 	uint8_t flags = key_flags(&qi);
@@ -511,6 +565,8 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 			    &prefetch) == WG_CACHE_HIT) {
 		struct wg_waiter w;
 		r->st.cache_hits++;
+		if (have_ctx)
+			wg_plugin_qctx_end(&ctx);
 		waiter_fill(&w, c, &qi);
 		send_reply(r, &w, olen, -1);
 		if (prefetch) {
@@ -524,6 +580,8 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 
 	struct wg_waiter *w = waiter_get(r);
 	if (!w) {
+		if (have_ctx)
+			wg_plugin_qctx_end(&ctx);
 		r->st.dropped++;
 		r->st.servfail++;
 		reply_direct(r, c, pkt, &qi, WG_RCODE_SERVFAIL);
@@ -535,11 +593,29 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 	struct wg_inflight *f = inflight_find(r, h, &qi, flags);
 	if (f) {
 		r->st.shared++;
+		if (have_ctx)
+			wg_plugin_qctx_end(&ctx);
 	} else if (!(f = inflight_start(r, &qi, h, flags, &c->addr))) {
+		if (have_ctx)
+			wg_plugin_qctx_end(&ctx);
 		r->st.upstream_failures++;
 		send_error(r, w, qi.qtype, qi.qclass, WG_RCODE_SERVFAIL);
 		waiter_put(r, w);
 		return;
+	} else if (have_ctx) {
+		/* carry the context to post-response; without memory the
+		 * exchange runs its hooks in a fresh one */
+		f->pq = malloc(sizeof(*f->pq));
+		if (f->pq) {
+			f->pq->ctx = ctx;
+			memcpy(&f->pq->client, &c->addr, sizeof(f->pq->client));
+			f->pq->ctx.qi = &f->qi;
+			f->pq->ctx.query = NULL; /* the client's packet is gone by then */
+			f->pq->ctx.query_len = 0;
+			f->pq->ctx.client = (const struct sockaddr *)&f->pq->client;
+		} else {
+			wg_plugin_qctx_end(&ctx);
+		}
 	}
 	*f->tail = w;
 	f->tail = &w->next;
@@ -682,6 +758,34 @@ void wg_resolver_get_stats(const struct wg_resolver *r, struct wg_resolver_stats
 	*s = r->st;
 }
 
+/* One log line per plugin instance: " key=value" pairs gathered in buf. */
+struct plugin_stats_line {
+	const char *inst; /* borrowed from the chain */
+	char buf[512];
+	size_t n;
+};
+
+static void plugin_stats_flush(struct plugin_stats_line *l)
+{
+	if (l->inst)
+		wg_info("stats", "plugin %s%s", l->inst, l->buf);
+	l->inst = NULL;
+	l->buf[0] = 0;
+	l->n = 0;
+}
+
+static void plugin_stats_emit(void *arg, const char *instance, const char *key, uint64_t value)
+{
+	struct plugin_stats_line *l = arg;
+	if (l->inst && strcmp(l->inst, instance) != 0)
+		plugin_stats_flush(l);
+	l->inst = instance;
+	int k = snprintf(l->buf + l->n, sizeof(l->buf) - l->n, " %s=%llu", key,
+			 (unsigned long long)value);
+	if (k > 0 && (size_t)k < sizeof(l->buf) - l->n)
+		l->n += (size_t)k;
+}
+
 void wg_resolver_log_stats(const struct wg_resolver *r)
 {
 	const struct wg_resolver_stats *s = &r->st;
@@ -711,6 +815,9 @@ void wg_resolver_log_stats(const struct wg_resolver *r)
 		(unsigned long long)us.bad_replies);
 	if (r->xc)
 		wg_crosscheck_log_stats(r->xc);
+	struct plugin_stats_line pl = {NULL, "", 0};
+	wg_plugin_chain_stats(r->plugins, plugin_stats_emit, &pl);
+	plugin_stats_flush(&pl);
 }
 
 void wg_resolver_free(struct wg_resolver *r)
@@ -728,6 +835,7 @@ void wg_resolver_free(struct wg_resolver *r)
 				waiter_put(r, w);
 				w = wn;
 			}
+			pquery_end(f);
 			free(f);
 			f = next;
 		}
