@@ -201,7 +201,7 @@ static struct wg_dlog *open_dlog(const struct wg_config *c)
 	p.max_db_mb = c->max_db_mb;
 	if (!c->db_path || !*c->db_path)
 		return NULL;
-	char dir[1024];
+	char dir[1024] = "";
 	/* a "file:" SQLite URI is no file system path: nothing to create */
 	int rc = strncmp(c->db_path, "file:", 5) == 0 ? 0
 						      : make_parent_dirs(c->db_path, dir, sizeof(dir));
@@ -212,6 +212,22 @@ static struct wg_dlog *open_dlog(const struct wg_config *c)
 		return NULL;
 	}
 	struct wg_dlog *d = wg_dlog_open(c->db_path, &p, err, sizeof(err));
+	/* the writer may have to reopen the database after a fault, by then as
+	 * the service user: hand it the files (and a directory we made for
+	 * it), never a shared directory such as /tmp or /var/lib */
+	struct passwd *pw = c->user ? getpwnam(c->user) : NULL;
+	if (d && pw && strncmp(c->db_path, "file:", 5) != 0) {
+		static const char *const sfx[] = {"", "-wal", "-shm"};
+		char f[1100];
+		for (size_t i = 0; i < 3; i++) {
+			snprintf(f, sizeof(f), "%s%s", c->db_path, sfx[i]);
+			if (chown(f, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+				wg_warn("main", "chown %s: %s", f, strerror(errno));
+		}
+		const char *base = strrchr(dir, '/');
+		if (base && strcmp(base + 1, "wuguard") == 0 && chown(dir, pw->pw_uid, pw->pw_gid) < 0)
+			wg_warn("main", "chown %s: %s", dir, strerror(errno));
+	}
 	if (!d)
 		wg_err("main", "discrepancy database %s: %s (resolution goes on without it)",
 		       c->db_path, err);

@@ -119,7 +119,7 @@ def burst(addr, names, wave=50, timeout=5.0):
 
 
 def stats_line(server):
-    m = re.search(r"database submitted=(\d+) written=(\d+) aggregated=(\d+) dropped=(\d+)",
+    m = re.search(r"database (?:queued=\d+ )?submitted=(\d+) written=(\d+) aggregated=(\d+) dropped=(\d+)",
                   log_text(server))
     return tuple(int(x) for x in m.groups()) if m else None
 
