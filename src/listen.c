@@ -14,12 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "listen.h"
 #include "log.h"
 #include "wire.h"
 
 #define TCP_FRAME_MAX (2 + WG_PKT_MAX)
+/* recvmmsg/sendmmsg batch: libuv hands out one 64 KiB chunk per datagram */
+#define UDP_BATCH 16
+#define UDP_CHUNK 65536
+#define UDP_SLOT 1280 /* bytes: every UDP answer we build fits (1232 + OPT) */
 
 struct wg_conn {
 	struct wg_listen *l;      /* borrowed: owner */
@@ -57,7 +62,15 @@ struct wg_listen {
 	size_t closing_handles;
 	int closed;
 	struct wg_listen_stats st;
-	uint8_t rbuf[WG_PKT_MAX];
+	/* replies to one recvmmsg batch go out in one sendmmsg */
+	uv_udp_t *batch_sock;          /* borrowed: the socket being drained, NULL: none */
+	unsigned nbatch;
+	struct mmsghdr msgs[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage baddr[UDP_BATCH];
+	uint8_t bbuf[UDP_BATCH][UDP_SLOT];
+	uint8_t *rbuf;                 /* owned: UDP_BATCH chunks; pages touched only
+					  where datagrams land */
 };
 
 struct wg_tcp_write {
@@ -69,6 +82,7 @@ struct wg_tcp_write {
 static void listen_maybe_free(struct wg_listen *l)
 {
 	if (l->closed && l->closing_handles == 0 && l->conns.next == &l->conns) {
+		free(l->rbuf);
 		free(l->udp);
 		free(l->tcp);
 		free(l);
@@ -79,7 +93,29 @@ static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct wg_udp_sock *s = h->data;
 	buf->base = (char *)s->l->rbuf;
-	buf->len = sizeof(s->l->rbuf);
+	buf->len = UDP_BATCH * UDP_CHUNK;
+}
+
+static void udp_flush(struct wg_listen *l)
+{
+	unsigned n = l->nbatch, done = 0;
+	uv_os_fd_t fd;
+	l->nbatch = 0;
+	if (!n || !l->batch_sock || uv_fileno((uv_handle_t *)l->batch_sock, &fd) < 0) {
+		l->st.send_errors += n;
+		l->batch_sock = NULL;
+		return;
+	}
+	while (done < n) {
+		int rc = sendmmsg(fd, l->msgs + done, n - done, MSG_DONTWAIT);
+		if (rc <= 0) {
+			/* a full socket buffer drops the rest, as try_send would */
+			l->st.send_errors += n - done;
+			break;
+		}
+		done += (unsigned)rc;
+	}
+	l->batch_sock = NULL;
 }
 
 static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
@@ -87,8 +123,16 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 {
 	struct wg_udp_sock *s = h->data;
 	struct wg_listen *l = s->l;
-	if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL))
+	/* the end of a recvmmsg batch (or nothing more to read) */
+	if ((flags & UV_UDP_MMSG_FREE) || nread == 0) {
+		udp_flush(l);
 		return;
+	}
+	if (nread < 0 || !addr || (flags & UV_UDP_PARTIAL))
+		return;
+	if (l->batch_sock && l->batch_sock != h)
+		udp_flush(l);
+	l->batch_sock = (flags & UV_UDP_MMSG_CHUNK) ? h : NULL;
 	struct wg_client c;
 	c.udp = h;
 	c.conn = NULL;
@@ -249,10 +293,12 @@ int wg_listen_open(uv_loop_t *loop, const struct wg_addr *addrs, size_t n,
 	l->arg = arg;
 	l->p = *p;
 	l->conns.next = l->conns.prev = &l->conns;
+	l->rbuf = malloc((size_t)UDP_BATCH * UDP_CHUNK);
 	l->udp = calloc(n ? n : 1, sizeof(*l->udp));
 	l->tcp = calloc(n ? n : 1, sizeof(*l->tcp));
 	l->n = n;
-	if (!l->udp || !l->tcp) {
+	if (!l->udp || !l->tcp || !l->rbuf) {
+		free(l->rbuf);
 		free(l->udp);
 		free(l->tcp);
 		free(l);
@@ -266,7 +312,7 @@ int wg_listen_open(uv_loop_t *loop, const struct wg_addr *addrs, size_t n,
 		wg_addr_format(&addrs[i], as, sizeof(as));
 
 		l->udp[i].l = l;
-		uv_udp_init(loop, &l->udp[i].udp);
+		uv_udp_init_ex(loop, &l->udp[i].udp, (unsigned)sa->sa_family | UV_UDP_RECVMMSG);
 		l->udp[i].udp.data = &l->udp[i];
 		l->n_udp_open++;
 		rc = uv_udp_bind(&l->udp[i].udp, sa, v6only | UV_UDP_REUSEADDR);
@@ -339,6 +385,26 @@ static void on_tcp_written(uv_write_t *w, int status)
 
 int wg_listen_send(struct wg_listen *l, const struct wg_client *c, const uint8_t *pkt, size_t len)
 {
+	if (c->udp && c->udp == l->batch_sock && len <= UDP_SLOT) {
+		if (l->nbatch == UDP_BATCH) {
+			uv_udp_t *sock = l->batch_sock;
+			udp_flush(l);
+			l->batch_sock = sock;
+		}
+		unsigned i = l->nbatch++;
+		memcpy(l->bbuf[i], pkt, len);
+		l->iov[i].iov_base = l->bbuf[i];
+		l->iov[i].iov_len = len;
+		socklen_t alen = c->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							       : sizeof(struct sockaddr_in);
+		memcpy(&l->baddr[i], &c->addr, alen);
+		memset(&l->msgs[i], 0, sizeof(l->msgs[i]));
+		l->msgs[i].msg_hdr.msg_name = &l->baddr[i];
+		l->msgs[i].msg_hdr.msg_namelen = alen;
+		l->msgs[i].msg_hdr.msg_iov = &l->iov[i];
+		l->msgs[i].msg_hdr.msg_iovlen = 1;
+		return 0;
+	}
 	if (c->udp) {
 		uv_buf_t b = uv_buf_init((char *)pkt, (unsigned)len);
 		int rc = uv_udp_try_send(c->udp, &b, 1, (const struct sockaddr *)&c->addr);

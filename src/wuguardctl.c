@@ -6,7 +6,7 @@
  * See man/wuguardctl.1. */
 #include "autoconfig.h"
 
-#define _GNU_SOURCE /* strptime, timegm */
+/* strptime, timegm: _GNU_SOURCE comes from autoconfig.h */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
