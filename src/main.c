@@ -299,6 +299,20 @@ static void close_walk(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/* A start-up failure after the loop exists: release everything (so a
+ * sanitizer build reports nothing) and exit 1. */
+static int startup_fail(struct wg_main *m)
+{
+	wg_listen_close(m->listen);
+	wg_resolver_free(m->resolver);
+	uv_walk(m->loop, close_walk, NULL);
+	uv_run(m->loop, UV_RUN_DEFAULT);
+	uv_loop_close(m->loop);
+	wg_dlog_close(m->dlog);
+	free_config(m->cfg);
+	return 1;
+}
+
 static int add_override(struct wg_main *m, const char *section, const char *key, const char *value)
 {
 	if (m->n_ov >= MAX_OVERRIDES) {
@@ -416,13 +430,13 @@ int main(int argc, char **argv)
 	m.loop = uv_default_loop();
 	if ((rc = wg_resolver_new(m.loop, m.cfg, &m.resolver, err, sizeof(err))) < 0) {
 		wg_err("main", "%s", err);
-		return 1;
+		return startup_fail(&m);
 	}
 	struct wg_listen_params lp = {m.cfg->tcp_idle_ms, m.cfg->tcp_max_clients};
 	if ((rc = wg_listen_open(m.loop, m.cfg->listen, m.cfg->n_listen, &lp, wg_resolver_on_query,
 				 m.resolver, &m.listen, err, sizeof(err))) < 0) {
 		wg_err("main", "cannot listen on %s", err);
-		return 1;
+		return startup_fail(&m);
 	}
 	wg_resolver_set_listener(m.resolver, m.listen);
 	/* the writer thread owns the only SQLite handle; opened before the
@@ -433,7 +447,7 @@ int main(int argc, char **argv)
 	if (m.cfg->pidfile)
 		write_pidfile(m.cfg->pidfile);
 	if (m.cfg->user && drop_privileges(m.cfg->user) < 0)
-		return 1;
+		return startup_fail(&m);
 
 	uv_signal_init(m.loop, &m.sig_hup);
 	uv_signal_init(m.loop, &m.sig_term);
