@@ -124,6 +124,8 @@ static const struct key keys[] = {
 	{"database", "max-size-mb", K_U32, OFF(max_db_mb), 0, 1, 1048576},
 	{"database", "aggregate-window", K_U32, OFF(aggregate_s), 0, 0, 86400},
 	{"database", "queue-size", K_U32, OFF(queue_size), 0, 16, 1048576},
+	{"database", "hide-name", K_NAMES, OFF(hide_name), 0, 0, 0},
+	{"database", "hide-client", K_CIDRS, OFF(hide_client), OFF(n_hide_client), 0, 0},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -83,6 +83,9 @@ struct wg_config {
 	uint32_t max_db_mb;
 	uint32_t aggregate_s;       /* identical events within this window aggregate */
 	uint32_t queue_size;        /* records waiting for the writer */
+	struct wg_strlist hide_name;   /* never written: "name" or "*.name" */
+	struct wg_cidr *hide_client;   /* owned array: never written for these clients */
+	size_t n_hide_client;
 
 	/* [plugin:NAME] sections, in file order */
 	struct wg_plugin_conf *plugins; /* owned array */

@@ -37,6 +37,7 @@ struct wg_main {
 	struct wg_listen *listen;        /* owned */
 	struct wg_resolver *resolver;    /* owned */
 	struct wg_dlog *dlog;            /* owned, NULL: no database (logged) */
+	struct wg_record_ctx rec;        /* rec.dl = dlog; hide lists from the config */
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
 };
 
@@ -113,11 +114,19 @@ static void on_sighup(uv_signal_t *s, int signum)
 		wg_err("main", "reload failed, keeping the running configuration: %s", err);
 		return;
 	}
-	if (wg_resolver_reload(m->resolver, c, err, sizeof(err)) < 0) {
+	struct wg_record_ctx rec = {0};
+	if (wg_record_ctx_configure(&rec, c, err, sizeof(err)) < 0 ||
+	    wg_resolver_reload(m->resolver, c, err, sizeof(err)) < 0) {
 		wg_err("main", "reload failed, keeping the running configuration: %s", err);
+		wg_record_ctx_clear(&rec);
 		free_config(c);
 		return;
 	}
+	/* the new hide lists replace the old ones; the database stays */
+	wg_record_ctx_clear(&m->rec);
+	m->rec.hide_names = rec.hide_names;
+	m->rec.hide_clients = rec.hide_clients;
+	m->rec.n_hide_clients = rec.n_hide_clients;
 	struct wg_listen_params lp = {c->tcp_idle_ms, c->tcp_max_clients};
 	wg_listen_set_params(m->listen, &lp);
 	wg_log_set_level((enum wg_log_level)c->log_level);
@@ -309,6 +318,7 @@ static int startup_fail(struct wg_main *m)
 	uv_run(m->loop, UV_RUN_DEFAULT);
 	uv_loop_close(m->loop);
 	wg_dlog_close(m->dlog);
+	wg_record_ctx_clear(&m->rec);
 	free_config(m->cfg);
 	return 1;
 }
@@ -442,8 +452,13 @@ int main(int argc, char **argv)
 	/* the writer thread owns the only SQLite handle; opened before the
 	 * privilege drop so the file can be created where root can write */
 	m.dlog = open_dlog(m.cfg);
-	wg_resolver_set_recorder(m.resolver, wg_record_to_dlog, m.dlog);
-	wg_resolver_set_dlog(m.resolver, m.dlog);
+	m.rec.dl = m.dlog;
+	if (wg_record_ctx_configure(&m.rec, m.cfg, err, sizeof(err)) < 0) {
+		wg_err("main", "%s", err);
+		return startup_fail(&m);
+	}
+	wg_resolver_set_recorder(m.resolver, wg_record_to_dlog, &m.rec);
+	wg_resolver_set_record_ctx(m.resolver, &m.rec);
 	if (m.cfg->pidfile)
 		write_pidfile(m.cfg->pidfile);
 	if (m.cfg->user && drop_privileges(m.cfg->user) < 0)
@@ -486,6 +501,7 @@ int main(int argc, char **argv)
 		log_dlog_stats(m.dlog);
 	}
 	wg_dlog_close(m.dlog);
+	wg_record_ctx_clear(&m.rec);
 	if (m.cfg->pidfile)
 		unlink(m.cfg->pidfile);
 	free_config(m.cfg);

@@ -2,6 +2,8 @@
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -118,9 +120,64 @@ void wg_record_fill(const struct wg_xcheck_record *rec, struct wg_dlog_event *ev
 	ev->authenticated = (uint8_t)rec->public_authenticated;
 }
 
+int wg_record_ctx_configure(struct wg_record_ctx *rc, const struct wg_config *cfg, char *err,
+			    size_t errcap)
+{
+	struct wg_domainset *names = NULL;
+	struct wg_cidr *clients = NULL;
+	if (cfg->hide_name.n) {
+		names = wg_domainset_new();
+		if (!names)
+			return -ENOMEM;
+		for (size_t i = 0; i < cfg->hide_name.n; i++) {
+			int rc2 = wg_domainset_add(names, cfg->hide_name.v[i], "hide");
+			if (rc2 < 0) {
+				snprintf(err, errcap, "[database] hide-name '%s': %s", cfg->hide_name.v[i],
+					 strerror(-rc2));
+				wg_domainset_free(names);
+				return rc2;
+			}
+		}
+	}
+	if (cfg->n_hide_client) {
+		clients = malloc(cfg->n_hide_client * sizeof(*clients));
+		if (!clients) {
+			wg_domainset_free(names);
+			return -ENOMEM;
+		}
+		memcpy(clients, cfg->hide_client, cfg->n_hide_client * sizeof(*clients));
+	}
+	wg_record_ctx_clear(rc);
+	rc->hide_names = names;
+	rc->hide_clients = clients;
+	rc->n_hide_clients = cfg->n_hide_client;
+	return 0;
+}
+
+void wg_record_ctx_clear(struct wg_record_ctx *rc)
+{
+	wg_domainset_free(rc->hide_names);
+	free(rc->hide_clients);
+	rc->hide_names = NULL;
+	rc->hide_clients = NULL;
+	rc->n_hide_clients = 0;
+}
+
+static int hidden(const struct wg_record_ctx *rc, const uint8_t *qname_lc,
+		  const struct sockaddr_storage *client)
+{
+	if (rc->hide_names && wg_domainset_match_wire(rc->hide_names, qname_lc))
+		return 1;
+	for (size_t i = 0; i < rc->n_hide_clients; i++)
+		if (wg_cidr_match(&rc->hide_clients[i], (const struct sockaddr *)client))
+			return 1;
+	return 0;
+}
+
 void wg_record_to_dlog(void *arg, const struct wg_xcheck_record *rec)
 {
-	struct wg_dlog *dl = arg;
+	struct wg_record_ctx *rc = arg;
+	struct wg_dlog *dl = rc ? rc->dl : NULL;
 	if (!dl)
 		return;
 	const struct wg_compare_result *v = rec->verdict;
@@ -133,7 +190,7 @@ void wg_record_to_dlog(void *arg, const struct wg_xcheck_record *rec)
 		wg_dlog_count(dl, WG_DLOG_PUBLIC_UNAVAILABLE);
 	if (rec->decision->repaired)
 		wg_dlog_count(dl, WG_DLOG_REPAIRED);
-	if (!rec->decision->record)
+	if (!rec->decision->record || hidden(rc, rec->qi->qname_lc, rec->client))
 		return;
 	struct wg_dlog_event ev;
 	wg_record_fill(rec, &ev);
@@ -149,14 +206,15 @@ static void client_text(const struct sockaddr_storage *ss, char *buf, size_t cap
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)cap);
 }
 
-void wg_record_policy(struct wg_dlog *dl, const struct wg_query_info *qi,
+void wg_record_policy(struct wg_record_ctx *rc, const struct wg_query_info *qi,
 		      const struct sockaddr_storage *client, const char *plugin, const char *entry,
 		      const char *wanted)
 {
 	struct wg_dlog_event ev;
 	struct timeval tv;
 	char name[4 * WG_NAME_MAX + 1];
-	if (!dl)
+	struct wg_dlog *dl = rc ? rc->dl : NULL;
+	if (!dl || hidden(rc, qi->qname_lc, client))
 		return;
 	memset(&ev, 0, sizeof(ev));
 	gettimeofday(&tv, NULL);

@@ -66,7 +66,7 @@ struct wg_resolver {
 	struct wg_upstream *local;       /* owned */
 	struct wg_crosscheck *xc;        /* owned: the WU guard */
 	struct wg_plugin_chain *plugins; /* owned reference, NULL: none */
-	struct wg_dlog *dlog;            /* borrowed, NULL: no database */
+	struct wg_record_ctx *recctx;    /* borrowed, NULL: nothing recorded */
 	wg_xcheck_record_cb rec;         /* where verdicts go (kept across reloads) */
 	void *rec_arg;
 	struct wg_cidr *allow;           /* owned: built-in or configured */
@@ -423,7 +423,7 @@ static void policy_record(struct wg_resolver *r, const struct wg_query_info *qi,
 			v->plugin ? v->plugin : "?", wg_plugin_verdict_str(v->wanted), name, hook,
 			v->entry);
 	}
-	wg_record_policy(r->dlog, qi, client, v->plugin ? v->plugin : "?", v->entry,
+	wg_record_policy(r->recctx, qi, client, v->plugin ? v->plugin : "?", v->entry,
 			 wg_plugin_verdict_str(v->wanted));
 }
 
@@ -697,9 +697,9 @@ int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_reso
 	return 0;
 }
 
-void wg_resolver_set_dlog(struct wg_resolver *r, struct wg_dlog *dlog)
+void wg_resolver_set_record_ctx(struct wg_resolver *r, struct wg_record_ctx *rc)
 {
-	r->dlog = dlog;
+	r->recctx = rc;
 }
 
 void wg_resolver_set_recorder(struct wg_resolver *r, wg_xcheck_record_cb cb, void *arg)

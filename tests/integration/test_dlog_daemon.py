@@ -346,7 +346,33 @@ def db_dir_not_creatable():
     h.eq(wg.stop(), 0, "no database: daemon exits 0")
 
 
+def hidden_names():
+    """[database] hide-name / hide-client: the guard still repairs, no row."""
+    ns, dm = servers(block=WU)
+    wg = h.wuguard([dm.addr], public=ns.addr,
+                   config=wu_config(database={"hide-name": "*.hidden.%s" % WU,
+                                              "hide-client": "10.99.0.0/16"}))
+    db = db_of(wg)
+    for name in ("a.hidden.%s" % WU, "b.hidden.%s" % WU, "shown.%s" % WU):
+        m, _ = W.query(wg.addr, name)
+        h.eq(W.answer_set(m, "A"), {"192.0.2.9"}, "%s repaired" % name, W.describe(m))
+    h.eq(wg.stop(), 0, "daemon exits 0 on SIGTERM")
+    names = sorted(x.get("name") for x in rows(db))
+    h.eq(names, ["shown.%s." % WU], "only the name not hidden has a row")
+
+    # hide-client covering 127.0.0.1: nothing written at all
+    ns2, dm2 = ns, dm
+    wg = h.wuguard([dm2.addr], public=ns2.addr,
+                   config=wu_config(database={"hide-client": "127.0.0.0/8"}))
+    db = db_of(wg)
+    m, _ = W.query(wg.addr, "c.%s" % WU)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.9"}, "repaired for a hidden client", W.describe(m))
+    h.eq(wg.stop(), 0, "daemon exits 0 on SIGTERM")
+    h.eq(rows(db), [], "a hidden client leaves no row")
+
+
 h.case("rows, categories, health counters and verify", rows_and_verify)
+h.case("hide-name and hide-client keep events out of the database", hidden_names)
 h.case("aggregation of identical events", aggregation)
 h.case("SIGTERM writes every queued row", sigterm_flush, False)
 h.case("SIGTERM writes every queued row (write lock held during the burst)",

@@ -147,6 +147,8 @@ static const char every_key[] =
 	"max-size-mb = 64\n"
 	"aggregate-window = 120\n"
 	"queue-size = 1024\n"
+	"hide-name = *.private.example\n"
+	"hide-client = 192.168.7.0/24\n"
 	"[plugin:block]\n"
 	"path = /usr/lib/wuguard/block.so\n"
 	"list = /etc/a.list\n"
@@ -227,6 +229,10 @@ static void test_every_key(void **state)
 	assert_int_equal(c.max_db_mb, 64);
 	assert_int_equal(c.aggregate_s, 120);
 	assert_int_equal(c.queue_size, 1024);
+	assert_int_equal(c.hide_name.n, 1);
+	assert_string_equal(c.hide_name.v[0], "*.private.example");
+	assert_int_equal(c.n_hide_client, 1);
+	assert_int_equal(c.hide_client[0].prefix, 24);
 
 	assert_int_equal(c.n_plugins, 1);
 	assert_string_equal(c.plugins[0].name, "block");
