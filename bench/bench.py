@@ -4,6 +4,11 @@ same nsd, measured one after the other in one run with dnsperf on loopback.
 
 Run through bench/run.sh. See bench/run.sh --help for the knobs.
 
+A shared virtual machine is noisy (the same server's CPU per query moves by
+a third between runs), so every server is measured --rounds times, the
+rounds interleaved (wuguard, unbound, dnsmasq, wuguard, ...); the table shows
+the median of each field and the ratios per round follow it.
+
 How each number is obtained
   QPS, avg latency, lost   dnsperf's own summary.
   p99 latency              dnsperf -v prints one line per completed query with
@@ -133,6 +138,31 @@ def start(h, kind, upstream, pin, args):
     raise ValueError(kind)
 
 
+def median(vals):
+    vals = sorted(v for v in vals if v is not None)
+    return vals[len(vals) // 2] if vals else None
+
+
+def median_run(rs):
+    """One run made of the per-field medians of several rounds."""
+    out = {"rss_idle": median(r["rss_idle"] for r in rs),
+           "rss_full": median(r["rss_full"] for r in rs),
+           "alive": all(r["alive"] for r in rs)}
+    for wl in ("hit", "miss"):
+        x = dict(rs[0][wl])
+        for k in ("qps", "avg", "p99", "lost", "cpu_us", "completed"):
+            x[k] = median(r[wl].get(k) for r in rs)
+        errs = [r[wl]["error"] for r in rs if r[wl].get("error")]
+        if errs:
+            x["error"] = errs[0]
+        out[wl] = x
+    return out
+
+
+def ratio(a, b):
+    return "%.2f" % (a / b) if a and b else "-"
+
+
 def fmt(v, scale=1.0, digits=1):
     return "-" if v is None else ("%.*f" % (digits, v * scale))
 
@@ -146,6 +176,9 @@ def main():
                     help="distinct names in the cache-miss workload")
     ap.add_argument("--hit-names", type=int, default=1000)
     ap.add_argument("--servers", default="wuguard,unbound,dnsmasq")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="run every server this many times, interleaved; the table "
+                    "shows per-field medians (a shared VM is noisy)")
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
     ap.add_argument("--no-p99", action="store_true",
                     help="run dnsperf without -v (no p99; dnsperf spends less CPU)")
@@ -159,7 +192,7 @@ def main():
     pin_client = [] if args.no_pin or ncpu < 2 else ["taskset", "-c", "1"]
 
     h = W.Harness()
-    results = {}
+    runs = {}
     try:
         hit = ["h%04d" % i for i in range(args.hit_names)]
         miss = ["n%06d" % i for i in range(args.names)]
@@ -185,30 +218,41 @@ def main():
         else:
             dnsmasq_default_rss = None
 
-        for kind in args.servers.split(","):
-            print("# %s: starting" % kind, flush=True)
-            try:
-                srv = start(h, kind, ns.addr, pin_server, args)
-            except Exception as e:
-                print("# %s: could not start: %s" % (kind, str(e).splitlines()[0]))
-                continue
-            r = {"rss_idle": rss_kb(srv.pid)}
-            dnsperf(srv.addr, hitfile, pin_client, args.duration, runs=2, verbose=False)
-            r["hit"] = measure(srv, srv.addr, hitfile, pin_client, args.duration,
-                               verbose=not args.no_p99)
-            print("# %s: cache-hit %.0f qps" % (kind, r["hit"]["qps"]), flush=True)
-            r["miss"] = measure(srv, srv.addr, missfile, pin_client,
-                                max(args.duration, 60), runs=1,
-                                verbose=not args.no_p99)
-            print("# %s: cache-miss %.0f qps, %d completed" % (
-                kind, r["miss"]["qps"], r["miss"]["completed"]), flush=True)
-            time.sleep(0.5)
-            r["rss_full"] = rss_kb(srv.pid)
-            r["alive"] = srv.alive()
-            srv.stop()
-            results[kind] = r
+        runs = {}
+        for rnd in range(args.rounds):
+            for kind in args.servers.split(","):
+                print("# round %d/%d, %s: starting" % (rnd + 1, args.rounds, kind), flush=True)
+                try:
+                    srv = start(h, kind, ns.addr, pin_server, args)
+                except Exception as e:
+                    print("# %s: could not start: %s" % (kind, str(e).splitlines()[0]))
+                    continue
+                r = {"rss_idle": rss_kb(srv.pid)}
+                dnsperf(srv.addr, hitfile, pin_client, args.duration, runs=2, verbose=False)
+                r["hit"] = measure(srv, srv.addr, hitfile, pin_client, args.duration,
+                                   verbose=not args.no_p99)
+                print("# %s: cache-hit %.0f qps" % (kind, r["hit"]["qps"]), flush=True)
+                r["miss"] = measure(srv, srv.addr, missfile, pin_client,
+                                    max(args.duration, 60), runs=1,
+                                    verbose=not args.no_p99)
+                print("# %s: cache-miss %.0f qps, %d completed" % (
+                    kind, r["miss"]["qps"], r["miss"]["completed"]), flush=True)
+                time.sleep(0.5)
+                r["rss_full"] = rss_kb(srv.pid)
+                r["alive"] = srv.alive()
+                srv.stop()
+                runs.setdefault(kind, []).append(r)
     finally:
         h.cleanup()
+
+    results = {k: median_run(v) for k, v in runs.items()}
+    if args.rounds > 1 and "wuguard" in runs and "unbound" in runs:
+        print()
+        print("per round: cache-hit CPU/query and cache-miss QPS, wuguard/unbound")
+        for i, (w, u) in enumerate(zip(runs["wuguard"], runs["unbound"])):
+            print("  round %d: %s  %s" % (
+                i + 1, ratio(w["hit"]["cpu_us"], u["hit"]["cpu_us"]),
+                ratio(w["miss"]["qps"], u["miss"]["qps"])))
 
     print()
     print("%-10s %-8s %10s %9s %9s %7s %9s %s" % (
@@ -236,11 +280,11 @@ def main():
     if wg and ub:
         a, b = wg["hit"]["cpu_us"], ub["hit"]["cpu_us"]
         if a and b:
-            print("cache-hit CPU/query  wuguard/unbound = %.2f  (target <= 0.60) %s" % (
+            print("cache-hit CPU/query  wuguard/unbound = %.3f  (target <= 0.60) %s" % (
                 a / b, "PASS" if a / b <= 0.6 else "FAIL"))
         a, b = wg["miss"]["qps"], ub["miss"]["qps"]
         if a and b:
-            print("cache-miss QPS       wuguard/unbound = %.2f  (target >= 2.00) %s" % (
+            print("cache-miss QPS       wuguard/unbound = %.3f  (target >= 2.00) %s" % (
                 a / b, "PASS" if a / b >= 2 else "FAIL"))
     if wg and dm:
         a, b = wg["rss_idle"], dm["rss_idle"]

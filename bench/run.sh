@@ -1,9 +1,11 @@
 #!/bin/sh
 # bench/run.sh: issue 2's benchmark. wuguard, unbound and dnsmasq each forward
 # to the same nsd (a zone of 100k names) and are measured one after the other
-# with dnsperf on 127.0.0.1; prints a table and the target ratios.
+# with dnsperf on 127.0.0.1, --rounds times (default 3, interleaved); prints
+# a table of per-field medians, the target ratios, and the ratios per round.
 #
-#   bench/run.sh [--duration S] [--names N] [--servers wuguard,unbound,dnsmasq]
+#   bench/run.sh [--duration S] [--rounds N] [--names N]
+#                [--servers wuguard,unbound,dnsmasq]
 #                [--no-pin] [--no-p99] [--wg-cache-size N] [--wg-config FILE]
 #
 # Needs nsd, unbound, dnsmasq, dnsperf, taskset and /usr/bin/python3 with

@@ -1,11 +1,17 @@
 /* listen.c: see listen.h.
  *
- * UDP datagrams are read into one shared buffer (a single loop thread reads
- * them one at a time) and handed straight to the query callback, so the UDP
- * path allocates nothing. TCP connections carry RFC 7766 framing; several
- * queries may be in flight per connection and are answered in completion
- * order. A connection is freed only when it is closed and no query still
- * holds it. libuv itself keeps a reserve descriptor to shed connections on
+ * UDP sockets are plain non-blocking fds watched by a uv_poll: one
+ * recvmmsg reads a batch into a shared buffer (one loop thread) and each
+ * datagram goes straight to the query callback. Answers are queued per
+ * socket and leave in one sendmmsg when the queue fills, when a read batch
+ * ends, and before the loop waits again (a uv_prepare) for answers made in
+ * upstream or timer callbacks; the UDP path allocates nothing. A read batch
+ * shorter than the maximum ends the round without a final EAGAIN read:
+ * epoll is level-triggered and reports what came in meanwhile.
+ *
+ * TCP connections carry RFC 7766 framing; several queries may be in flight
+ * per connection and are answered in completion order. A connection is
+ * freed only when it is closed and no query still holds it. libuv itself keeps a reserve descriptor to shed connections on
  * EMFILE; on top of that we accept-and-close beyond tcp-max-clients so a
  * flood cannot starve the UDP side of descriptors. */
 #include "autoconfig.h"
@@ -14,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "listen.h"
@@ -21,10 +29,10 @@
 #include "wire.h"
 
 #define TCP_FRAME_MAX (2 + WG_PKT_MAX)
-/* recvmmsg/sendmmsg batch: libuv hands out one 64 KiB chunk per datagram */
-#define UDP_BATCH 16
-#define UDP_CHUNK 65536
-#define UDP_SLOT 1280 /* bytes: every UDP answer we build fits (1232 + OPT) */
+#define UDP_BATCH 32      /* datagrams per recvmmsg / sendmmsg */
+#define UDP_RSLOT 4096    /* bytes per received datagram; longer ones are dropped */
+#define UDP_SLOT 1280     /* bytes: every UDP answer we build fits (1232 + OPT) */
+#define UDP_READ_ROUNDS 4 /* full batches read per readiness before yielding */
 
 struct wg_conn {
 	struct wg_listen *l;      /* borrowed: owner */
@@ -40,8 +48,15 @@ struct wg_conn {
 };
 
 struct wg_udp_sock {
-	uv_udp_t udp;
-	struct wg_listen *l;
+	uv_poll_t poll;
+	int fd;                        /* owned; -1: not open */
+	struct wg_listen *l;           /* borrowed: owner */
+	/* answers waiting for the next sendmmsg */
+	unsigned nout;
+	struct mmsghdr out[UDP_BATCH];
+	struct iovec oiov[UDP_BATCH];
+	struct sockaddr_storage oaddr[UDP_BATCH];
+	uint8_t obuf[UDP_BATCH][UDP_SLOT];
 };
 
 struct wg_tcp_sock {
@@ -62,15 +77,12 @@ struct wg_listen {
 	size_t closing_handles;
 	int closed;
 	struct wg_listen_stats st;
-	/* replies to one recvmmsg batch go out in one sendmmsg */
-	uv_udp_t *batch_sock;          /* borrowed: the socket being drained, NULL: none */
-	unsigned nbatch;
-	struct mmsghdr msgs[UDP_BATCH];
-	struct iovec iov[UDP_BATCH];
-	struct sockaddr_storage baddr[UDP_BATCH];
-	uint8_t bbuf[UDP_BATCH][UDP_SLOT];
-	uint8_t *rbuf;                 /* owned: UDP_BATCH chunks; pages touched only
-					  where datagrams land */
+	uv_prepare_t flush;            /* flushes every queue before the loop waits */
+	int flush_open;
+	struct mmsghdr in[UDP_BATCH];
+	struct iovec iiov[UDP_BATCH];
+	struct sockaddr_storage iaddr[UDP_BATCH];
+	uint8_t *rbuf;                 /* owned: UDP_BATCH slots of UDP_RSLOT */
 };
 
 struct wg_tcp_write {
@@ -89,57 +101,76 @@ static void listen_maybe_free(struct wg_listen *l)
 	}
 }
 
-static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void udp_flush(struct wg_udp_sock *s)
 {
-	struct wg_udp_sock *s = h->data;
-	buf->base = (char *)s->l->rbuf;
-	buf->len = UDP_BATCH * UDP_CHUNK;
-}
-
-static void udp_flush(struct wg_listen *l)
-{
-	unsigned n = l->nbatch, done = 0;
-	uv_os_fd_t fd;
-	l->nbatch = 0;
-	if (!n || !l->batch_sock || uv_fileno((uv_handle_t *)l->batch_sock, &fd) < 0) {
-		l->st.send_errors += n;
-		l->batch_sock = NULL;
-		return;
-	}
+	unsigned n = s->nout, done = 0;
+	s->nout = 0;
 	while (done < n) {
-		int rc = sendmmsg(fd, l->msgs + done, n - done, MSG_DONTWAIT);
-		if (rc <= 0) {
-			/* a full socket buffer drops the rest, as try_send would */
-			l->st.send_errors += n - done;
+		int rc = sendmmsg(s->fd, s->out + done, n - done, MSG_DONTWAIT);
+		if (rc > 0) {
+			done += (unsigned)rc;
+			continue;
+		}
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+			/* a full socket buffer drops the rest: UDP, the client retries */
+			s->l->st.send_errors += n - done;
 			break;
 		}
-		done += (unsigned)rc;
+		/* this one destination failed (unreachable, ...): skip it only */
+		s->l->st.send_errors++;
+		done++;
 	}
-	l->batch_sock = NULL;
 }
 
-static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-			const struct sockaddr *addr, unsigned flags)
+static void on_flush(uv_prepare_t *h)
 {
-	struct wg_udp_sock *s = h->data;
+	struct wg_listen *l = h->data;
+	for (size_t i = 0; i < l->n_udp_open; i++)
+		if (l->udp[i].nout)
+			udp_flush(&l->udp[i]);
+}
+
+static void on_udp_readable(uv_poll_t *p, int status, int events)
+{
+	struct wg_udp_sock *s = p->data;
 	struct wg_listen *l = s->l;
-	/* the end of a recvmmsg batch (or nothing more to read) */
-	if ((flags & UV_UDP_MMSG_FREE) || nread == 0) {
-		udp_flush(l);
+	(void)events;
+	if (status < 0)
 		return;
+	for (int round = 0; round < UDP_READ_ROUNDS && s->fd >= 0; round++) {
+		for (unsigned i = 0; i < UDP_BATCH; i++) {
+			l->iiov[i].iov_base = l->rbuf + (size_t)i * UDP_RSLOT;
+			l->iiov[i].iov_len = UDP_RSLOT;
+			memset(&l->in[i].msg_hdr, 0, sizeof(l->in[i].msg_hdr));
+			l->in[i].msg_hdr.msg_name = &l->iaddr[i];
+			l->in[i].msg_hdr.msg_namelen = sizeof(l->iaddr[i]);
+			l->in[i].msg_hdr.msg_iov = &l->iiov[i];
+			l->in[i].msg_hdr.msg_iovlen = 1;
+		}
+		int n = recvmmsg(s->fd, l->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break; /* EAGAIN, or an error the next datagram will not repeat */
+		for (int i = 0; i < n && s->fd >= 0; i++) {
+			struct msghdr *h = &l->in[i].msg_hdr;
+			l->st.udp_in++;
+			if (h->msg_flags & MSG_TRUNC) {
+				l->st.udp_too_long++;
+				continue;
+			}
+			struct wg_client c;
+			c.udp = s;
+			c.conn = NULL;
+			memcpy(&c.addr, &l->iaddr[i], h->msg_namelen <= sizeof(c.addr)
+							     ? h->msg_namelen : sizeof(c.addr));
+			l->cb(l->arg, &c, l->rbuf + (size_t)i * UDP_RSLOT, l->in[i].msg_len);
+		}
+		if (s->fd >= 0 && s->nout)
+			udp_flush(s);
+		if (n < UDP_BATCH)
+			break;
 	}
-	if (nread < 0 || !addr || (flags & UV_UDP_PARTIAL))
-		return;
-	if (l->batch_sock && l->batch_sock != h)
-		udp_flush(l);
-	l->batch_sock = (flags & UV_UDP_MMSG_CHUNK) ? h : NULL;
-	struct wg_client c;
-	c.udp = h;
-	c.conn = NULL;
-	memcpy(&c.addr, addr,
-	       addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-	l->st.udp_in++;
-	l->cb(l->arg, &c, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 static void conn_unref(struct wg_conn *c)
@@ -281,6 +312,46 @@ static void on_sock_closed(uv_handle_t *h)
 	listen_maybe_free(l);
 }
 
+/* Socket, options and bind for one UDP address; s->fd stays -1 on failure.
+ * Returns 0 or a negative errno. */
+static int udp_open(uv_loop_t *loop, struct wg_udp_sock *s, const struct sockaddr *sa)
+{
+	int one = 1;
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* a bigger receive buffer rides out bursts (dnsperf, storms) */
+	int rcv = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	socklen_t len;
+	if (sa->sa_family == AF_INET6) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		len = sizeof(struct sockaddr_in6);
+	} else {
+		/* answers never exceed 1232 bytes: send them unfragmented (DF)
+		 * as DNS flag day 2020 asks; it also spares the kernel an IP ID
+		 * hash per packet */
+		int pmtu = IP_PMTUDISC_PROBE;
+		setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+		len = sizeof(struct sockaddr_in);
+	}
+	if (bind(fd, sa, len) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	int rc = uv_poll_init(loop, &s->poll, fd);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	s->fd = fd;
+	s->poll.data = s;
+	s->l->n_udp_open++;
+	return uv_poll_start(&s->poll, UV_READABLE, on_udp_readable);
+}
+
 int wg_listen_open(uv_loop_t *loop, const struct wg_addr *addrs, size_t n,
 		   const struct wg_listen_params *p, wg_listen_query_cb cb, void *arg,
 		   struct wg_listen **out, char *err, size_t errcap)
@@ -293,7 +364,7 @@ int wg_listen_open(uv_loop_t *loop, const struct wg_addr *addrs, size_t n,
 	l->arg = arg;
 	l->p = *p;
 	l->conns.next = l->conns.prev = &l->conns;
-	l->rbuf = malloc((size_t)UDP_BATCH * UDP_CHUNK);
+	l->rbuf = malloc((size_t)UDP_BATCH * UDP_RSLOT);
 	l->udp = calloc(n ? n : 1, sizeof(*l->udp));
 	l->tcp = calloc(n ? n : 1, sizeof(*l->tcp));
 	l->n = n;
@@ -304,28 +375,25 @@ int wg_listen_open(uv_loop_t *loop, const struct wg_addr *addrs, size_t n,
 		free(l);
 		return -ENOMEM;
 	}
+	uv_prepare_init(loop, &l->flush);
+	l->flush.data = l;
+	l->flush_open = 1;
+	uv_prepare_start(&l->flush, on_flush);
+	uv_unref((uv_handle_t *)&l->flush); /* it must not keep the loop alive */
 	for (size_t i = 0; i < n; i++) {
 		char as[80];
 		int rc;
 		const struct sockaddr *sa = (const struct sockaddr *)&addrs[i].ss;
-		unsigned v6only = sa->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
 		wg_addr_format(&addrs[i], as, sizeof(as));
 
 		l->udp[i].l = l;
-		uv_udp_init_ex(loop, &l->udp[i].udp, (unsigned)sa->sa_family | UV_UDP_RECVMMSG);
-		l->udp[i].udp.data = &l->udp[i];
-		l->n_udp_open++;
-		rc = uv_udp_bind(&l->udp[i].udp, sa, v6only | UV_UDP_REUSEADDR);
-		if (rc == 0)
-			rc = uv_udp_recv_start(&l->udp[i].udp, on_udp_alloc, on_udp_recv);
+		l->udp[i].fd = -1;
+		rc = udp_open(loop, &l->udp[i], sa);
 		if (rc < 0) {
-			snprintf(err, errcap, "%s (udp): %s", as, uv_strerror(rc));
+			snprintf(err, errcap, "%s (udp): %s", as, strerror(-rc));
 			wg_listen_close(l);
 			return rc;
 		}
-		/* a bigger receive buffer rides out bursts (dnsperf, storms) */
-		int rcv = 4 << 20;
-		uv_recv_buffer_size((uv_handle_t *)&l->udp[i].udp, &rcv);
 
 		l->tcp[i].l = l;
 		uv_tcp_init(loop, &l->tcp[i].tcp);
@@ -355,9 +423,20 @@ void wg_listen_close(struct wg_listen *l)
 		return;
 	l->closed = 1;
 	for (size_t i = 0; i < l->n_udp_open; i++) {
-		l->udp[i].udp.data = l;
+		struct wg_udp_sock *s = &l->udp[i];
+		if (s->nout)
+			udp_flush(s);
+		s->poll.data = l;
 		l->closing_handles++;
-		uv_close((uv_handle_t *)&l->udp[i].udp, on_sock_closed);
+		uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+		close(s->fd); /* uv_close stopped watching it already */
+		s->fd = -1;
+	}
+	if (l->flush_open) {
+		l->flush_open = 0;
+		l->flush.data = l;
+		l->closing_handles++;
+		uv_close((uv_handle_t *)&l->flush, on_sock_closed);
 	}
 	for (size_t i = 0; i < l->n_tcp_open; i++) {
 		l->tcp[i].tcp.data = l;
@@ -385,33 +464,34 @@ static void on_tcp_written(uv_write_t *w, int status)
 
 int wg_listen_send(struct wg_listen *l, const struct wg_client *c, const uint8_t *pkt, size_t len)
 {
-	if (c->udp && c->udp == l->batch_sock && len <= UDP_SLOT) {
-		if (l->nbatch == UDP_BATCH) {
-			uv_udp_t *sock = l->batch_sock;
-			udp_flush(l);
-			l->batch_sock = sock;
-		}
-		unsigned i = l->nbatch++;
-		memcpy(l->bbuf[i], pkt, len);
-		l->iov[i].iov_base = l->bbuf[i];
-		l->iov[i].iov_len = len;
+	if (c->udp) {
+		struct wg_udp_sock *s = c->udp;
+		if (s->fd < 0)
+			return -EBADF;
 		socklen_t alen = c->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 							       : sizeof(struct sockaddr_in);
-		memcpy(&l->baddr[i], &c->addr, alen);
-		memset(&l->msgs[i], 0, sizeof(l->msgs[i]));
-		l->msgs[i].msg_hdr.msg_name = &l->baddr[i];
-		l->msgs[i].msg_hdr.msg_namelen = alen;
-		l->msgs[i].msg_hdr.msg_iov = &l->iov[i];
-		l->msgs[i].msg_hdr.msg_iovlen = 1;
-		return 0;
-	}
-	if (c->udp) {
-		uv_buf_t b = uv_buf_init((char *)pkt, (unsigned)len);
-		int rc = uv_udp_try_send(c->udp, &b, 1, (const struct sockaddr *)&c->addr);
-		if (rc < 0) {
-			l->st.send_errors++;
-			return rc;
+		if (len > UDP_SLOT) {
+			/* never built by the resolver (answers are capped); kept
+			 * correct for any caller */
+			if (sendto(s->fd, pkt, len, MSG_DONTWAIT, (const struct sockaddr *)&c->addr,
+				   alen) < 0) {
+				l->st.send_errors++;
+				return -errno;
+			}
+			return 0;
 		}
+		if (s->nout == UDP_BATCH)
+			udp_flush(s);
+		unsigned i = s->nout++;
+		memcpy(s->obuf[i], pkt, len);
+		s->oiov[i].iov_base = s->obuf[i];
+		s->oiov[i].iov_len = len;
+		memcpy(&s->oaddr[i], &c->addr, alen);
+		memset(&s->out[i], 0, sizeof(s->out[i]));
+		s->out[i].msg_hdr.msg_name = &s->oaddr[i];
+		s->out[i].msg_hdr.msg_namelen = alen;
+		s->out[i].msg_hdr.msg_iov = &s->oiov[i];
+		s->out[i].msg_hdr.msg_iovlen = 1;
 		return 0;
 	}
 	struct wg_conn *conn = c->conn;

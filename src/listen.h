@@ -15,9 +15,10 @@
 
 struct wg_listen;
 struct wg_conn;
+struct wg_udp_sock;
 
 struct wg_client {
-	uv_udp_t *udp;                 /* borrowed: the listener it came in on (UDP) */
+	struct wg_udp_sock *udp;       /* borrowed: the socket it came in on (UDP) */
 	struct wg_conn *conn;          /* borrowed, pinned by hold (TCP) */
 	struct sockaddr_storage addr;  /* the client's address */
 };
@@ -31,7 +32,8 @@ struct wg_listen_params {
 };
 
 struct wg_listen_stats {
-	uint64_t udp_in, tcp_in, tcp_accepted, tcp_rejected, tcp_idle_closed, send_errors;
+	uint64_t udp_in, udp_too_long, tcp_in, tcp_accepted, tcp_rejected, tcp_idle_closed,
+		send_errors;
 	uint64_t tcp_clients; /* now */
 };
 
@@ -44,8 +46,8 @@ void wg_listen_set_params(struct wg_listen *l, const struct wg_listen_params *p)
 /* Stop listening and close every client connection. */
 void wg_listen_close(struct wg_listen *l);
 
-/* Send a reply. UDP: one try, dropped (and counted) when the socket would
- * block. TCP: framed and queued; dropped when the connection has closed.
+/* Send a reply. UDP: queued and sent with others in one sendmmsg before
+ * the loop next waits; dropped (and counted) when the socket would block. TCP: framed and queued; dropped when the connection has closed.
  * Returns 0 or a negative errno. */
 int wg_listen_send(struct wg_listen *l, const struct wg_client *c, const uint8_t *pkt, size_t len);
 

@@ -156,10 +156,26 @@ static void log_dlog_stats(struct wg_dlog *d)
 		ds.last_error[0] ? " last_error=" : "", ds.last_error);
 }
 
+static void log_listen_stats(const struct wg_listen *l)
+{
+	struct wg_listen_stats ls;
+	if (!l)
+		return;
+	wg_listen_get_stats(l, &ls);
+	wg_info("stats",
+		"listen udp_in=%llu udp_too_long=%llu tcp_in=%llu tcp_accepted=%llu "
+		"tcp_rejected=%llu tcp_idle_closed=%llu tcp_clients=%llu send_errors=%llu",
+		(unsigned long long)ls.udp_in, (unsigned long long)ls.udp_too_long,
+		(unsigned long long)ls.tcp_in, (unsigned long long)ls.tcp_accepted,
+		(unsigned long long)ls.tcp_rejected, (unsigned long long)ls.tcp_idle_closed,
+		(unsigned long long)ls.tcp_clients, (unsigned long long)ls.send_errors);
+}
+
 static void on_sigusr1(uv_signal_t *s, int signum)
 {
 	struct wg_main *m = s->data;
 	wg_resolver_log_stats(m->resolver);
+	log_listen_stats(m->listen);
 	log_dlog_stats(m->dlog);
 }
 
@@ -490,6 +506,7 @@ int main(int argc, char **argv)
 	uv_run(m.loop, UV_RUN_DEFAULT);
 
 	wg_resolver_log_stats(m.resolver);
+	log_listen_stats(m.listen);
 	wg_listen_close(m.listen);
 	wg_resolver_free(m.resolver);
 	uv_walk(m.loop, close_walk, NULL);

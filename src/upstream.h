@@ -1,8 +1,9 @@
 /* upstream.h: plain DNS client for a set of servers tried with failover.
  *
- * Every exchange uses a fresh random query ID and a fresh UDP socket bound to
- * a kernel-chosen (random) source port; a reply is accepted only when it
- * comes from the server's address and port and carries our ID and question.
+ * Every exchange uses a fresh random query ID and a fresh UDP socket per
+ * address family, whose source port the kernel picks at random; a reply is
+ * accepted only when it comes from the server's address and port and
+ * carries our ID and question.
  * TC=1 makes the exchange retry over TCP to the same server. */
 #ifndef WG_UPSTREAM_H
 #define WG_UPSTREAM_H

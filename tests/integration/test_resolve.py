@@ -5,6 +5,7 @@ TC fallback, random upstream IDs and ports, failover, SERVFAIL when every
 upstream is down, REFUSED for a denied source (issue 2)."""
 
 import os
+import socket
 import sys
 import time
 
@@ -250,6 +251,33 @@ def failover():
              W.describe(m))
 
 
+def mixed_family_failover():
+    """An IPv6 upstream that never answers, then an IPv4 one: the exchange
+    opens a socket of each family as its tries need them."""
+    ns = h.nsd({Z: W.ZONE})
+    bh6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    bh6.bind(("::1", 0))
+    bh6.setblocking(False)
+    try:
+        wg = h.wuguard([bh6.getsockname()[:2], ns.addr],
+                       config=W.wg_config(upstream={"retries": 2}))
+        m, _ = W.query(wg.addr, "www.%s" % Z, timeout=5)
+        seen = []
+        while True:
+            try:
+                seen.append(bh6.recvfrom(512))
+            except BlockingIOError:
+                break
+        h.ok(len(seen) >= 1 and seen[0][1][0] == "::1",
+             "the first try went to the IPv6 upstream from an IPv6 socket",
+             "IPv6 upstream saw %d queries" % len(seen))
+        h.eq(W.answer_set(m, "A"), {"192.0.2.1"},
+             "the retry reached the IPv4 upstream and its answer the client",
+             W.describe(m))
+    finally:
+        bh6.close()
+
+
 def acl_refused():
     ns = h.nsd({Z: W.ZONE})
     wg = h.wuguard([ns.addr], config=W.wg_config(acl={"deny": "127.0.0.1/32"}))
@@ -284,5 +312,6 @@ h.case("TC fallback on a large answer", tc_fallback)
 h.case("TC from upstream retried over TCP", tc_retry_seen_upstream)
 h.case("upstream down: SERVFAIL", upstream_down)
 h.case("failover to a second upstream", failover)
+h.case("failover from an IPv6 to an IPv4 upstream", mixed_family_failover)
 h.case("ACL: REFUSED for a denied source", acl_refused)
 h.done()

@@ -666,7 +666,7 @@ class Harness:
             argv += ["--public",
                      public if isinstance(public, str) else "%s:%d" % tuple(public)]
         for a in local:
-            argv += ["--local", "%s:%d" % tuple(a)]
+            argv += ["--local", ("[%s]:%d" if ":" in a[0] else "%s:%d") % tuple(a[:2])]
         if verbose:
             argv.append("-v")
         argv += list(args)
