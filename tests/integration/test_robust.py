@@ -135,6 +135,25 @@ def malformed_udp():
          "trailing garbage: a reply, if any, keeps the ID")
     alive(wg, "trailing garbage")
 
+    # A datagram longer than any real query (5000 bytes): dropped and
+    # counted, and the next good query is answered.
+    big = W.make_query("www.%s" % Z, qid=0x0f02).to_wire() + b"\0" * 4900
+    data = W.udp_raw(wg.addr, big, timeout=1.0)
+    h.ok(data is None, "a 5000-byte datagram gets no answer (dropped)",
+         "reply: %s" % (data[:16].hex() if data else "none"))
+    alive(wg, "a 5000-byte datagram")
+    logsize = os.path.getsize(wg.logpath)
+    wg.kill(signal.SIGUSR1)
+    deadline = time.monotonic() + 3
+    text = ""
+    while time.monotonic() < deadline and "udp_too_long=" not in text:
+        time.sleep(0.05)
+        with open(wg.logpath, "rb") as f:
+            f.seek(logsize)
+            text = f.read().decode("utf-8", "replace")
+    h.ok("udp_too_long=1 " in text, "and counted: udp_too_long=1 in the SIGUSR1 counters",
+         text[-400:])
+
 
 def malformed_tcp():
     ns = h.nsd({Z: W.ZONE})
