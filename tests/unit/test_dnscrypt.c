@@ -740,8 +740,6 @@ static void fake_accept(uv_stream_t *srv, int status)
 static void fake_start(uv_loop_t *loop, struct fake *f, enum fake_mode mode)
 {
 	struct sockaddr_in sin;
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
 	memset(f, 0, sizeof(*f));
 	f->mode = mode;
 	f->serial = 3;
@@ -749,18 +747,35 @@ static void fake_start(uv_loop_t *loop, struct fake *f, enum fake_mode mode)
 	f->valid_to = 3600;
 	crypto_sign_keypair(f->prov.pk, f->prov.sk);
 	crypto_box_keypair(f->pk, f->sk);
-	uv_ip4_addr("127.0.0.1", 0, &sin);
+	/* UDP and TCP on the same port number, as a DNSCrypt server has. A
+	 * port free for UDP may be taken for TCP by another test running in
+	 * parallel: draw again until both bind. */
+	int tfd = -1, ufd = -1;
+	for (int tries = 0; tries < 50; tries++) {
+		socklen_t sl = sizeof(sin);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		tfd = socket(AF_INET, SOCK_STREAM, 0);
+		ufd = socket(AF_INET, SOCK_DGRAM, 0);
+		assert_true(tfd >= 0 && ufd >= 0);
+		if (bind(tfd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+		    getsockname(tfd, (struct sockaddr *)&sin, &sl) == 0 &&
+		    bind(ufd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+			break;
+		close(tfd);
+		close(ufd);
+		tfd = ufd = -1;
+	}
+	assert_true(tfd >= 0);
+	f->port = ntohs(sin.sin_port);
 	assert_int_equal(uv_udp_init(loop, &f->udp), 0);
 	f->udp.data = f;
-	assert_int_equal(uv_udp_bind(&f->udp, (const struct sockaddr *)&sin, 0), 0);
-	assert_int_equal(uv_udp_getsockname(&f->udp, (struct sockaddr *)&ss, &len), 0);
-	f->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	assert_int_equal(uv_udp_open(&f->udp, ufd), 0);
 	assert_int_equal(uv_udp_recv_start(&f->udp, fake_alloc, fake_recv), 0);
-	/* TCP on the same port number, as a DNSCrypt server has */
-	uv_ip4_addr("127.0.0.1", f->port, &sin);
 	assert_int_equal(uv_tcp_init(loop, &f->tcp), 0);
 	f->tcp.data = f;
-	assert_int_equal(uv_tcp_bind(&f->tcp, (const struct sockaddr *)&sin, 0), 0);
+	assert_int_equal(uv_tcp_open(&f->tcp, tfd), 0);
 	assert_int_equal(uv_listen((uv_stream_t *)&f->tcp, 8, fake_accept), 0);
 }
 
