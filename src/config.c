@@ -98,6 +98,7 @@ static const struct key keys[] = {
 	{"cache", "serve-stale", K_BOOL, OFF(serve_stale), 0, 0, 0},
 	{"cache", "stale-ttl", K_U32, OFF(stale_ttl), 0, 1, 86400},
 	{"cache", "stale-max-age", K_U32, OFF(stale_max_age), 0, 0, TTL_MAX},
+	{"cache", "stale-client-timeout", K_U32, OFF(stale_client_ms), 0, 0, 60000},
 	{"cache", "prefetch", K_BOOL, OFF(prefetch), 0, 0, 0},
 	{"cache", "prefetch-min-hits", K_U32, OFF(prefetch_min_hits), 0, 1, 1000000},
 
@@ -627,6 +628,7 @@ int wg_config_defaults(struct wg_config *c)
 	c->serve_stale = 1;
 	c->stale_ttl = 30;
 	c->stale_max_age = 86400;
+	c->stale_client_ms = 1800;
 	c->prefetch = 1;
 	c->prefetch_min_hits = 3;
 

@@ -57,6 +57,7 @@ struct wg_config {
 	int serve_stale;            /* RFC 8767 */
 	uint32_t stale_ttl;         /* TTL on a stale answer (RFC 8767: 30 s) */
 	uint32_t stale_max_age;     /* how long past expiry an entry may be served */
+	uint32_t stale_client_ms;   /* RFC 8767 client response timer, 0: off */
 	int prefetch;
 	uint32_t prefetch_min_hits;
 

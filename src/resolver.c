@@ -49,6 +49,10 @@ struct wg_inflight {
 	uint8_t guarded;                /* a WU name: crosscheck.c runs the exchange */
 	struct wg_query_info qi;        /* the first asker's query */
 	struct wg_pquery *pq;           /* owned, NULL: no plugins, or a prefetch */
+	struct wg_inflight *snext;      /* client response timer list (RFC 8767) */
+	struct wg_inflight *sprev;
+	uint64_t stale_at;              /* ms when waiters get the stale answer, 0: not listed */
+	uint8_t stale_sent;             /* the timer answered stale; later askers get it at once */
 };
 
 /* The first asker's plugin context, carried from its pre-query hooks to the
@@ -74,6 +78,9 @@ struct wg_resolver {
 	struct wg_inflight **table;      /* owned: in-flight hash, power of two */
 	size_t mask;
 	struct wg_inflight *free_inflight;
+	struct wg_inflight *stale_head; /* borrowed: earliest stale_at first */
+	struct wg_inflight *stale_tail;
+	uv_timer_t *stale_timer;        /* owned: freed by its close callback */
 	struct wg_waiter *free_waiters;
 	size_t n_waiters;                /* slots handed out */
 	unsigned char hash_key[crypto_shorthash_KEYBYTES];
@@ -253,8 +260,105 @@ static void pquery_end(struct wg_inflight *f)
 	f->pq = NULL;
 }
 
+/* --- RFC 8767 client response timer ---
+ * A miss on an expired entry that may still be served stale joins a list;
+ * every entry waits the same time, so appending keeps it in deadline order
+ * and one timer serves the list. */
+
+static void stale_unlist(struct wg_resolver *r, struct wg_inflight *f)
+{
+	if (!f->stale_at)
+		return;
+	if (f->sprev)
+		f->sprev->snext = f->snext;
+	else
+		r->stale_head = f->snext;
+	if (f->snext)
+		f->snext->sprev = f->sprev;
+	else
+		r->stale_tail = f->sprev;
+	f->snext = f->sprev = NULL;
+	f->stale_at = 0;
+}
+
+static void on_stale_timer(uv_timer_t *t);
+
+static void stale_arm(struct wg_resolver *r)
+{
+	if (!r->stale_head) {
+		uv_timer_stop(r->stale_timer);
+		return;
+	}
+	uint64_t now = now_ms(r);
+	uint64_t at = r->stale_head->stale_at;
+	uv_timer_start(r->stale_timer, on_stale_timer, at > now ? at - now : 0, 0);
+}
+
+static void stale_list(struct wg_resolver *r, struct wg_inflight *f)
+{
+	f->stale_at = now_ms(r) + r->cfg->stale_client_ms;
+	f->snext = NULL;
+	f->sprev = r->stale_tail;
+	if (r->stale_tail)
+		r->stale_tail->snext = f;
+	else
+		r->stale_head = f;
+	r->stale_tail = f;
+	if (r->stale_head == f)
+		stale_arm(r);
+}
+
+/* The stale form of f's answer into r->scratch; its length or 0. */
+static size_t stale_lookup(struct wg_resolver *r, const struct wg_inflight *f)
+{
+	struct wg_cache_key k;
+	size_t len = 0;
+	cache_key(&f->qi, f->key_flags, &k);
+	if (wg_cache_lookup(r->cache, &k, now_ms(r), 1, r->cfg->stale_ttl, r->scratch,
+			    sizeof(r->scratch) - 64, &len, NULL) != WG_CACHE_STALE)
+		return 0;
+	return len;
+}
+
+static void stale_answer(struct wg_resolver *r, const struct wg_waiter *w, size_t len)
+{
+	memcpy(r->out, r->scratch, len);
+	send_reply(r, w, len, 3); /* RFC 8914 EDE 3: Stale Answer */
+	r->st.stale_served++;
+}
+
+static void on_stale_timer(uv_timer_t *t)
+{
+	struct wg_resolver *r = t->data;
+	uint64_t now = now_ms(r);
+	while (r->stale_head && r->stale_head->stale_at <= now) {
+		struct wg_inflight *f = r->stale_head;
+		stale_unlist(r, f);
+		size_t len = f->waiters ? stale_lookup(r, f) : 0;
+		if (!len)
+			continue; /* gone meanwhile (evicted): wait for the upstream */
+		f->stale_sent = 1;
+		struct wg_waiter *w = f->waiters;
+		while (w) {
+			struct wg_waiter *next = w->next;
+			stale_answer(r, w, len);
+			waiter_put(r, w);
+			w = next;
+		}
+		f->waiters = NULL;
+		f->tail = &f->waiters;
+	}
+	stale_arm(r);
+}
+
+static void on_stale_timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
 static void inflight_unlink(struct wg_resolver *r, struct wg_inflight *f)
 {
+	stale_unlist(r, f);
 	pquery_end(f);
 	struct wg_inflight **pp = &r->table[f->hash & r->mask];
 	while (*pp && *pp != f)
@@ -287,6 +391,9 @@ static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg
 	f->tail = &f->waiters;
 	f->req = NULL;
 	f->pq = NULL;
+	f->snext = f->sprev = NULL;
+	f->stale_at = 0;
+	f->stale_sent = 0;
 	f->qi = *qi;
 	f->hnext = r->table[h & r->mask];
 	r->table[h & r->mask] = f;
@@ -595,6 +702,13 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 		r->st.shared++;
 		if (have_ctx)
 			wg_plugin_qctx_end(&ctx);
+		size_t slen;
+		if (f->stale_sent && (slen = stale_lookup(r, f)) > 0) {
+			/* the client response timer already ran for this exchange */
+			stale_answer(r, w, slen);
+			waiter_put(r, w);
+			return;
+		}
 	} else if (!(f = inflight_start(r, &qi, h, flags, &c->addr))) {
 		if (have_ctx)
 			wg_plugin_qctx_end(&ctx);
@@ -619,6 +733,9 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 	}
 	*f->tail = w;
 	f->tail = &w->next;
+	if (!f->stale_at && !f->stale_sent && r->cfg->serve_stale && r->cfg->stale_client_ms &&
+	    stale_lookup(r, f))
+		stale_list(r, f);
 }
 
 static int build_allow(struct wg_resolver *r, const struct wg_config *cfg)
@@ -678,7 +795,13 @@ int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_reso
 	cache_params(cfg, &cp);
 	r->cache = wg_cache_new(&cp);
 	r->local = wg_upstream_new(loop, cfg->local, cfg->n_local, cfg->timeout_ms, cfg->retries);
-	if (!r->table || !r->cache || !r->local || build_allow(r, cfg) < 0) {
+	r->stale_timer = malloc(sizeof(*r->stale_timer));
+	if (r->stale_timer) {
+		uv_timer_init(loop, r->stale_timer);
+		r->stale_timer->data = r;
+		uv_unref((uv_handle_t *)r->stale_timer);
+	}
+	if (!r->table || !r->cache || !r->local || !r->stale_timer || build_allow(r, cfg) < 0) {
 		snprintf(err, errcap, "out of memory");
 		wg_resolver_free(r);
 		return -ENOMEM;
@@ -854,6 +977,8 @@ void wg_resolver_free(struct wg_resolver *r)
 		r->free_waiters = w->next;
 		free(w);
 	}
+	if (r->stale_timer)
+		uv_close((uv_handle_t *)r->stale_timer, on_stale_timer_closed);
 	wg_cache_free(r->cache);
 	free(r->table);
 	free(r->allow);

@@ -123,6 +123,62 @@ def stale(serve_stale):
     h.ok(wg.alive(), "daemon still running")
 
 
+def stale_client_timer():
+    """RFC 8767 client response timer: an expired entry whose refresh is
+    slow is served stale (EDE 3) after stale-client-timeout, later askers
+    get it at once, and the exchange still refreshes the cache."""
+    state = {"mode": "answer", "addr": "192.0.2.60", "ttl": 1}
+
+    def handler(q, transport):
+        if state["mode"] == "silent":
+            return None
+        r = dns.message.make_response(q)
+        rrset = r.find_rrset(r.answer, q.question[0].name, dns.rdataclass.IN,
+                             dns.rdatatype.A, create=True)
+        rrset.add(dns.rdata.from_text("IN", "A", state["addr"]), state["ttl"])
+        return r
+
+    fu = W.FakeUpstream(h, handler)
+    wg = h.wuguard([fu.addr], config=W.wg_config(
+        upstream={"timeout": 1500, "retries": 1},
+        cache={"serve-stale": True, "stale-ttl": 7, "min-ttl": 0,
+               "stale-client-timeout": 400}))
+    name = "slow.stale.test"
+    q = W.make_query(name, edns=0)
+    m, _ = W.ask(wg.addr, q)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.60"}, "fresh answer, TTL 1")
+    time.sleep(1.6)
+    state["mode"] = "silent"
+    t0 = time.monotonic()
+    m, _ = W.ask(wg.addr, W.make_query(name, edns=0), timeout=5)
+    dt = time.monotonic() - t0
+    h.eq(W.answer_set(m, "A"), {"192.0.2.60"},
+         "upstream silent: the expired answer is served stale", W.describe(m))
+    h.ok(0.3 <= dt < 1.2, "after the 400 ms client timer, not the 1.5 s try timeout",
+         "took %.2f s" % dt)
+    codes = [o.code for o in (m.options if m is not None else [])
+             if isinstance(o, dns.edns.EDEOption)]
+    h.eq(codes, [3], "with EDE 3 (Stale Answer)")
+    t = W.answer_ttl(m)
+    h.ok(t is not None and 1 <= t <= 7, "and the stale-ttl", "ttl %s" % t)
+    t0 = time.monotonic()
+    m, _ = W.ask(wg.addr, W.make_query(name, edns=0), timeout=5)
+    dt = time.monotonic() - t0
+    h.ok(W.answer_set(m, "A") == {"192.0.2.60"} and dt < 0.3,
+         "a second asker while the exchange runs gets the stale answer at once",
+         "took %.2f s: %s" % (dt, W.describe(m)))
+    # the exchange's second try (at 1.5 s) is answered: the cache refreshes
+    state.update(mode="answer", addr="192.0.2.61", ttl=60)
+    time.sleep(2.0)
+    m, _ = W.ask(wg.addr, W.make_query(name, edns=0))
+    h.eq(W.answer_set(m, "A"), {"192.0.2.61"},
+         "the exchange went on and refreshed the cache", W.describe(m))
+    asked = [x for x in fu.queries() if x[3] is not None and
+             x[3].question[0].name == dns.name.from_text(name)]
+    h.eq(len(asked), 3, "one first fetch, then one exchange of two tries upstream",
+         "%d queries" % len(asked))
+
+
 def lru_bound():
     ns = h.nsd({Z: W.ZONE})
     wg = h.wuguard([ns.addr], config=W.wg_config(cache={"size": 3}))
@@ -187,6 +243,7 @@ h.case("NXDOMAIN and NODATA cached", negative_cached)
 h.case("min-ttl and max-ttl clamps", ttl_clamps)
 h.case("serve-stale on", stale, True)
 h.case("serve-stale off", stale, False)
+h.case("serve-stale client response timer", stale_client_timer)
 h.case("cache size bound (LRU eviction)", lru_bound)
 h.case("SERVFAIL cached only for servfail-ttl", servfail_cached)
 h.case("identical in-flight queries share one upstream exchange", inflight_shared)

@@ -72,6 +72,7 @@ static void test_defaults(void **state)
 	assert_true(c.serve_stale);
 	assert_int_equal(c.stale_ttl, 30);
 	assert_int_equal(c.stale_max_age, 86400);
+	assert_int_equal(c.stale_client_ms, 1800);
 	assert_true(c.prefetch);
 	assert_int_equal(c.prefetch_min_hits, 3);
 	assert_non_null(strstr(c.domains_file, "/wu-domains.list"));
@@ -121,6 +122,7 @@ static const char every_key[] =
 	"serve-stale = off\n"
 	"stale-ttl = 15\n"
 	"stale-max-age = 7200\n"
+	"stale-client-timeout = 500\n"
 	"prefetch = false\n"
 	"prefetch-min-hits = 7\n"
 	"[acl]\n"
@@ -193,6 +195,7 @@ static void test_every_key(void **state)
 	assert_false(c.serve_stale);
 	assert_int_equal(c.stale_ttl, 15);
 	assert_int_equal(c.stale_max_age, 7200);
+	assert_int_equal(c.stale_client_ms, 500);
 	assert_false(c.prefetch);
 	assert_int_equal(c.prefetch_min_hits, 7);
 
