@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -262,6 +263,30 @@ static struct wg_dlog *open_dlog(const struct wg_config *c)
 	return d;
 }
 
+/* Every TCP client and every upstream exchange (two for a guarded name)
+ * holds a descriptor. Raise the soft limit towards what the configuration
+ * can use, up to the hard limit, and say so when that is still short:
+ * beyond it, TCP clients are shed and misses fail. */
+static void raise_nofile(const struct wg_config *c)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t want = (rlim_t)c->tcp_max_clients + 2 * (rlim_t)c->max_inflight + 64;
+	if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want)
+		wg_warn("main",
+			"only %llu file descriptors (RLIMIT_NOFILE) for tcp-max-clients %u and "
+			"max-inflight %u, which may use %llu: raise the hard limit (ulimit -Hn, "
+			"systemd LimitNOFILE=)",
+			(unsigned long long)rl.rlim_cur, c->tcp_max_clients, c->max_inflight,
+			(unsigned long long)want);
+}
+
 static int drop_privileges(const char *user)
 {
 	struct passwd *pw = getpwnam(user);
@@ -453,6 +478,7 @@ int main(int argc, char **argv)
 	/* a client that vanishes mid-write must not kill us */
 	signal(SIGPIPE, SIG_IGN);
 
+	raise_nofile(m.cfg);
 	m.loop = uv_default_loop();
 	if ((rc = wg_resolver_new(m.loop, m.cfg, &m.resolver, err, sizeof(err))) < 0) {
 		wg_err("main", "%s", err);

@@ -78,6 +78,8 @@ def emfile():
                                               "tcp-idle-timeout": 60000}))
     m, _ = W.query(wg.addr, "www.%s" % Z)
     h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "answers under a 64-descriptor limit")
+    h.ok(any("file descriptors (RLIMIT_NOFILE)" in l for l in wg.log_tail(60)),
+         "the start-up log warns that 64 descriptors are short", *wg.log_tail(5))
     flood = []
     try:
         for _ in range(120):
