@@ -12,6 +12,7 @@
 
 int wg_log_level_current = WG_LOG_INFO;
 static int log_syslog;
+static int log_stderr_too; /* syslog, and stderr until the daemon is ready */
 
 void wg_log_open(int use_syslog, enum wg_log_level level)
 {
@@ -19,6 +20,11 @@ void wg_log_open(int use_syslog, enum wg_log_level level)
 	wg_log_level_current = level;
 	if (use_syslog)
 		openlog("wuguard", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void wg_log_stderr_too(int on)
+{
+	log_stderr_too = on;
 }
 
 void wg_log_set_level(enum wg_log_level level)
@@ -49,7 +55,8 @@ void wg_log_write(enum wg_log_level level, const char *tag, const char *fmt, ...
 	va_end(ap);
 	if (log_syslog) {
 		syslog(prio[level], "[%s] %s", tag, msg);
-		return;
+		if (!log_stderr_too)
+			return;
 	}
 	struct timespec ts;
 	struct tm tm;

@@ -19,6 +19,9 @@ extern int wg_log_level_current;
 /* Send output to syslog (1) or stderr (0). */
 void wg_log_open(int use_syslog, enum wg_log_level level);
 void wg_log_set_level(enum wg_log_level level);
+/* With syslog on: also write to stderr (a daemon before it is ready, so the
+ * command that started it shows why it could not). */
+void wg_log_stderr_too(int on);
 /* Parse "error|warning|info|debug" or "0".."3"; returns the level or -EINVAL. */
 int wg_log_level_parse(const char *s);
 void wg_log_write(enum wg_log_level level, const char *tag, const char *fmt, ...)

@@ -305,13 +305,30 @@ static int drop_privileges(const char *user)
 	return 0;
 }
 
+/* The write end of the readiness pipe: the command that started the daemon
+ * waits on it, so it exits 0 only once the daemon serves, and 1 (with the
+ * reason on its stderr) when start-up failed. -1: foreground. */
+static int ready_fd = -1;
+
 static int daemonize(void)
 {
+	int p[2];
+	if (pipe(p) < 0)
+		return -errno;
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		char c = 0;
+		close(p[1]);
+		/* EOF without a byte: the daemon exited before it was ready */
+		ssize_t n;
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		_exit(n == 1 && c == '0' ? 0 : 1);
+	}
+	close(p[0]);
 	if (setsid() < 0)
 		return -errno;
 	pid = fork();
@@ -325,11 +342,31 @@ static int daemonize(void)
 	if (fd >= 0) {
 		dup2(fd, 0);
 		dup2(fd, 1);
+		if (fd > 2)
+			close(fd);
+	}
+	/* stderr stays the starter's until daemon_ready() */
+	ready_fd = p[1];
+	return 0;
+}
+
+/* Start-up is complete: let the starting command exit 0 and let go of its
+ * stderr. */
+static void daemon_ready(void)
+{
+	if (ready_fd < 0)
+		return;
+	ssize_t n = write(ready_fd, "0", 1);
+	(void)n;
+	close(ready_fd);
+	ready_fd = -1;
+	wg_log_stderr_too(0);
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
 		dup2(fd, 2);
 		if (fd > 2)
 			close(fd);
 	}
-	return 0;
 }
 
 static void write_pidfile(const char *path)
@@ -472,6 +509,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		wg_log_open(1, (enum wg_log_level)m.cfg->log_level);
+		wg_log_stderr_too(1);
 	} else {
 		wg_log_set_level((enum wg_log_level)m.cfg->log_level);
 	}
@@ -528,6 +566,7 @@ int main(int argc, char **argv)
 	}
 	wg_info("main", "wuguard %s started, mode %s", PACKAGE_VERSION,
 		m.cfg->mode == WG_MODE_REPAIR ? "repair" : "monitor");
+	daemon_ready();
 
 	uv_run(m.loop, UV_RUN_DEFAULT);
 

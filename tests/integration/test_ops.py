@@ -2,11 +2,14 @@
 """Operations of the real daemon (issue 2): prefetch refreshes a popular
 entry before it expires (and only a popular one); running out of file
 descriptors under a TCP flood sheds connections and recovers; -u drops
-root for good after binding and the daemon keeps resolving."""
+root for good after binding and the daemon keeps resolving; started in
+the background, the command reports readiness or why start-up failed."""
 
 import os
 import pwd
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -150,7 +153,53 @@ def privilege_drop():
     h.eq(wg.stop(), 0, "SIGTERM: exit status 0")
 
 
+def background():
+    """Without -f: the starting command returns 0 once the daemon serves,
+    and 1 with the reason on stderr when it cannot start."""
+    ns = h.nsd({Z: W.ZONE})
+    d = h.mkdir("bg")
+    pidfile = os.path.join(d, "wuguard.pid")
+    conf = os.path.join(d, "wuguard.conf")
+    h.write(conf, W.render_config(W.wg_config(server={"pidfile": pidfile})))
+    port = W.free_port()
+    argv = [os.path.join(W.BUILDDIR, "wuguard"), "-c", conf,
+            "--listen", "%s:%d" % (W.LOOPBACK, port),
+            "--local", "%s:%d" % ns.addr, "--public", "%s:%d" % W.dead_addr(),
+            "--db", os.path.join(d, "wuguard.db")]
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=20)
+    h.eq(r.returncode, 0, "background start: the command exits 0", r.stderr[-300:])
+    pid = None
+    try:
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+        m, _ = W.query((W.LOOPBACK, port), "www.%s" % Z)
+        h.eq(W.answer_set(m, "A"), {"192.0.2.1"},
+             "and the daemon answers at once (it was ready before the exit)",
+             W.describe(m))
+        h.ok(os.path.exists("/proc/%d" % pid),
+             "the pidfile names the running daemon", "pid %s" % pid)
+
+        # the same port again: bind fails, the starter says why and exits 1
+        r2 = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, timeout=20)
+        h.eq(r2.returncode, 1, "a second daemon on the same port: exit 1")
+        h.ok("in use" in r2.stderr.lower(),
+             "with the bind error on the starter's stderr", r2.stderr[-300:])
+    finally:
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 5
+            while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            h.ok(not os.path.exists("/proc/%d" % pid), "SIGTERM stops the daemon")
+
+
 h.case("prefetch of popular entries near expiry", prefetch)
 h.case("EMFILE under a TCP flood", emfile)
 h.case("-u drops privileges after binding", privilege_drop)
+h.case("background start reports readiness or the failure", background)
 h.done()
