@@ -457,6 +457,14 @@ class Harness:
         sys.stdout.flush()
         return bool(cond)
 
+    def skip(self, desc, reason):
+        """A check that cannot run here: TAP "ok N - desc # SKIP reason",
+        counted as skipped, not passed."""
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, desc.replace("#", "\\#"),
+                                        reason.replace("#", "")))
+        sys.stdout.flush()
+
     def eq(self, got, want, desc, *diag, todo=None):
         return self.ok(got == want, desc,
                        "     got: %r" % (got,), "expected: %r" % (want,), *diag,
