@@ -24,8 +24,12 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include <arpa/inet.h>
+
+#include "config.h"
 #include "dlog.h"
 #include "dlog_db.h"
+#include "domainset.h"
 
 #define EX_OK 0
 #define EX_FAIL 1
@@ -59,6 +63,11 @@ struct row {
 
 static int opt_utc;
 static const char *opt_db = DEFAULT_DB;
+/* From the daemon's config (-c): events of these names and clients stay
+ * hidden, as [database] hide-name / hide-client promise, even when they
+ * were written before the entry was added. */
+static struct wg_config opt_cfg;         /* owned; loaded only with -c */
+static struct wg_domainset *hide_names;  /* owned, NULL: none */
 
 static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 static void die(int code, const char *fmt, ...)
@@ -74,7 +83,7 @@ static void die(int code, const char *fmt, ...)
 
 static void usage(FILE *out)
 {
-	fputs("usage: wuguardctl [--db PATH] [--utc] COMMAND [OPTIONS]\n"
+	fputs("usage: wuguardctl [-c CONFIG] [--db PATH] [--utc] COMMAND [OPTIONS]\n"
 	      "commands:\n"
 	      "  summary [--since T] [--until T]        counts, top names/clients, histogram\n"
 	      "  list [FILTERS] [--limit N] [--before-id ID] [--format table|json|csv]\n"
@@ -89,7 +98,9 @@ static void usage(FILE *out)
 	      "filters: --since T --until T --category C --severity S --name GLOB\n"
 	      "         --client GLOB --upstream GLOB\n"
 	      "times: 10m 1h 24h 7d 30d (ago), today, yesterday, all, YYYY-MM-DD[ HH:MM[:SS]],\n"
-	      "       @EPOCH; local time unless --utc\n", out);
+	      "       @EPOCH; local time unless --utc\n"
+	      "-c CONFIG: the daemon's config file: its [database] path (unless --db),\n"
+	      "           and its hide-name / hide-client entries stay hidden\n", out);
 }
 
 /* --- time ------------------------------------------------------------- */
@@ -293,6 +304,9 @@ static void flags_text(int f, char *buf, size_t cap)
 
 /* --- database ------------------------------------------------------------ */
 
+static int hiding(void);
+static void sql_hidden(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+
 static sqlite3 *open_db(int writable)
 {
 	sqlite3 *db = NULL;
@@ -313,7 +327,84 @@ static sqlite3 *open_db(int writable)
 	if (v < wg_dlog_db_latest())
 		die(EX_USAGE, "%s: schema version %d is older than %d; start wuguard once "
 		    "to upgrade it", opt_db, v, wg_dlog_db_latest());
+	if (hiding() && sqlite3_create_function(db, "wg_hidden", 2,
+						SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+						sql_hidden, NULL, NULL) != SQLITE_OK)
+		die(EX_USAGE, "%s: %s", opt_db, sqlite3_errmsg(db));
 	return db;
+}
+
+static int hiding(void)
+{
+	return hide_names || opt_cfg.n_hide_client;
+}
+
+/* Does the stored client text ("a.b.c.d", "a.b.c.0/24", "x::/48", "")
+ * overlap a hide-client CIDR? A truncated address is hidden when its
+ * network and the CIDR share their common prefix. */
+static int client_hidden(const char *client)
+{
+	char buf[64];
+	uint8_t a[16];
+	int plen = -1, fam;
+	if (!client || !*client || strlen(client) >= sizeof(buf))
+		return 0;
+	strcpy(buf, client);
+	char *slash = strchr(buf, '/');
+	if (slash) {
+		*slash = 0;
+		plen = atoi(slash + 1);
+	}
+	if (inet_pton(AF_INET, buf, a) == 1)
+		fam = AF_INET;
+	else if (inet_pton(AF_INET6, buf, a) == 1)
+		fam = AF_INET6;
+	else
+		return 0;
+	int bits = fam == AF_INET ? 32 : 128;
+	if (plen < 0 || plen > bits)
+		plen = bits;
+	for (size_t i = 0; i < opt_cfg.n_hide_client; i++) {
+		const struct wg_cidr *c = &opt_cfg.hide_client[i];
+		if (c->family != fam)
+			continue;
+		int n = plen < c->prefix ? plen : c->prefix, k;
+		for (k = 0; k < n; k++)
+			if (((a[k / 8] ^ c->addr[k / 8]) >> (7 - k % 8)) & 1)
+				break;
+		if (k == n)
+			return 1;
+	}
+	return 0;
+}
+
+/* SQL wg_hidden(qname, client): 1 when the config hides the event. */
+static void sql_hidden(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *name = (const char *)sqlite3_value_text(argv[0]);
+	const char *client = (const char *)sqlite3_value_text(argv[1]);
+	(void)argc;
+	int h = (hide_names && name && wg_domainset_match_str(hide_names, name)) ||
+		client_hidden(client);
+	sqlite3_result_int(ctx, h);
+}
+
+static void load_config(const char *path)
+{
+	char err[512];
+	if (wg_config_defaults(&opt_cfg) < 0)
+		die(EX_USAGE, "out of memory");
+	if (wg_config_load(&opt_cfg, path, err, sizeof(err)) < 0)
+		die(EX_USAGE, "%s", err);
+	if (opt_cfg.hide_name.n) {
+		hide_names = wg_domainset_new();
+		if (!hide_names)
+			die(EX_USAGE, "out of memory");
+		for (size_t i = 0; i < opt_cfg.hide_name.n; i++)
+			if (wg_domainset_add(hide_names, opt_cfg.hide_name.v[i], "hide") < 0)
+				die(EX_USAGE, "%s: hide-name '%s': not a name", path,
+				    opt_cfg.hide_name.v[i]);
+	}
 }
 
 static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
@@ -374,6 +465,11 @@ static void build_where(const struct filter *f, struct where *w)
 	}
 	if (f->before_id)
 		w_add(w, "id < ?", NULL, f->before_id);
+	if (hiding()) {
+		size_t len = strlen(w->sql);
+		snprintf(w->sql + len, sizeof(w->sql) - len, "%sNOT wg_hidden(qname, client)",
+			 len ? " AND " : " WHERE ");
+	}
 }
 
 static void bind_where(sqlite3_stmt *st, const struct where *w)
@@ -909,7 +1005,9 @@ static int cmd_show(int argc, char **argv)
 		die(EX_USAGE, "show: exactly one event ID");
 	int64_t id = parse_count("show", argv[optind]);
 	sqlite3 *db = open_db(0);
-	sqlite3_stmt *st = prep(db, "SELECT " ROW_COLUMNS ", hash FROM events WHERE id = ?");
+	sqlite3_stmt *st = prep(db, hiding() ? "SELECT " ROW_COLUMNS ", hash FROM events WHERE id = ? "
+				       "AND NOT wg_hidden(qname, client)"
+				     : "SELECT " ROW_COLUMNS ", hash FROM events WHERE id = ?");
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		fprintf(stderr, "wuguardctl: no event %lld\n", (long long)id);
@@ -1368,6 +1466,7 @@ int main(int argc, char **argv)
 {
 	static const struct option gopts[] = {
 		{"db", required_argument, NULL, 'd'},
+		{"config", required_argument, NULL, 'c'},
 		{"utc", no_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -1379,13 +1478,12 @@ int main(int argc, char **argv)
 		{"prune", cmd_prune}, {"backup", cmd_backup}, {"stats", cmd_stats},
 	};
 	int ch;
-	const char *env = getenv("WUGUARD_DB");
-	if (env && *env)
-		opt_db = env;
+	const char *env = getenv("WUGUARD_DB"), *db_flag = NULL, *config = NULL;
 	/* "+": stop at the command; its options are parsed by the command. */
-	while ((ch = getopt_long(argc, argv, "+hV", gopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+hVc:", gopts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': opt_db = optarg; break;
+		case 'd': db_flag = optarg; break;
+		case 'c': config = optarg; break;
 		case 'u': opt_utc = 1; break;
 		case 'h': usage(stdout); return EX_OK;
 		case 'V': printf("wuguardctl %s\n", PACKAGE_VERSION); return EX_OK;
@@ -1396,6 +1494,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	if (config)
+		load_config(config);
+	/* --db, then WUGUARD_DB, then the config's [database] path */
+	if (db_flag)
+		opt_db = db_flag;
+	else if (env && *env)
+		opt_db = env;
+	else if (config && opt_cfg.db_path)
+		opt_db = opt_cfg.db_path;
 	if (sodium_init() < 0)
 		die(EX_USAGE, "libsodium failed to initialise");
 	if (opt_utc)

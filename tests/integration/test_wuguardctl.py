@@ -276,6 +276,61 @@ def readonly_while_writing():
     ctl("verify", db=db, check=0)
 
 
+@test
+def config_hides_names_and_clients():
+    """-c CONFIG: the daemon's [database] path is used, and its hide-name /
+    hide-client entries stay hidden in every reading command."""
+    db = os.path.join(TMP, "hide.db")
+    fill(db, 200)
+    conf = os.path.join(TMP, "hide.conf")
+    with open(conf, "w") as f:
+        f.write("[database]\npath = %s\nhide-name = *.windowsupdate.com\n"
+                "hide-client = 192.168.1.11/32\n" % db)
+
+    def run(*args, check=0):
+        p = subprocess.run([CTL, "-c", conf, "--utc"] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=30)
+        assert p.returncode == check, (args, p.returncode, p.stderr)
+        return p.stdout
+
+    every = [json.loads(l) for l in ctl("list", "--format", "json", "--limit", "0", db=db,
+                                        check=0).stdout.splitlines()]
+    want = [r for r in every if not r["name"].rstrip(".").endswith(".windowsupdate.com")
+            and r["client"] != "192.168.1.11"]
+    assert len(every) == 200 and 0 < len(want) < 200, (len(every), len(want))
+    rows = [json.loads(l) for l in run("list", "--format", "json", "--limit", "0").splitlines()]
+    assert [r["id"] for r in rows] == [r["id"] for r in want], (len(rows), len(want))
+    exported = [json.loads(l) for l in run("export").splitlines()]
+    assert sorted(r["id"] for r in exported) == sorted(r["id"] for r in want)
+    names = run("values", "name")
+    assert "windowsupdate" not in names and "adl.windows.com" in names, names
+    clients = run("values", "client")
+    assert "192.168.1.11" not in clients and "192.168.1.10" in clients, clients
+    summary = run("summary", "--since", "all")
+    assert "windowsupdate" not in summary and "192.168.1.11" not in summary, summary
+    hidden = next(r for r in every if r["client"] == "192.168.1.11")
+    run("show", str(hidden["id"]), check=1)
+    run("show", str(want[0]["id"]), check=0)
+    # a truncated client (/24) overlapping a hidden address is hidden too
+    with open(conf, "a") as f:
+        f.write("hide-client = 10.9.8.7/32\n")
+    sqlite3.connect(db).execute("UPDATE events SET client = '10.9.8.0/24' WHERE id = ?",
+                                (want[0]["id"],)).connection.commit()
+    run("show", str(want[0]["id"]), check=1)
+    # --db still wins over the config's path
+    p = subprocess.run([CTL, "-c", conf, "--db", os.path.join(TMP, "nope.db"), "list"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=30)
+    assert p.returncode == 2 and "nope.db" in p.stderr, p.stderr
+    # a config with an error: its file:line, exit 2
+    bad = os.path.join(TMP, "bad.conf")
+    with open(bad, "w") as f:
+        f.write("[database]\nhide-client = 10.0.0.0/99\n")
+    p = subprocess.run([CTL, "-c", bad, "list"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=30)
+    assert p.returncode == 2 and "bad.conf:2" in p.stderr, p.stderr
+
+
 def main():
     print("1..%d" % len(results))
     failed = 0
