@@ -389,9 +389,17 @@ static void sql_hidden(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int(ctx, h);
 }
 
+static void free_config(void)
+{
+	wg_domainset_free(hide_names);
+	hide_names = NULL;
+	wg_config_free(&opt_cfg);
+}
+
 static void load_config(const char *path)
 {
 	char err[512];
+	atexit(free_config); /* exit() and die() both pass through it */
 	if (wg_config_defaults(&opt_cfg) < 0)
 		die(EX_USAGE, "out of memory");
 	if (wg_config_load(&opt_cfg, path, err, sizeof(err)) < 0)
