@@ -53,7 +53,7 @@ struct entry {
 	uint8_t key_len;     /* name length; the key is KEY_HDR + this, see key_size() */
 	uint8_t rcode;
 	uint8_t prefetched;  /* the prefetch signal already fired */
-	uint8_t pad_;
+	uint8_t ede1;        /* EDE info code + 1 that every hit carries, 0: none */
 	uint16_t ttl_off[];  /* n_ttl offsets, then the key, then the reply */
 };
 
@@ -68,6 +68,7 @@ struct wg_cache {
 	uint64_t inserts;
 	uint64_t evictions;
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
+	int last_ede;         /* the EDE of the entry the last lookup returned */
 };
 
 /* name_len <= 255 fits the uint8_t; the serialized key does not. */
@@ -240,6 +241,7 @@ struct wg_cache *wg_cache_new(const struct wg_cache_params *p)
 		return NULL;
 	}
 	c->mask = n - 1;
+	c->last_ede = -1;
 	crypto_shorthash_keygen(c->hkey);
 	return c;
 }
@@ -319,6 +321,7 @@ enum wg_cache_result wg_cache_lookup(struct wg_cache *c, const struct wg_cache_k
 	uint64_t elapsed_ms = now_ms > e->inserted_ms ? now_ms - e->inserted_ms : 0;
 	copy_out(e, out, (uint32_t)(elapsed_ms / 1000), stale, stale_ttl);
 	*outlen = e->pkt_len;
+	c->last_ede = (int)e->ede1 - 1;
 	if (c->head != e) {
 		lru_unlink(c, e);
 		lru_push_front(c, e);
@@ -460,6 +463,7 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 	e->n_ttl = (uint16_t)n;
 	e->key_len = (uint8_t)(klen - KEY_HDR);
 	e->rcode = (uint8_t)rcode;
+	e->ede1 = 0;
 	if (t.truncated)
 		walk_ttls(pkt, plen, e->ttl_off);
 	else
@@ -512,6 +516,24 @@ void wg_cache_clear(struct wg_cache *c)
 	c->head = c->tail = NULL;
 	c->count = 0;
 	c->bytes = 0;
+}
+
+int wg_cache_set_ede(struct wg_cache *c, const struct wg_cache_key *k, int ede)
+{
+	uint8_t key[KEY_MAX];
+	int klen = key_build(k, key);
+	if (klen < 0)
+		return -EINVAL;
+	struct entry *e = find(c, key, (size_t)klen, key_hash(c, key, (size_t)klen));
+	if (!e)
+		return -ENOENT;
+	e->ede1 = ede >= 0 && ede < 255 ? (uint8_t)(ede + 1) : 0;
+	return 0;
+}
+
+int wg_cache_last_ede(const struct wg_cache *c)
+{
+	return c->last_ede;
 }
 
 void wg_cache_get_stats(const struct wg_cache *c, struct wg_cache_stats *s)

@@ -86,6 +86,15 @@ enum wg_cache_result wg_cache_lookup(struct wg_cache *c, const struct wg_cache_k
 int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint8_t *pkt,
 		    size_t len, uint64_t now_ms, uint32_t ttl_cap);
 
+/* Mark k's entry so every hit carries this EDE info code (RFC 8914; -1:
+ * none), e.g. the guard's "repaired" on a public answer that replaced a
+ * tampered local one. A later insert for k clears it. Returns 0, -ENOENT
+ * (not cached) or -EINVAL. */
+int wg_cache_set_ede(struct wg_cache *c, const struct wg_cache_key *k, int ede);
+/* The EDE code of the entry the last HIT or STALE lookup returned, -1:
+ * none. */
+int wg_cache_last_ede(const struct wg_cache *c);
+
 /* Drop one key (e.g. after the guard decided a cached answer was wrong). */
 void wg_cache_remove(struct wg_cache *c, const struct wg_cache_key *k);
 void wg_cache_clear(struct wg_cache *c);

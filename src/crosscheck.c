@@ -457,6 +457,8 @@ static int recache(struct wg_xreq *q, const uint8_t *pkt, size_t plen, uint32_t 
 		struct wg_cache_key k = {q->qi.qname_lc, q->qi.qname_len, q->qi.qtype, q->qi.qclass,
 					 q->cache_flags};
 		rc = wg_cache_insert(x->cache, &k, copy, len, uv_now(x->loop), ttl_cap);
+		if (rc == 0 && x->gconf.repair_ede)
+			wg_cache_set_ede(x->cache, &k, WG_GUARD_EDE_REPAIRED);
 	}
 	free(copy);
 	return rc;

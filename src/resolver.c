@@ -487,7 +487,9 @@ static void inflight_finish(struct wg_resolver *r, struct wg_inflight *f, const 
 			wg_wire_clamp_ttls(r->scratch, len, t.ancount ? r->cfg->min_ttl : 0, max);
 			struct wg_cache_key k;
 			cache_key(&f->qi, f->key_flags, &k);
-			wg_cache_insert(r->cache, &k, r->scratch, len, now_ms(r), ttl_cap);
+			if (wg_cache_insert(r->cache, &k, r->scratch, len, now_ms(r), ttl_cap) == 0 &&
+			    ede >= 0)
+				wg_cache_set_ede(r->cache, &k, ede);
 			if (rc == WG_RCODE_SERVFAIL && r->cfg->serve_stale) {
 				r->st.upstream_failures++;
 				len = 0; /* try a stale answer first */
@@ -675,7 +677,8 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 		if (have_ctx)
 			wg_plugin_qctx_end(&ctx);
 		waiter_fill(&w, c, &qi);
-		send_reply(r, &w, olen, -1);
+		/* e.g. a repaired WU answer keeps its EDE on every hit */
+		send_reply(r, &w, olen, wg_cache_last_ede(r->cache));
 		if (prefetch) {
 			uint64_t h = key_hash(r, &qi, flags);
 			if (!inflight_find(r, h, &qi, flags) && inflight_start(r, &qi, h, flags, &c->addr))

@@ -17,8 +17,8 @@ tamper with Windows Update names in every style a filter uses:
 
 Every corporate resolver is put behind two daemons, one in repair mode and
 one in monitor mode. For each name the test checks what the client gets
-(repair: the genuine answer, capped TTL, EDE 0 on the first, uncached
-answer; monitor: the tampered one) and then the rows the daemon wrote to its
+(repair: the genuine answer, capped TTL, EDE 0 on it and on every cache
+hit of it; monitor: the tampered one) and then the rows the daemon wrote to its
 discrepancy database (category and action, read back with wuguardctl).
 """
 
@@ -272,13 +272,15 @@ def check_repair(wg, cases):
             got = view(m, t)
             h.eq(got, genuine, "%s: the cache holds the repaired answer" % what,
                  W.describe(m))
+            h.eq(ede_codes(m), [0], "%s: and its cache hits carry EDE 0" % what,
+                 W.describe(m))
         else:
             h.eq(got, genuine, "%s: the genuine answer is served" % what, W.describe(m))
             h.eq(ede_codes(m), [0], "%s: EDE 0 (Other Error) marks the repair" % what,
                  W.describe(m))
             m = ask(wg, name, t)
             h.eq(view(m, t), genuine, "%s: cache hit still genuine" % what, W.describe(m))
-            h.eq(ede_codes(m), [], "%s: cache hit carries no EDE" % what, W.describe(m))
+            h.eq(ede_codes(m), [0], "%s: the cache hit keeps EDE 0" % what, W.describe(m))
         ttl = min_ttl(m)
         h.ok(ttl is not None and ttl <= REPAIR_TTL,
              "%s: TTL capped at repair-ttl %d" % (what, REPAIR_TTL), "ttl: %s" % ttl)

@@ -484,6 +484,37 @@ static void test_replace(void **state)
 	wg_cache_free(c);
 }
 
+/* An EDE marked on an entry comes back with every hit until the entry is
+ * replaced. */
+static void test_ede_mark(void **state)
+{
+	struct wg_cache_params p = defaults();
+	struct wg_cache *c = wg_cache_new(&p);
+	struct key kk, ko;
+	size_t len;
+	const struct wg_cache_key *k = mkkey(&kk, "ede.example", WG_TYPE_A, 0);
+	const struct wg_cache_key *other = mkkey(&ko, "plain.example", WG_TYPE_A, 0);
+	assert_int_equal(wg_cache_set_ede(c, k, 0), -ENOENT);
+	build(&R, "ede.example", WG_TYPE_A, WG_RCODE_NOERROR, 1, NULL, 0, 0, 0);
+	assert_int_equal(wg_cache_insert(c, k, R.b, R.len, T0, 0), 0);
+	build(&R2, "plain.example", WG_TYPE_A, WG_RCODE_NOERROR, 1, NULL, 0, 0, 0);
+	assert_int_equal(wg_cache_insert(c, other, R2.b, R2.len, T0, 0), 0);
+	assert_int_equal(look(c, k, T0 + SEC, out, &len), WG_CACHE_HIT);
+	assert_int_equal(wg_cache_last_ede(c), -1);
+	assert_int_equal(wg_cache_set_ede(c, k, 0), 0);
+	assert_int_equal(look(c, k, T0 + SEC, out, &len), WG_CACHE_HIT);
+	assert_int_equal(wg_cache_last_ede(c), 0);
+	assert_int_equal(look(c, other, T0 + SEC, out, &len), WG_CACHE_HIT);
+	assert_int_equal(wg_cache_last_ede(c), -1);
+	assert_int_equal(look(c, k, T0 + 2 * SEC, out, &len), WG_CACHE_HIT);
+	assert_int_equal(wg_cache_last_ede(c), 0);
+	/* a new answer for the key starts unmarked */
+	assert_int_equal(wg_cache_insert(c, k, R.b, R.len, T0 + 3 * SEC, 0), 0);
+	assert_int_equal(look(c, k, T0 + 3 * SEC, out, &len), WG_CACHE_HIT);
+	assert_int_equal(wg_cache_last_ede(c), -1);
+	wg_cache_free(c);
+}
+
 static void test_stale(void **state)
 {
 	struct wg_cache_params p = defaults();
@@ -740,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_lru_bytes),
 		cmocka_unit_test(test_key_differences),
 		cmocka_unit_test(test_replace),
+		cmocka_unit_test(test_ede_mark),
 		cmocka_unit_test(test_stale),
 		cmocka_unit_test(test_prefetch),
 		cmocka_unit_test(test_remove_clear),
