@@ -54,6 +54,7 @@ struct entry {
 	uint8_t rcode;
 	uint8_t prefetched;  /* the prefetch signal already fired */
 	uint8_t ede1;        /* EDE info code + 1 that every hit carries, 0: none */
+	uint8_t verified;    /* the guard found this answer agreeing with the public one */
 	uint16_t ttl_off[];  /* n_ttl offsets, then the key, then the reply */
 };
 
@@ -464,6 +465,7 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 	e->key_len = (uint8_t)(klen - KEY_HDR);
 	e->rcode = (uint8_t)rcode;
 	e->ede1 = 0;
+	e->verified = 0;
 	if (t.truncated)
 		walk_ttls(pkt, plen, e->ttl_off);
 	else
@@ -529,6 +531,31 @@ int wg_cache_set_ede(struct wg_cache *c, const struct wg_cache_key *k, int ede)
 		return -ENOENT;
 	e->ede1 = ede >= 0 && ede < 255 ? (uint8_t)(ede + 1) : 0;
 	return 0;
+}
+
+int wg_cache_set_verified(struct wg_cache *c, const struct wg_cache_key *k)
+{
+	uint8_t key[KEY_MAX];
+	int klen = key_build(k, key);
+	if (klen < 0)
+		return -EINVAL;
+	struct entry *e = find(c, key, (size_t)klen, key_hash(c, key, (size_t)klen));
+	if (!e)
+		return -ENOENT;
+	e->verified = 1;
+	return 0;
+}
+
+int wg_cache_verified(const struct wg_cache *c, const struct wg_cache_key *k, uint64_t now_ms)
+{
+	uint8_t key[KEY_MAX];
+	int klen = key_build(k, key);
+	if (klen < 0)
+		return -1;
+	struct entry *e = find(c, key, (size_t)klen, key_hash(c, key, (size_t)klen));
+	if (!e || now_ms >= expiry_ms(e))
+		return -1;
+	return e->verified;
 }
 
 int wg_cache_last_ede(const struct wg_cache *c)

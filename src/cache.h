@@ -95,6 +95,13 @@ int wg_cache_set_ede(struct wg_cache *c, const struct wg_cache_key *k, int ede);
  * none. */
 int wg_cache_last_ede(const struct wg_cache *c);
 
+/* Mark k's entry as checked by the guard and found agreeing with the public
+ * answer; a later insert clears the mark. Returns 0, -ENOENT or -EINVAL. */
+int wg_cache_set_verified(struct wg_cache *c, const struct wg_cache_key *k);
+/* For a fresh entry: 1 marked verified, 0 not; -1 not cached (or expired).
+ * Does not count as a hit. */
+int wg_cache_verified(const struct wg_cache *c, const struct wg_cache_key *k, uint64_t now_ms);
+
 /* Drop one key (e.g. after the guard decided a cached answer was wrong). */
 void wg_cache_remove(struct wg_cache *c, const struct wg_cache_key *k);
 void wg_cache_clear(struct wg_cache *c);

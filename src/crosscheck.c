@@ -525,7 +525,14 @@ static void decide(struct wg_xreq *q)
 	in.public_.len = q->p_len;
 	in.qname = q->qi.qname_lc;
 	in.qtype = q->qi.qtype;
-	in.a_agree = -1; /* A and AAAA are separate exchanges; see the man page */
+	/* A and AAAA are separate exchanges: for an AAAA, the A of the same
+	 * name agrees when the cache holds it marked verified (below) */
+	in.a_agree = -1;
+	if (q->qi.qtype == WG_TYPE_AAAA && x->cache) {
+		struct wg_cache_key ka = {q->qi.qname_lc, q->qi.qname_len, WG_TYPE_A, q->qi.qclass,
+					  q->cache_flags};
+		in.a_agree = wg_cache_verified(x->cache, &ka, uv_now(x->loop));
+	}
 	wg_compare(&in, &x->ctx, &v);
 	wg_guard_decide(&v, &x->gconf, &d);
 
@@ -572,6 +579,14 @@ static void decide(struct wg_xreq *q)
 		else
 			serve_once(q, q->l_done ? q->l_status : -ETIMEDOUT, NULL, 0, 0, -1);
 		break;
+	}
+	/* the local answer agreed with the public one and is what the cache
+	 * now holds: mark it, so an AAAA of the name can be judged against it */
+	if ((v.category == WG_CMP_MATCH || v.category == WG_CMP_CDN_VARIANCE) &&
+	    d.action == WG_GUARD_SERVE_LOCAL && q->l_done && q->l_status == 0 && x->cache) {
+		struct wg_cache_key k = {q->qi.qname_lc, q->qi.qname_len, q->qi.qtype,
+					 q->qi.qclass, q->cache_flags};
+		wg_cache_set_verified(x->cache, &k);
 	}
 	record(q, &v, &d);
 	xreq_free(q);

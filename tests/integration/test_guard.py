@@ -53,6 +53,8 @@ MS_ZONE = (W.soa() +
            "fe2.update 300 IN A 192.0.2.33\n"
            "catalog.update 300 IN A 192.0.2.34\n"
            "www.update 300 IN A 192.0.2.40\n"
+           "v6.update 300 IN A 192.0.2.42\n"
+           "v6.update 300 IN AAAA 2001:db8::42\n"
            "fe2cr.update 300 IN A 192.0.2.41\n"
            "fe3.delivery.mp 300 IN A 192.0.2.35\n"
            "fe3cr.delivery.mp 300 IN A 192.0.2.39\n"
@@ -113,10 +115,16 @@ UNBOUND_RULES = [
     'local-data: "amupdatedl.microsoft.com. 300 A 10.10.10.11"',
     'local-zone: "ads.example.org." redirect',
     'local-data: "ads.example.org. 300 A 0.0.0.0"',
+    # the genuine A, no AAAA: an IPv6 filter
+    'local-zone: "v6.update.microsoft.com." static',
+    'local-data: "v6.update.microsoft.com. 300 A 192.0.2.42"',
 ]
 
 UNBOUND_CASES = [
     ("ctldl.windowsupdate.com", "A", "0.0.0.0", "192.0.2.20", "sinkhole", False),
+    # the A agrees (no row); its AAAA, asked at the end, is then judged
+    # aaaa-suppressed against the verified A in the cache
+    ("v6.update.microsoft.com", "A", "192.0.2.42", None, None, True),
     ("ctldl.windowsupdate.com", "AAAA", "::", "2001:db8::20", "sinkhole", False),
     ("sls.update.microsoft.com", "A", "146.112.61.106", "192.0.2.31", "sinkhole", False),
     ("fe3.delivery.mp.microsoft.com", "A", "NXDOMAIN", "192.0.2.35", "blocked-rcode",
@@ -134,6 +142,7 @@ UNBOUND_CASES = [
     ("dl.delivery.mp.microsoft.com", "A", "10.10.10.10", None, "sanctioned", True),
     ("www.update.microsoft.com", "A", "192.0.2.40", None, None, True),
     ("ads.example.org", "A", "0.0.0.0", None, None, True),
+    ("v6.update.microsoft.com", "AAAA", "NODATA", None, "aaaa-suppressed", False),
 ]
 
 DNSMASQ_ADDRESSES = [

@@ -484,8 +484,8 @@ static void test_replace(void **state)
 	wg_cache_free(c);
 }
 
-/* An EDE marked on an entry comes back with every hit until the entry is
- * replaced. */
+/* An EDE or "verified" mark on an entry holds until the entry is replaced;
+ * the EDE comes back with every hit. */
 static void test_ede_mark(void **state)
 {
 	struct wg_cache_params p = defaults();
@@ -508,10 +508,19 @@ static void test_ede_mark(void **state)
 	assert_int_equal(wg_cache_last_ede(c), -1);
 	assert_int_equal(look(c, k, T0 + 2 * SEC, out, &len), WG_CACHE_HIT);
 	assert_int_equal(wg_cache_last_ede(c), 0);
+	/* the guard's "verified" mark: fresh entries only, not a hit */
+	assert_int_equal(wg_cache_verified(c, k, T0 + SEC), 0);
+	assert_int_equal(wg_cache_set_verified(c, k), 0);
+	assert_int_equal(wg_cache_verified(c, k, T0 + SEC), 1);
+	assert_int_equal(wg_cache_verified(c, other, T0 + SEC), 0);
+	assert_int_equal(wg_cache_verified(c, k, T0 + 301 * SEC), -1);
+	assert_int_equal(wg_cache_set_verified(c, mkkey(&ko, "none.example", WG_TYPE_A, 0)),
+			 -ENOENT);
 	/* a new answer for the key starts unmarked */
 	assert_int_equal(wg_cache_insert(c, k, R.b, R.len, T0 + 3 * SEC, 0), 0);
 	assert_int_equal(look(c, k, T0 + 3 * SEC, out, &len), WG_CACHE_HIT);
 	assert_int_equal(wg_cache_last_ede(c), -1);
+	assert_int_equal(wg_cache_verified(c, k, T0 + 3 * SEC), 0);
 	wg_cache_free(c);
 }
 
