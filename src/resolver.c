@@ -863,6 +863,10 @@ int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char 
 	struct wg_cache_params cp;
 	cache_params(cfg, &cp);
 	wg_cache_set_params(r->cache, &cp);
+	/* cached answers were judged under the old WU set, plugins and lists
+	 * (a name newly in the WU set was cached unguarded): start afresh, as
+	 * dnsmasq and unbound do on reload */
+	wg_cache_clear(r->cache);
 	/* exchanges in flight finish against the old lists */
 	wg_crosscheck_free(r->xc, 0);
 	r->xc = xc;

@@ -5,6 +5,7 @@ on and off (RFC 8767), identical in-flight queries sharing one upstream
 exchange (issue 2)."""
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -179,6 +180,30 @@ def stale_client_timer():
          "%d queries" % len(asked))
 
 
+def reload_empties_cache():
+    """SIGHUP: what the cache held was judged under the old lists, so a
+    successful reload starts with an empty cache (as dnsmasq and unbound)."""
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([ns.addr], config=W.wg_config())
+    m, _ = W.query(wg.addr, "www.%s" % Z)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "answered and cached")
+    ns.stop()
+    m, _ = W.query(wg.addr, "www.%s" % Z)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "from the cache with nsd stopped")
+    size = os.path.getsize(wg.logpath)
+    wg.kill(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    text = ""
+    while time.monotonic() < deadline and "configuration reloaded" not in text:
+        time.sleep(0.05)
+        with open(wg.logpath, "rb") as f:
+            f.seek(size)
+            text = f.read().decode("utf-8", "replace")
+    h.ok("configuration reloaded" in text, "SIGHUP reloaded", text[-300:])
+    m, _ = W.query(wg.addr, "www.%s" % Z, timeout=5)
+    h.rcode(m, "SERVFAIL", "after the reload the cache is empty: nsd down means SERVFAIL")
+
+
 def lru_bound():
     ns = h.nsd({Z: W.ZONE})
     wg = h.wuguard([ns.addr], config=W.wg_config(cache={"size": 3}))
@@ -244,6 +269,7 @@ h.case("min-ttl and max-ttl clamps", ttl_clamps)
 h.case("serve-stale on", stale, True)
 h.case("serve-stale off", stale, False)
 h.case("serve-stale client response timer", stale_client_timer)
+h.case("SIGHUP empties the cache", reload_empties_cache)
 h.case("cache size bound (LRU eviction)", lru_bound)
 h.case("SERVFAIL cached only for servfail-ttl", servfail_cached)
 h.case("identical in-flight queries share one upstream exchange", inflight_shared)
