@@ -541,7 +541,9 @@ static void test_session_weak(void **state)
 
 /* --- the transport against an in-process fake resolver on loopback --- */
 
-enum fake_mode { FAKE_OK, FAKE_GARBAGE_FIRST, FAKE_SILENT, FAKE_TC };
+/* FAKE_CERT_TCP: certificate queries over UDP go unanswered, so the
+ * client must fetch them over TCP */
+enum fake_mode { FAKE_OK, FAKE_GARBAGE_FIRST, FAKE_SILENT, FAKE_TC, FAKE_CERT_TCP };
 
 struct fake {
 	uv_udp_t udp;
@@ -553,7 +555,7 @@ struct fake {
 	uint8_t pk[32], sk[32];
 	uint32_t serial;
 	int32_t valid_from, valid_to; /* relative to now, seconds */
-	int cert_queries, dc_queries;
+	int cert_queries, dc_queries, tcp_cert_queries;
 	size_t last_query_len;
 };
 
@@ -576,10 +578,11 @@ static void fake_send(struct fake *f, const uint8_t *p, size_t n, const struct s
 	assert_true(uv_udp_try_send(&f->udp, &b, 1, to) == (int)n);
 }
 
-static void fake_cert_reply(struct fake *f, const uint8_t *q, size_t n, const struct sockaddr *to)
+/* The TXT answer with one certificate to the query q; its length. */
+static size_t fake_cert_build(struct fake *f, const uint8_t *q, size_t n, uint8_t *out)
 {
 	struct wg_query_info qi;
-	uint8_t out[1024], c[200];
+	uint8_t c[200];
 	assert_int_equal(wg_wire_parse_query(q, n, &qi), 0);
 	size_t o = qi.question_end;
 	memcpy(out, q, o);
@@ -594,7 +597,15 @@ static void fake_cert_reply(struct fake *f, const uint8_t *q, size_t n, const st
 	o += 10;
 	out[o++] = (uint8_t)cl;
 	memcpy(out + o, c, cl);
-	fake_send(f, out, o + cl, to);
+	return o + cl;
+}
+
+static void fake_cert_reply(struct fake *f, const uint8_t *q, size_t n, const struct sockaddr *to)
+{
+	uint8_t out[1024];
+	if (f->mode == FAKE_CERT_TCP)
+		return;
+	fake_send(f, out, fake_cert_build(f, q, n, out), to);
 }
 
 /* Seal msg for the client as the resolver with the given client nonce half. */
@@ -714,11 +725,17 @@ static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (c->have < 2 || c->have < 2 + (size_t)wg_get16(c->in))
 		return;
 	uv_read_stop(s);
-	size_t ql = wg_get16(c->in);
-	c->f->tcp_queries++;
-	assert_int_equal((ql - 68) % 64, 0); /* TCP padding: a multiple of 64 */
-	size_t o = fake_answer(c->f, c->in + 2, ql, 0, cpk, nonce, ans);
-	size_t l = fake_seal(c->f, cpk, nonce, ans, o, c->out + 2);
+	size_t ql = wg_get16(c->in), l;
+	if (ql < 60 || memcmp(c->in + 2, "fakemagc", 8) != 0) {
+		/* a plain certificate query */
+		c->f->tcp_cert_queries++;
+		l = fake_cert_build(c->f, c->in + 2, ql, c->out + 2);
+	} else {
+		c->f->tcp_queries++;
+		assert_int_equal((ql - 68) % 64, 0); /* TCP padding: a multiple of 64 */
+		size_t o = fake_answer(c->f, c->in + 2, ql, 0, cpk, nonce, ans);
+		l = fake_seal(c->f, cpk, nonce, ans, o, c->out + 2);
+	}
 	wg_put16(c->out, (uint16_t)l);
 	uv_buf_t wb = uv_buf_init((char *)c->out, (unsigned)(l + 2));
 	c->w.data = c;
@@ -975,6 +992,35 @@ static void test_transport_truncated_to_tcp(void **state)
 	teardown_loop(&loop, d, &f);
 }
 
+/* Certificates that do not come over UDP are fetched over TCP, and the
+ * sealed queries then go over UDP as usual. */
+static void test_transport_cert_over_tcp(void **state)
+{
+	uv_loop_t loop;
+	struct fake f;
+	struct outcome o = {0};
+	struct wg_query_info qi;
+	char stamp[256], err[200];
+	const char *stamps[1] = {stamp};
+
+	uv_loop_init(&loop);
+	fake_start(&loop, &f, FAKE_CERT_TCP);
+	fake_stamp(&f, f.prov.pk, stamp, sizeof(stamp));
+	struct wg_dnscrypt *d = wg_dnscrypt_new(&loop, stamps, 1, 300, err, sizeof(err));
+	assert_non_null(d);
+	make_qi(&qi);
+	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
+	run_until(&loop, &o.called, 1);
+	assert_int_equal(o.rep.status, 0);
+	assert_int_equal(o.rep.authenticated, 1);
+	assert_int_equal(o.rep.tcp, 0);
+	assert_true(f.cert_queries >= 1);     /* asked over UDP, unanswered */
+	assert_int_equal(f.tcp_cert_queries, 1);
+	assert_int_equal(f.dc_queries, 1);
+	assert_int_equal(f.tcp_queries, 0);
+	teardown_loop(&loop, d, &f);
+}
+
 /* A well-signed certificate that is not valid yet: no answer, and the log
  * says the local clock may be off. */
 static void test_transport_clock_off(void **state)
@@ -1049,6 +1095,7 @@ int main(void)
 		cmocka_unit_test(test_transport_timeout_and_cancel),
 		cmocka_unit_test(test_transport_wrong_key),
 		cmocka_unit_test(test_transport_truncated_to_tcp),
+		cmocka_unit_test(test_transport_cert_over_tcp),
 		cmocka_unit_test(test_transport_clock_off),
 		cmocka_unit_test(test_transport_bad_stamp),
 	};
