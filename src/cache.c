@@ -558,6 +558,17 @@ int wg_cache_verified(const struct wg_cache *c, const struct wg_cache_key *k, ui
 	return e->verified;
 }
 
+void wg_cache_expire_all(struct wg_cache *c, uint64_t now_ms)
+{
+	for (struct entry *e = c->head; e; e = e->next) {
+		if (expiry_ms(e) <= now_ms)
+			continue;
+		uint64_t age = now_ms > e->inserted_ms ? now_ms - e->inserted_ms : 0;
+		e->lifetime_s = (uint32_t)(age / 1000); /* expiry <= now */
+		e->prefetched = 0;
+	}
+}
+
 int wg_cache_last_ede(const struct wg_cache *c)
 {
 	return c->last_ede;

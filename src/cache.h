@@ -102,6 +102,11 @@ int wg_cache_set_verified(struct wg_cache *c, const struct wg_cache_key *k);
  * Does not count as a hit. */
 int wg_cache_verified(const struct wg_cache *c, const struct wg_cache_key *k, uint64_t now_ms);
 
+/* Make every entry expired now: the next lookup of each misses (and the
+ * answer is fetched and judged again), while the entries stay usable as
+ * stale answers for stale_max_age (with stale_max_age 0 they are gone). */
+void wg_cache_expire_all(struct wg_cache *c, uint64_t now_ms);
+
 /* Drop one key (e.g. after the guard decided a cached answer was wrong). */
 void wg_cache_remove(struct wg_cache *c, const struct wg_cache_key *k);
 void wg_cache_clear(struct wg_cache *c);

@@ -864,9 +864,11 @@ int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char 
 	cache_params(cfg, &cp);
 	wg_cache_set_params(r->cache, &cp);
 	/* cached answers were judged under the old WU set, plugins and lists
-	 * (a name newly in the WU set was cached unguarded): start afresh, as
-	 * dnsmasq and unbound do on reload */
-	wg_cache_clear(r->cache);
+	 * (a name newly in the WU set was cached unguarded): expire them all,
+	 * so each is fetched and judged again on its next query, but keep them
+	 * as stale answers, which the guard's fallback and serve-stale need
+	 * when an upstream or the public reference is down after the reload */
+	wg_cache_expire_all(r->cache, now_ms(r));
 	/* exchanges in flight finish against the old lists */
 	wg_crosscheck_free(r->xc, 0);
 	r->xc = xc;

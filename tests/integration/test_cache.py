@@ -180,11 +180,13 @@ def stale_client_timer():
          "%d queries" % len(asked))
 
 
-def reload_empties_cache():
+def reload_expires_cache(serve_stale):
     """SIGHUP: what the cache held was judged under the old lists, so a
-    successful reload starts with an empty cache (as dnsmasq and unbound)."""
+    successful reload expires every entry: the next query asks again. The
+    entries stay usable as stale answers."""
     ns = h.nsd({Z: W.ZONE})
-    wg = h.wuguard([ns.addr], config=W.wg_config())
+    wg = h.wuguard([ns.addr], config=W.wg_config(
+        cache={"serve-stale": serve_stale, "stale-ttl": 7, "stale-client-timeout": 300}))
     m, _ = W.query(wg.addr, "www.%s" % Z)
     h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "answered and cached")
     ns.stop()
@@ -200,8 +202,18 @@ def reload_empties_cache():
             f.seek(size)
             text = f.read().decode("utf-8", "replace")
     h.ok("configuration reloaded" in text, "SIGHUP reloaded", text[-300:])
-    m, _ = W.query(wg.addr, "www.%s" % Z, timeout=5)
-    h.rcode(m, "SERVFAIL", "after the reload the cache is empty: nsd down means SERVFAIL")
+    q = W.make_query("www.%s" % Z, edns=0)
+    m, _ = W.ask(wg.addr, q, timeout=5)
+    if serve_stale:
+        codes = [o.code for o in (m.options if m is not None else [])
+                 if isinstance(o, dns.edns.EDEOption)]
+        h.ok(W.answer_set(m, "A") == {"192.0.2.1"} and codes == [3] and
+             W.answer_ttl(m) <= 7,
+             "after the reload the entry is expired: nsd down, so it comes stale "
+             "(EDE 3, stale-ttl)", W.describe(m))
+    else:
+        h.rcode(m, "SERVFAIL", "after the reload the entry is expired: nsd down, "
+                "serve-stale off: SERVFAIL")
 
 
 def lru_bound():
@@ -269,7 +281,8 @@ h.case("min-ttl and max-ttl clamps", ttl_clamps)
 h.case("serve-stale on", stale, True)
 h.case("serve-stale off", stale, False)
 h.case("serve-stale client response timer", stale_client_timer)
-h.case("SIGHUP empties the cache", reload_empties_cache)
+h.case("SIGHUP expires the cache (serve-stale on)", reload_expires_cache, True)
+h.case("SIGHUP expires the cache (serve-stale off)", reload_expires_cache, False)
 h.case("cache size bound (LRU eviction)", lru_bound)
 h.case("SERVFAIL cached only for servfail-ttl", servfail_cached)
 h.case("identical in-flight queries share one upstream exchange", inflight_shared)

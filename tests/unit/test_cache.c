@@ -577,6 +577,38 @@ static void test_stale(void **state)
 	wg_cache_free(c);
 }
 
+/* A reload expires every entry: fresh lookups miss, stale ones still work
+ * within stale_max_age. */
+static void test_expire_all(void **state)
+{
+	struct wg_cache_params p = defaults();
+	p.stale_max_age = 3600;
+	struct wg_cache *c = wg_cache_new(&p);
+	struct key kk;
+	size_t len;
+	const struct wg_cache_key *k = mkkey(&kk, "exp.example", WG_TYPE_A, 0);
+	build(&R, "exp.example", WG_TYPE_A, WG_RCODE_NOERROR, 1, NULL, 0, 0, 0);
+	assert_int_equal(wg_cache_insert(c, k, R.b, R.len, T0, 0), 0);
+	assert_int_equal(look(c, k, T0 + 10 * SEC, out, &len), WG_CACHE_HIT);
+	wg_cache_expire_all(c, T0 + 10 * SEC + 500);
+	assert_int_equal(look(c, k, T0 + 10 * SEC + 500, out, &len), WG_CACHE_MISS);
+	assert_int_equal(wg_cache_lookup(c, k, T0 + 11 * SEC, 1, 30, out, sizeof(out), &len, NULL),
+			 WG_CACHE_STALE);
+	/* a fresh insert is fresh again */
+	assert_int_equal(wg_cache_insert(c, k, R.b, R.len, T0 + 12 * SEC, 0), 0);
+	assert_int_equal(look(c, k, T0 + 12 * SEC, out, &len), WG_CACHE_HIT);
+	wg_cache_free(c);
+
+	/* without serve-stale the expired entries are gone */
+	p.stale_max_age = 0;
+	c = wg_cache_new(&p);
+	assert_int_equal(wg_cache_insert(c, k, R.b, R.len, T0, 0), 0);
+	wg_cache_expire_all(c, T0 + 2 * SEC);
+	assert_int_equal(wg_cache_lookup(c, k, T0 + 2 * SEC, 1, 30, out, sizeof(out), &len, NULL),
+			 WG_CACHE_MISS);
+	wg_cache_free(c);
+}
+
 static void test_prefetch(void **state)
 {
 	struct wg_cache_params p = defaults();
@@ -782,6 +814,7 @@ int main(void)
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_ede_mark),
 		cmocka_unit_test(test_stale),
+		cmocka_unit_test(test_expire_all),
 		cmocka_unit_test(test_prefetch),
 		cmocka_unit_test(test_remove_clear),
 		cmocka_unit_test(test_many_records),
