@@ -320,8 +320,10 @@ static int udp_open(uv_loop_t *loop, struct wg_udp_sock *s, const struct sockadd
 	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* a bigger receive buffer rides out bursts (dnsperf, storms) */
+	/* no SO_REUSEADDR: on Linux it would let another socket (another
+	 * user's, on an unprivileged port) bind the same UDP address and take
+	 * a share of the queries; UDP has no TIME_WAIT to wait out anyway.
+	 * A bigger receive buffer rides out bursts (dnsperf, storms). */
 	int rcv = 4 << 20;
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	socklen_t len;

@@ -198,8 +198,28 @@ def background():
             h.ok(not os.path.exists("/proc/%d" % pid), "SIGTERM stops the daemon")
 
 
+def port_not_shared():
+    """Another socket cannot join the daemon's UDP port with SO_REUSEADDR
+    (on Linux that would hand it a share of the queries)."""
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([ns.addr], config=W.wg_config())
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(wg.addr)
+        bound = True
+    except OSError:
+        bound = False
+    finally:
+        s.close()
+    h.ok(not bound, "binding the daemon's UDP address with SO_REUSEADDR fails")
+    m, _ = W.query(wg.addr, "www.%s" % Z)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "and the daemon answers", W.describe(m))
+
+
 h.case("prefetch of popular entries near expiry", prefetch)
 h.case("EMFILE under a TCP flood", emfile)
 h.case("-u drops privileges after binding", privilege_drop)
 h.case("background start reports readiness or the failure", background)
+h.case("the UDP port cannot be shared", port_not_shared)
 h.done()
