@@ -6,7 +6,8 @@
  * from an address and port we sent to during this exchange, with the ID
  * used for that send and our question. Retries move to the next server with
  * a fresh ID; replies to an earlier try still count (a slow server is not a
- * wrong one). TC=1 restarts the exchange over TCP to the server that
+ * wrong one). A try the kernel refuses to send (no route, a broadcast
+ * address) times out at once instead of after the timeout. TC=1 restarts the exchange over TCP to the server that
  * truncated.
  *
  * The UDP sockets are plain non-blocking fds in a private epoll set that
@@ -71,6 +72,7 @@ struct wg_upstream_req {
 	struct wg_addr addrs[MAX_TRIES];/* where each try went */
 	int server_idx[MAX_TRIES];
 	int bad_replies;
+	int send_failed;                /* the current try was refused locally */
 	int tcp_server;                 /* index into addrs of the TCP peer */
 	uint16_t tcp_id;
 	uint8_t *tcp_buf;               /* owned: malloc'd on first TCP use */
@@ -244,6 +246,25 @@ static void tl_start(struct wg_upstream_req *r, int which, uint32_t ms)
 		arm_timer(u);
 }
 
+/* Time r's current try out at once (its send failed locally): at the head
+ * of the UDP list, which only entries already due may precede. */
+static void tl_start_now(struct wg_upstream_req *r)
+{
+	struct wg_upstream *u = r->u;
+	tl_unlink(r);
+	struct wg_tlist *l = &u->tl[TL_UDP];
+	r->deadline = uv_now(u->loop);
+	r->tlist = TL_UDP;
+	r->tprev = NULL;
+	r->tnext = l->head;
+	if (l->head)
+		l->head->tprev = r;
+	else
+		l->tail = r;
+	l->head = r;
+	uv_timer_start(&u->timer, on_timer, 0, 0);
+}
+
 /* --- recycling --- */
 
 static void free_u(struct wg_upstream *u)
@@ -349,7 +370,10 @@ static void start_tcp(struct wg_upstream_req *r, int try_idx);
 static void try_timed_out(struct wg_upstream_req *r)
 {
 	struct wg_upstream *u = r->u;
-	u->st.timeouts++;
+	if (r->send_failed)
+		r->send_failed = 0; /* counted as a send error, not a timeout */
+	else
+		u->st.timeouts++;
 	if (r->tries < (int)u->retries + 1 && r->tries < MAX_TRIES && u->n > 0) {
 		if (send_try(r) == 0)
 			return;
@@ -515,10 +539,17 @@ static int send_try(struct wg_upstream_req *r)
 			rc = -errno;
 	}
 	u->st.sent++;
-	if (rc < 0)
+	if (rc < 0 && rc != -EAGAIN && rc != -ENOBUFS && rc != -ENOMEM) {
+		/* refused locally (no route, no address of that family, a
+		 * broadcast address, no descriptor): nothing went out, so the
+		 * next server is tried at once rather than after the timeout */
 		wg_debug("upstream", "send failed: %s", strerror((int)-rc));
-	/* even when the send failed (e.g. ENETUNREACH, EMFILE), let the timer
-	 * drive the next try so that a dead route behaves like a dead server */
+		u->st.send_errors++;
+		r->send_failed = 1;
+		tl_start_now(r);
+		return 0;
+	}
+	/* a full buffer may still drain: give the try its time */
 	tl_start(r, TL_UDP, u->timeout_ms);
 	return 0;
 }
@@ -633,6 +664,7 @@ int wg_upstream_query(struct wg_upstream *u, const struct wg_query_info *qi, wg_
 	r->arg = arg;
 	r->tries = 0;
 	r->bad_replies = 0;
+	r->send_failed = 0;
 	r->tcp_len = 0;
 	int n = wg_wire_build_query(r->query, sizeof(r->query), qi, 0);
 	if (n < 0) {

@@ -34,7 +34,7 @@ struct wg_upstream_reply {
 typedef void (*wg_upstream_cb)(void *arg, const struct wg_upstream_reply *r);
 
 struct wg_upstream_stats {
-	uint64_t sent, replies, timeouts, tcp_retries, bad_replies, failures;
+	uint64_t sent, replies, timeouts, tcp_retries, bad_replies, failures, send_errors;
 };
 
 /* servers is copied. timeout_ms per try; retries = extra tries beyond the

@@ -251,6 +251,28 @@ def failover():
              W.describe(m))
 
 
+def send_refused_failover():
+    """An upstream the kernel refuses to send to (a broadcast address without
+    SO_BROADCAST: EACCES, nothing leaves the machine) is skipped at once,
+    not after the 2 s try timeout: with only such upstreams, SERVFAIL comes
+    at once."""
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([("255.255.255.255", 53), ns.addr],
+                   config=W.wg_config(upstream={"timeout": 2000, "retries": 2}))
+    # (the start-up probe already made the second upstream the preferred
+    # one, so only the answer is checked here; the timing below)
+    m, _ = W.query(wg.addr, "www.%s" % Z, timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "answered by the second upstream",
+         W.describe(m))
+    only = h.wuguard([("255.255.255.255", 53)], name="wuguard-bcast",
+                     config=W.wg_config(upstream={"timeout": 2000, "retries": 2}))
+    t0 = time.monotonic()
+    m, _ = W.query(only.addr, "www.%s" % Z, timeout=8)
+    dt = time.monotonic() - t0
+    h.rcode(m, "SERVFAIL", "the only upstream refused locally: SERVFAIL")
+    h.ok(dt < 0.5, "at once (three tries, none could be sent)", "took %.2f s" % dt)
+
+
 def mixed_family_failover():
     """An IPv6 upstream that never answers, then an IPv4 one: the exchange
     opens a socket of each family as its tries need them."""
@@ -313,5 +335,6 @@ h.case("TC from upstream retried over TCP", tc_retry_seen_upstream)
 h.case("upstream down: SERVFAIL", upstream_down)
 h.case("failover to a second upstream", failover)
 h.case("failover from an IPv6 to an IPv4 upstream", mixed_family_failover)
+h.case("an upstream refused by the kernel is skipped at once", send_refused_failover)
 h.case("ACL: REFUSED for a denied source", acl_refused)
 h.done()
