@@ -120,6 +120,17 @@ static struct entry *find(const struct wg_cache *c, const uint8_t *key, size_t k
 	return NULL;
 }
 
+/* The entry for k in *out. Returns 0, -EINVAL (a bad key) or -ENOENT. */
+static int find_key(const struct wg_cache *c, const struct wg_cache_key *k, struct entry **out)
+{
+	uint8_t key[KEY_MAX];
+	int klen = key_build(k, key);
+	if (klen < 0)
+		return -EINVAL;
+	*out = find(c, key, (size_t)klen, key_hash(c, key, (size_t)klen));
+	return *out ? 0 : -ENOENT;
+}
+
 static void lru_unlink(struct wg_cache *c, struct entry *e)
 {
 	if (e->prev)
@@ -294,14 +305,10 @@ enum wg_cache_result wg_cache_lookup(struct wg_cache *c, const struct wg_cache_k
 				     uint64_t now_ms, int allow_stale, uint32_t stale_ttl,
 				     uint8_t *out, size_t cap, size_t *outlen, int *prefetch)
 {
-	uint8_t key[KEY_MAX];
+	struct entry *e;
 	if (prefetch)
 		*prefetch = 0;
-	int klen = key_build(k, key);
-	if (klen < 0)
-		return WG_CACHE_MISS;
-	struct entry *e = find(c, key, (size_t)klen, key_hash(c, key, (size_t)klen));
-	if (!e)
+	if (find_key(c, k, &e) < 0)
 		return WG_CACHE_MISS;
 
 	uint64_t exp = expiry_ms(e);
@@ -497,12 +504,8 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 
 void wg_cache_remove(struct wg_cache *c, const struct wg_cache_key *k)
 {
-	uint8_t key[KEY_MAX];
-	int klen = key_build(k, key);
-	if (klen < 0)
-		return;
-	struct entry *e = find(c, key, (size_t)klen, key_hash(c, key, (size_t)klen));
-	if (e)
+	struct entry *e;
+	if (find_key(c, k, &e) == 0)
 		drop(c, e);
 }
 
@@ -522,38 +525,26 @@ void wg_cache_clear(struct wg_cache *c)
 
 int wg_cache_set_ede(struct wg_cache *c, const struct wg_cache_key *k, int ede)
 {
-	uint8_t key[KEY_MAX];
-	int klen = key_build(k, key);
-	if (klen < 0)
-		return -EINVAL;
-	struct entry *e = find(c, key, (size_t)klen, key_hash(c, key, (size_t)klen));
-	if (!e)
-		return -ENOENT;
-	e->ede1 = ede >= 0 && ede < 255 ? (uint8_t)(ede + 1) : 0;
-	return 0;
+	struct entry *e;
+	int rc = find_key(c, k, &e);
+	if (rc == 0)
+		e->ede1 = ede >= 0 && ede < 255 ? (uint8_t)(ede + 1) : 0;
+	return rc;
 }
 
 int wg_cache_set_verified(struct wg_cache *c, const struct wg_cache_key *k)
 {
-	uint8_t key[KEY_MAX];
-	int klen = key_build(k, key);
-	if (klen < 0)
-		return -EINVAL;
-	struct entry *e = find(c, key, (size_t)klen, key_hash(c, key, (size_t)klen));
-	if (!e)
-		return -ENOENT;
-	e->verified = 1;
-	return 0;
+	struct entry *e;
+	int rc = find_key(c, k, &e);
+	if (rc == 0)
+		e->verified = 1;
+	return rc;
 }
 
 int wg_cache_verified(const struct wg_cache *c, const struct wg_cache_key *k, uint64_t now_ms)
 {
-	uint8_t key[KEY_MAX];
-	int klen = key_build(k, key);
-	if (klen < 0)
-		return -1;
-	struct entry *e = find(c, key, (size_t)klen, key_hash(c, key, (size_t)klen));
-	if (!e || now_ms >= expiry_ms(e))
+	struct entry *e;
+	if (find_key(c, k, &e) < 0 || now_ms >= expiry_ms(e))
 		return -1;
 	return e->verified;
 }

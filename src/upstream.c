@@ -224,25 +224,42 @@ static void arm_timer(struct wg_upstream *u)
 	uv_timer_start(&u->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
+/* Put r on list which with this deadline: at the tail (deadlines grow),
+ * or at the head for a try that is due at once. */
+static void tl_link(struct wg_upstream_req *r, int which, uint64_t deadline, int at_head)
+{
+	struct wg_tlist *l = &r->u->tl[which];
+	tl_unlink(r);
+	r->deadline = deadline;
+	r->tlist = which;
+	if (at_head) {
+		r->tprev = NULL;
+		r->tnext = l->head;
+		if (l->head)
+			l->head->tprev = r;
+		else
+			l->tail = r;
+		l->head = r;
+	} else {
+		r->tnext = NULL;
+		r->tprev = l->tail;
+		if (l->tail)
+			l->tail->tnext = r;
+		else
+			l->head = r;
+		l->tail = r;
+	}
+}
+
 /* (Re)start r's timeout: ms from now, at the tail of list which. The timer
  * is re-armed only when r becomes a head; a head that leaves early makes
  * the timer fire early once, and on_timer re-arms it. */
 static void tl_start(struct wg_upstream_req *r, int which, uint32_t ms)
 {
 	struct wg_upstream *u = r->u;
-	tl_unlink(r);
-	struct wg_tlist *l = &u->tl[which];
-	r->deadline = uv_now(u->loop) + ms;
-	r->tlist = which;
-	r->tnext = NULL;
-	r->tprev = l->tail;
-	if (l->tail)
-		l->tail->tnext = r;
-	else
-		l->head = r;
-	l->tail = r;
-	if (l->head == r && (!uv_is_active((uv_handle_t *)&u->timer) ||
-			     uv_timer_get_due_in(&u->timer) > ms))
+	tl_link(r, which, uv_now(u->loop) + ms, 0);
+	if (u->tl[which].head == r && (!uv_is_active((uv_handle_t *)&u->timer) ||
+				       uv_timer_get_due_in(&u->timer) > ms))
 		arm_timer(u);
 }
 
@@ -250,19 +267,8 @@ static void tl_start(struct wg_upstream_req *r, int which, uint32_t ms)
  * of the UDP list, which only entries already due may precede. */
 static void tl_start_now(struct wg_upstream_req *r)
 {
-	struct wg_upstream *u = r->u;
-	tl_unlink(r);
-	struct wg_tlist *l = &u->tl[TL_UDP];
-	r->deadline = uv_now(u->loop);
-	r->tlist = TL_UDP;
-	r->tprev = NULL;
-	r->tnext = l->head;
-	if (l->head)
-		l->head->tprev = r;
-	else
-		l->tail = r;
-	l->head = r;
-	uv_timer_start(&u->timer, on_timer, 0, 0);
+	tl_link(r, TL_UDP, uv_now(r->u->loop), 1);
+	uv_timer_start(&r->u->timer, on_timer, 0, 0);
 }
 
 /* --- recycling --- */

@@ -157,9 +157,7 @@ def stale_client_timer():
          "upstream silent: the expired answer is served stale", W.describe(m))
     h.ok(0.3 <= dt < 1.2, "after the 400 ms client timer, not the 1.5 s try timeout",
          "took %.2f s" % dt)
-    codes = [o.code for o in (m.options if m is not None else [])
-             if isinstance(o, dns.edns.EDEOption)]
-    h.eq(codes, [3], "with EDE 3 (Stale Answer)")
+    h.eq(W.ede_codes(m), [3], "with EDE 3 (Stale Answer)")
     t = W.answer_ttl(m)
     h.ok(t is not None and 1 <= t <= 7, "and the stale-ttl", "ttl %s" % t)
     t0 = time.monotonic()
@@ -192,22 +190,14 @@ def reload_expires_cache(serve_stale):
     ns.stop()
     m, _ = W.query(wg.addr, "www.%s" % Z)
     h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "from the cache with nsd stopped")
-    size = os.path.getsize(wg.logpath)
+    size = wg.log_size()
     wg.kill(signal.SIGHUP)
-    deadline = time.monotonic() + 5
-    text = ""
-    while time.monotonic() < deadline and "configuration reloaded" not in text:
-        time.sleep(0.05)
-        with open(wg.logpath, "rb") as f:
-            f.seek(size)
-            text = f.read().decode("utf-8", "replace")
-    h.ok("configuration reloaded" in text, "SIGHUP reloaded", text[-300:])
+    h.ok(wg.wait_log("configuration reloaded", size), "SIGHUP reloaded",
+         wg.log_since(size)[-300:])
     q = W.make_query("www.%s" % Z, edns=0)
     m, _ = W.ask(wg.addr, q, timeout=5)
     if serve_stale:
-        codes = [o.code for o in (m.options if m is not None else [])
-                 if isinstance(o, dns.edns.EDEOption)]
-        h.ok(W.answer_set(m, "A") == {"192.0.2.1"} and codes == [3] and
+        h.ok(W.answer_set(m, "A") == {"192.0.2.1"} and W.ede_codes(m) == [3] and
              W.answer_ttl(m) <= 7,
              "after the reload the entry is expired: nsd down, so it comes stale "
              "(EDE 3, stale-ttl)", W.describe(m))

@@ -24,7 +24,6 @@ discrepancy database (category and action, read back with wuguardctl).
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -185,10 +184,7 @@ def view(m, rdtype):
     return " ".join(sorted(addrs)) if addrs else "NODATA"
 
 
-def ede_codes(m):
-    if m is None:
-        return []
-    return [o.code for o in m.options if isinstance(o, dns.edns.EDEOption)]
+ede_codes = W.ede_codes
 
 
 def min_ttl(m):

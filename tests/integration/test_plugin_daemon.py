@@ -13,11 +13,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wgtest as W  # noqa: E402
-from wgtest import dns  # noqa: E402
 
 h = W.Harness()
 
@@ -111,10 +109,7 @@ ADS = [
 EDE_BLOCKED = 15
 
 
-def ede_codes(msg):
-    if msg is None:
-        return []
-    return [o.code for o in msg.options if o.otype == dns.edns.OptionType.EDE]
+ede_codes = W.ede_codes
 
 
 def plugin_conf(name, path, **keys):
@@ -164,28 +159,6 @@ def db_rows(wg):
         except ValueError:
             h.diag("not JSON: %s" % line)
     return rows
-
-
-def wait_log(wg, text, timeout=5.0, start=0):
-    """Wait until text appears in the daemon's log after byte offset start."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(wg.logpath, "rb") as f:
-                f.seek(start)
-                if text in f.read().decode("utf-8", "replace"):
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return False
-
-
-def log_size(wg):
-    try:
-        return os.path.getsize(wg.logpath)
-    except OSError:
-        return 0
 
 
 # ---------------------------------------------------------------------------
@@ -355,9 +328,9 @@ def reload_lists():
 
     # the list file disappears: the reload fails, the old list keeps blocking
     os.unlink(lst)
-    start = log_size(wg)
+    start = wg.log_size()
     wg.kill(signal.SIGHUP)
-    h.ok(wait_log(wg, "reload failed", start=start),
+    h.ok(wg.wait_log("reload failed", start),
          "SIGHUP with a deleted list: reload failed is logged", *wg.log_tail(5))
     h.ok(wg.alive(), "SIGHUP with a deleted list: still running")
     m, _ = W.query(wg.addr, "ads.example")
@@ -368,9 +341,9 @@ def reload_lists():
     # a changed list: new entries block (even a name already cached), the
     # removed one resolves again
     h.write(lst, "||new.example.test^\n")
-    start = log_size(wg)
+    start = wg.log_size()
     wg.kill(signal.SIGHUP)
-    h.ok(wait_log(wg, "configuration reloaded", start=start),
+    h.ok(wg.wait_log("configuration reloaded", start),
          "SIGHUP with a changed list: reloaded", *wg.log_tail(5))
     m, _ = W.query(wg.addr, "new.example.test")
     h.rcode(m, "NXDOMAIN", "after reload: the new entry blocks a cached name")
@@ -385,7 +358,7 @@ def example_plugin():
     wg = start_wg(ns, [plugin_conf("lan", EXAMPLE_SO, suffix="lan.example.test"),
                        plugin_conf("ads", BLOCKLIST_SO, list=lst, mode="refused")],
                   name="wg-example")
-    h.ok(wait_log(wg, "loaded lan"), "the example plugin is loaded", *wg.log_tail(5))
+    h.ok(wg.wait_log("loaded lan"), "the example plugin is loaded", *wg.log_tail(5))
     m, _ = W.query(wg.addr, "host.lan.example.test")
     h.rcode(m, "NXDOMAIN", "example plugin: a name under its suffix is NXDOMAIN")
     m, _ = W.query(wg.addr, "www.example.test")
@@ -397,14 +370,12 @@ def example_plugin():
 
 def stats_line(wg, instance):
     """SIGUSR1, then the plugin's counters from the log: {key: int}."""
-    start = log_size(wg)
+    start = wg.log_size()
     wg.kill(signal.SIGUSR1)
     tag = "plugin %s " % instance
-    if not wait_log(wg, tag, start=start):
+    if not wg.wait_log(tag, start):
         return {}
-    with open(wg.logpath, "rb") as f:
-        f.seek(start)
-        text = f.read().decode("utf-8", "replace")
+    text = wg.log_since(start)
     out = {}
     for line in text.splitlines():
         if tag in line:

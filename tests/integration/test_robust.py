@@ -142,15 +142,10 @@ def malformed_udp():
     h.ok(data is None, "a 5000-byte datagram gets no answer (dropped)",
          "reply: %s" % (data[:16].hex() if data else "none"))
     alive(wg, "a 5000-byte datagram")
-    logsize = os.path.getsize(wg.logpath)
+    logsize = wg.log_size()
     wg.kill(signal.SIGUSR1)
-    deadline = time.monotonic() + 3
-    text = ""
-    while time.monotonic() < deadline and "udp_too_long=" not in text:
-        time.sleep(0.05)
-        with open(wg.logpath, "rb") as f:
-            f.seek(logsize)
-            text = f.read().decode("utf-8", "replace")
+    wg.wait_log("udp_too_long=", logsize, timeout=3)
+    text = wg.log_since(logsize)
     h.ok("udp_too_long=1 " in text, "and counted: udp_too_long=1 in the SIGUSR1 counters",
          text[-400:])
 

@@ -249,6 +249,31 @@ class Server:
             return []
         return lines[-n:]
 
+    def log_size(self):
+        try:
+            return os.path.getsize(self.logpath)
+        except OSError:
+            return 0
+
+    def log_since(self, start):
+        """The log text after byte offset start."""
+        try:
+            with open(self.logpath, "rb") as f:
+                f.seek(start)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def wait_log(self, text, start=0, timeout=5.0):
+        """Wait until text appears in the log after byte offset start."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if text in self.log_since(start):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
     def stop(self, sig=signal.SIGTERM):
         """Stop the whole process group; SIGKILL after STOP_TIMEOUT. Returns
         the exit status of the main process."""
@@ -741,6 +766,13 @@ def reply_rcode(data):
     if not data or len(data) < 4:
         return None
     return dns.rcode.to_text(struct.unpack("!H", data[2:4])[0] & 0xF)
+
+
+def ede_codes(m):
+    """The Extended DNS Error codes (RFC 8914) in a reply, [] for none."""
+    if m is None:
+        return []
+    return [o.code for o in m.options if isinstance(o, dns.edns.EDEOption)]
 
 
 def random_bytes(n, rng=random):

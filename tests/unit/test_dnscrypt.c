@@ -845,6 +845,21 @@ static void teardown_loop(uv_loop_t *loop, struct wg_dnscrypt *d, struct fake *f
 	assert_int_equal(uv_loop_close(loop), 0); /* every handle was closed */
 }
 
+/* A loop, the fake resolver in mode and a client of it (its stamp names
+ * the fake's provider key). */
+static struct wg_dnscrypt *fake_client(uv_loop_t *loop, struct fake *f, enum fake_mode mode,
+				       uint32_t timeout_ms)
+{
+	char stamp[256], err[200];
+	const char *stamps[1] = {stamp};
+	uv_loop_init(loop);
+	fake_start(loop, f, mode);
+	fake_stamp(f, f->prov.pk, stamp, sizeof(stamp));
+	struct wg_dnscrypt *d = wg_dnscrypt_new(loop, stamps, 1, timeout_ms, err, sizeof(err));
+	assert_non_null(d);
+	return d;
+}
+
 static void test_transport_answer_and_discard(void **state)
 {
 	uv_loop_t loop;
@@ -852,14 +867,8 @@ static void test_transport_answer_and_discard(void **state)
 	struct outcome o = {0};
 	struct wg_query_info qi;
 	struct wg_dnscrypt_stats st;
-	char stamp[256], err[200];
-	const char *stamps[1] = {stamp};
 
-	uv_loop_init(&loop);
-	fake_start(&loop, &f, FAKE_OK);
-	fake_stamp(&f, f.prov.pk, stamp, sizeof(stamp));
-	struct wg_dnscrypt *d = wg_dnscrypt_new(&loop, stamps, 1, 1000, err, sizeof(err));
-	assert_non_null(d);
+	struct wg_dnscrypt *d = fake_client(&loop, &f, FAKE_OK, 1000);
 	make_qi(&qi);
 	/* the certificate is still being fetched: the query waits for it */
 	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
@@ -899,14 +908,8 @@ static void test_transport_timeout_and_cancel(void **state)
 	struct wg_query_info qi;
 	struct wg_dnscrypt_req *req = NULL;
 	struct wg_dnscrypt_stats st;
-	char stamp[256], err[200];
-	const char *stamps[1] = {stamp};
 
-	uv_loop_init(&loop);
-	fake_start(&loop, &f, FAKE_SILENT);
-	fake_stamp(&f, f.prov.pk, stamp, sizeof(stamp));
-	struct wg_dnscrypt *d = wg_dnscrypt_new(&loop, stamps, 1, 100, err, sizeof(err));
-	assert_non_null(d);
+	struct wg_dnscrypt *d = fake_client(&loop, &f, FAKE_SILENT, 100);
 	make_qi(&qi);
 	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &never, &req), 0);
 	assert_non_null(req);
@@ -962,14 +965,8 @@ static void test_transport_truncated_to_tcp(void **state)
 	struct outcome o = {0};
 	struct wg_query_info qi;
 	struct wg_dnscrypt_stats st;
-	char stamp[256], err[200];
-	const char *stamps[1] = {stamp};
 
-	uv_loop_init(&loop);
-	fake_start(&loop, &f, FAKE_TC);
-	fake_stamp(&f, f.prov.pk, stamp, sizeof(stamp));
-	struct wg_dnscrypt *d = wg_dnscrypt_new(&loop, stamps, 1, 1000, err, sizeof(err));
-	assert_non_null(d);
+	struct wg_dnscrypt *d = fake_client(&loop, &f, FAKE_TC, 1000);
 	make_qi(&qi);
 	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
 	run_until(&loop, &o.called, 1);
@@ -1000,14 +997,8 @@ static void test_transport_cert_over_tcp(void **state)
 	struct fake f;
 	struct outcome o = {0};
 	struct wg_query_info qi;
-	char stamp[256], err[200];
-	const char *stamps[1] = {stamp};
 
-	uv_loop_init(&loop);
-	fake_start(&loop, &f, FAKE_CERT_TCP);
-	fake_stamp(&f, f.prov.pk, stamp, sizeof(stamp));
-	struct wg_dnscrypt *d = wg_dnscrypt_new(&loop, stamps, 1, 300, err, sizeof(err));
-	assert_non_null(d);
+	struct wg_dnscrypt *d = fake_client(&loop, &f, FAKE_CERT_TCP, 300);
 	make_qi(&qi);
 	assert_int_equal(wg_dnscrypt_query(d, &qi, on_outcome, &o, NULL), 0);
 	run_until(&loop, &o.called, 1);
