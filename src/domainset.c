@@ -24,7 +24,8 @@
 struct slot {
 	uint8_t *name;  /* owned: lower-case wire name, NULL for a free slot */
 	uint32_t hash;
-	uint16_t group; /* index into groups[] */
+	uint16_t group_exact; /* index into groups[]: of the F_EXACT entry */
+	uint16_t group_wild;  /* of the F_WILD entry (a name may be both) */
 	uint8_t len;    /* wire length, including the root label */
 	uint8_t flags;
 };
@@ -160,7 +161,7 @@ static struct slot *get_slot(struct wg_domainset *set, const uint8_t *name, size
 	s->len = (uint8_t)len;
 	s->hash = h;
 	s->flags = 0;
-	s->group = 0;
+	s->group_exact = s->group_wild = 0;
 	set->used++;
 	return s;
 }
@@ -225,16 +226,20 @@ int wg_domainset_add(struct wg_domainset *set, const char *text, const char *gro
 	struct slot *s = get_slot(set, name, (size_t)n);
 	if (!s)
 		return -ENOMEM;
-	if (wild)
+	if (wild) {
 		s->flags = (uint8_t)((s->flags | F_WILD) & ~F_EXCL_WILD);
-	else
+		s->group_wild = g;
+	} else {
 		s->flags = (uint8_t)((s->flags | F_EXACT) & ~F_EXCL_EXACT);
-	s->group = g;
+		s->group_exact = g;
+	}
 	return 0;
 }
 
-/* The slot deciding membership of name, or NULL when none does. */
-static const struct slot *decide(const struct wg_domainset *set, const uint8_t *name)
+/* The slot deciding membership of name, or NULL when none does; *group
+ * (may be NULL) gets the group of the deciding entry. */
+static const struct slot *decide(const struct wg_domainset *set, const uint8_t *name,
+				 uint16_t *group)
 {
 	size_t len = wire_len(name);
 	if (len == 0)
@@ -248,8 +253,11 @@ static const struct slot *decide(const struct wg_domainset *set, const uint8_t *
 		if (s) {
 			uint8_t pos = first ? F_EXACT : F_WILD;
 			uint8_t neg = first ? F_EXCL_EXACT : F_EXCL_WILD;
-			if (s->flags & pos)
+			if (s->flags & pos) {
+				if (group)
+					*group = first ? s->group_exact : s->group_wild;
 				return s;
+			}
 			if (s->flags & neg)
 				return NULL;
 		}
@@ -261,13 +269,13 @@ static const struct slot *decide(const struct wg_domainset *set, const uint8_t *
 
 int wg_domainset_match_wire(const struct wg_domainset *set, const uint8_t *name)
 {
-	return decide(set, name) != NULL;
+	return decide(set, name, NULL) != NULL;
 }
 
 const char *wg_domainset_match_group(const struct wg_domainset *set, const uint8_t *name)
 {
-	const struct slot *s = decide(set, name);
-	return s ? set->groups[s->group] : NULL;
+	uint16_t g = 0;
+	return decide(set, name, &g) ? set->groups[g] : NULL;
 }
 
 int wg_domainset_match_str(const struct wg_domainset *set, const char *text)
@@ -333,6 +341,22 @@ size_t wg_domainset_count(const struct wg_domainset *set)
 		n += (set->slots[i].flags & F_WILD) ? 1 : 0;
 	}
 	return n;
+}
+
+int wg_domainset_foreach(const struct wg_domainset *set, wg_domainset_entry_cb cb, void *arg)
+{
+	for (size_t i = 0; i < set->cap; i++) {
+		const struct slot *s = &set->slots[i];
+		int rc;
+		if (!s->name)
+			continue;
+		if ((s->flags & F_EXACT) &&
+		    (rc = cb(arg, s->name, 0, set->groups[s->group_exact])) < 0)
+			return rc;
+		if ((s->flags & F_WILD) && (rc = cb(arg, s->name, 1, set->groups[s->group_wild])) < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int group_enabled(const char *group, int default_on, const char *const *enabled)

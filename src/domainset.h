@@ -65,6 +65,18 @@ const char *wg_domainset_match_group(const struct wg_domainset *set, const uint8
 /* Number of positive entries ("x" and "*.x" count as two). */
 size_t wg_domainset_count(const struct wg_domainset *set);
 
+/* One positive entry for wg_domainset_foreach(): name in lower-case wire
+ * form (borrowed, valid during the call), wild 1 for "*.name", group as
+ * wg_domainset_match_group() reports it. Return 0 to go on, or a negative
+ * errno to stop. */
+typedef int (*wg_domainset_entry_cb)(void *arg, const uint8_t *name, int wild,
+				     const char *group);
+
+/* Call cb for every positive entry ("x" and "*.x" are two calls; an
+ * exclusion left by wg_domainset_remove() is none), in no particular order.
+ * The set must not change meanwhile. Returns 0 or the callback's error. */
+int wg_domainset_foreach(const struct wg_domainset *set, wg_domainset_entry_cb cb, void *arg);
+
 /* One parsed line of a list file: entry is the first word, rest the words
  * after it (whitespace-trimmed, may be ""), group the current group ("" before
  * any header). Return 0 to go on, or a negative errno to stop; a reason

@@ -77,6 +77,13 @@ static void test_match_wire_and_group(void **state)
 	assert_true(wg_wire_name_from_str("windows.com", n) > 0);
 	assert_null(wg_domainset_match_group(s, n));
 	assert_false(wg_domainset_match_wire(s, n));
+	/* a name and its subtree from different groups keep their own group */
+	assert_int_equal(wg_domainset_add(s, "download.windowsupdate.com", "windows-update"), 0);
+	assert_int_equal(wg_domainset_add(s, "*.download.windowsupdate.com", "delivery"), 0);
+	assert_true(wg_wire_name_from_str("download.windowsupdate.com", n) > 0);
+	assert_string_equal(wg_domainset_match_group(s, n), "windows-update");
+	assert_true(wg_wire_name_from_str("x.download.windowsupdate.com", n) > 0);
+	assert_string_equal(wg_domainset_match_group(s, n), "delivery");
 	/* a malformed wire name (label type 0x40) never matches */
 	uint8_t bad[] = {0x40, 'a', 0};
 	assert_false(wg_domainset_match_wire(s, bad));
@@ -136,6 +143,60 @@ static void test_remove(void **state)
 	assert_false(wg_domainset_match_str(s, "b.example.com"));
 	assert_true(wg_domainset_match_str(s, "example.com"));
 	assert_true(wg_domainset_match_str(s, "a.example.com"));
+	wg_domainset_free(s);
+}
+
+struct seen {
+	char text[8][64]; /* "name" or "*.name", then " group" */
+	int n;
+	int stop_after;   /* > 0: return -EINTR after this many */
+};
+
+static int collect(void *arg, const uint8_t *name, int wild, const char *group)
+{
+	struct seen *s = arg;
+	char t[1024];
+	wg_wire_name_to_str(name, t, sizeof(t));
+	if (s->n >= 8)
+		return -ENOSPC;
+	snprintf(s->text[s->n++], sizeof(s->text[0]), "%s%.40s %.16s", wild ? "*." : "",
+		 t, group);
+	return s->stop_after && s->n >= s->stop_after ? -EINTR : 0;
+}
+
+static int has_seen(const struct seen *s, const char *text)
+{
+	for (int i = 0; i < s->n; i++)
+		if (strcmp(s->text[i], text) == 0)
+			return 1;
+	return 0;
+}
+
+static void test_foreach(void **state)
+{
+	/* every positive entry once, with its kind and group; exclusions and
+	 * removed entries are not entries */
+	struct wg_domainset *s = wg_domainset_new();
+	struct seen seen;
+	assert_int_equal(wg_domainset_add(s, "Example.COM", "g1"), 0);
+	assert_int_equal(wg_domainset_add(s, "*.example.com", "g1"), 0);
+	assert_int_equal(wg_domainset_add(s, "exact.org", NULL), 0);
+	assert_int_equal(wg_domainset_add(s, "*.exact.org", "g3"), 0);
+	assert_int_equal(wg_domainset_add(s, "gone.org", "g2"), 0);
+	assert_int_equal(wg_domainset_remove(s, "gone.org"), 0);
+	assert_int_equal(wg_domainset_remove(s, "a.example.com"), 0); /* an exclusion */
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(wg_domainset_foreach(s, collect, &seen), 0);
+	assert_int_equal(seen.n, 4);
+	assert_true(has_seen(&seen, "example.com. g1"));
+	assert_true(has_seen(&seen, "*.example.com. g1"));
+	assert_true(has_seen(&seen, "exact.org. "));
+	assert_true(has_seen(&seen, "*.exact.org. g3"));
+	/* the callback's error stops the walk */
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_after = 1;
+	assert_int_equal(wg_domainset_foreach(s, collect, &seen), -EINTR);
+	assert_int_equal(seen.n, 1);
 	wg_domainset_free(s);
 }
 
@@ -361,6 +422,7 @@ int main(void)
 		cmocka_unit_test(test_match_wire_and_group),
 		cmocka_unit_test(test_add_invalid),
 		cmocka_unit_test(test_remove),
+		cmocka_unit_test(test_foreach),
 		cmocka_unit_test(test_many_entries),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_file_long_line),
