@@ -374,6 +374,11 @@ int wg_crosscheck_is_wu(const struct wg_crosscheck *x, const uint8_t *qname_lc)
 	return x && wg_domainset_match_wire(x->wu, qname_lc);
 }
 
+const struct wg_domainset *wg_crosscheck_wu_set(const struct wg_crosscheck *x)
+{
+	return x->wu;
+}
+
 int wg_crosscheck_enabled(const struct wg_crosscheck *x)
 {
 	if (x && x->public_dc)

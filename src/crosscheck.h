@@ -86,6 +86,10 @@ void wg_crosscheck_set_recorder(struct wg_crosscheck *x, wg_xcheck_record_cb cb,
 int wg_crosscheck_is_wu(const struct wg_crosscheck *x, const uint8_t *qname_lc);
 /* Is there a public resolver to check against? */
 int wg_crosscheck_enabled(const struct wg_crosscheck *x);
+/* The loaded WU set (file, groups, [guard] add and remove applied), owned by
+ * x and valid until wg_crosscheck_free(); for wuguardctl probe, which asks
+ * for its names. */
+const struct wg_domainset *wg_crosscheck_wu_set(const struct wg_crosscheck *x);
 
 /* Start the guarded exchange. serve is called exactly once (unless this
  * returns an error). cache_flags: the WG_CACHE_F_* of the key the late

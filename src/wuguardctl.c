@@ -2,8 +2,8 @@
  *
  * Reads through a read-only connection, so it is safe while the daemon
  * writes (WAL); only prune opens the file for writing. Exit codes: 0 ok,
- * 1 verify failed or not found, 2 usage, bad filter value or bad database.
- * See man/wuguardctl.1. */
+ * 1 verify failed or not found, 2 usage, bad filter value or bad database;
+ * probe (ctl_probe.c) has its own, in the same spirit. See man/wuguardctl.1. */
 #include "autoconfig.h"
 
 /* strptime, timegm: _GNU_SOURCE comes from autoconfig.h */
@@ -27,6 +27,8 @@
 #include <arpa/inet.h>
 
 #include "config.h"
+#include "ctl_out.h"
+#include "ctl_probe.h"
 #include "dlog.h"
 #include "dlog_db.h"
 #include "domainset.h"
@@ -94,13 +96,15 @@ static void usage(FILE *out)
 	      "  verify                                 check the hash chain (exit 1: edited)\n"
 	      "  prune --older-than AGE                 delete rows last seen before AGE ago\n"
 	      "  backup FILE                            consistent copy of the live database\n"
-	      "  stats                                  database facts and health counters\n"
-	      "filters: --since T --until T --category C --severity S --name GLOB\n"
+	      "  stats                                  database facts and health counters\n", out);
+	wg_ctl_probe_usage(out);
+	fputs("filters: --since T --until T --category C --severity S --name GLOB\n"
 	      "         --client GLOB --upstream GLOB\n"
 	      "times: 10m 1h 24h 7d 30d (ago), today, yesterday, all, YYYY-MM-DD[ HH:MM[:SS]],\n"
 	      "       @EPOCH; local time unless --utc\n"
 	      "-c CONFIG: the daemon's config file: its [database] path (unless --db),\n"
-	      "           and its hide-name / hide-client entries stay hidden\n", out);
+	      "           and its hide-name / hide-client entries stay hidden; for probe,\n"
+	      "           its upstreams, WU set, lists and timeouts\n", out);
 }
 
 /* --- time ------------------------------------------------------------- */
@@ -251,30 +255,7 @@ static const char *zone_name(void)
 	return z;
 }
 
-/* --- DNS names for numbers ---------------------------------------------- */
-
-static const char *type_name(unsigned t, char *buf, size_t cap)
-{
-	static const struct { unsigned t; const char *n; } k[] = {
-		{1, "A"}, {2, "NS"}, {5, "CNAME"}, {6, "SOA"}, {12, "PTR"}, {15, "MX"},
-		{16, "TXT"}, {28, "AAAA"}, {33, "SRV"}, {64, "SVCB"}, {65, "HTTPS"}, {255, "ANY"}};
-	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
-		if (k[i].t == t)
-			return k[i].n;
-	snprintf(buf, cap, "TYPE%u", t);
-	return buf;
-}
-
-static const char *rcode_name(int rc, char *buf, size_t cap)
-{
-	static const char *n[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
-	if (rc < 0)
-		return "-";
-	if (rc < 6)
-		return n[rc];
-	snprintf(buf, cap, "RCODE%d", rc);
-	return buf;
-}
+/* --- DNS names for numbers (type, rcode and flags: ctl_out.c) ----------- */
 
 static const char *ede_name(int e)
 {
@@ -287,19 +268,6 @@ static const char *ede_name(int e)
 		"Not Authoritative", "Not Supported", "No Reachable Authority",
 		"Network Error", "Invalid Data"};
 	return e >= 0 && e < (int)(sizeof(n) / sizeof(n[0])) ? n[e] : "";
-}
-
-static void flags_text(int f, char *buf, size_t cap)
-{
-	static const struct { int bit; const char *n; } k[] = {
-		{0x8000, "qr"}, {0x0400, "aa"}, {0x0200, "tc"}, {0x0100, "rd"},
-		{0x0080, "ra"}, {0x0020, "ad"}, {0x0010, "cd"}};
-	size_t len = 0;
-	buf[0] = 0;
-	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
-		if (f & k[i].bit)
-			len += (size_t)snprintf(buf + len, cap > len ? cap - len : 0, "%s%s",
-						len ? " " : "", k[i].n);
 }
 
 /* --- database ------------------------------------------------------------ */
@@ -502,69 +470,6 @@ static void read_row(sqlite3_stmt *st, struct row *r)
 
 /* --- output --------------------------------------------------------------- */
 
-static void json_str(FILE *o, const char *s)
-{
-	fputc('"', o);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(o, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(o, "\\u%04x", *p);
-		else
-			fputc(*p, o);
-	}
-	fputc('"', o);
-}
-
-static void json_words(FILE *o, const char *s)
-{
-	char buf[WG_DLOG_CNAME_LEN];
-	char *save, *tok;
-	int first = 1;
-	snprintf(buf, sizeof(buf), "%s", s);
-	fputc('[', o);
-	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		if (!first)
-			fputc(',', o);
-		json_str(o, tok);
-		first = 0;
-	}
-	fputc(']', o);
-}
-
-static void json_int_or_null(FILE *o, const char *key, int64_t v)
-{
-	if (v < 0)
-		fprintf(o, ",\"%s\":null", key);
-	else
-		fprintf(o, ",\"%s\":%lld", key, (long long)v);
-}
-
-static void json_side(FILE *o, const struct wg_dlog_side *s)
-{
-	char b[32], fl[32];
-	flags_text(s->flags, fl, sizeof(fl));
-	fputs("{\"rcode\":", o);
-	if (s->rcode < 0)
-		fputs("null", o);
-	else
-		json_str(o, rcode_name(s->rcode, b, sizeof(b)));
-	fputs(",\"flags\":", o);
-	json_str(o, fl);
-	json_int_or_null(o, "ede", s->ede);
-	fputs(",\"cname\":", o);
-	json_words(o, s->cname);
-	fputs(",\"addresses\":", o);
-	json_words(o, s->addrs);
-	json_int_or_null(o, "min_ttl", s->min_ttl);
-	fputs(",\"upstream\":", o);
-	json_str(o, s->upstream);
-	json_int_or_null(o, "latency_us", s->latency_us);
-	fputs(",\"status\":", o);
-	json_str(o, s->status);
-	fputc('}', o);
-}
-
 static void print_json(FILE *o, const struct row *r)
 {
 	char t1[48], t2[48], tb[16];
@@ -575,23 +480,23 @@ static void print_json(FILE *o, const struct row *r)
 		"\"last_seen_ms\":%lld,\"count\":%lld,\"client\":",
 		(long long)r->id, t1, t2, (long long)e->time_ms, (long long)r->last_seen,
 		(long long)r->count);
-	json_str(o, e->client);
+	wg_ctl_json_str(o, e->client);
 	fputs(",\"name\":", o);
-	json_str(o, e->qname);
+	wg_ctl_json_str(o, e->qname);
 	fputs(",\"type\":", o);
-	json_str(o, type_name(e->qtype, tb, sizeof(tb)));
+	wg_ctl_json_str(o, wg_ctl_type_name(e->qtype, tb, sizeof(tb)));
 	fputs(",\"category\":", o);
-	json_str(o, e->category);
+	wg_ctl_json_str(o, e->category);
 	fputs(",\"severity\":", o);
-	json_str(o, e->severity);
+	wg_ctl_json_str(o, e->severity);
 	fputs(",\"action\":", o);
-	json_str(o, e->action);
+	wg_ctl_json_str(o, e->action);
 	fputs(",\"local\":", o);
-	json_side(o, &e->local);
+	wg_ctl_json_side(o, &e->local);
 	fputs(",\"public\":", o);
-	json_side(o, &e->public_);
+	wg_ctl_json_side(o, &e->public_);
 	fputs(",\"markers\":", o);
-	json_words(o, e->markers);
+	wg_ctl_json_words(o, e->markers);
 	fprintf(o, ",\"rule_version\":%u,\"authenticated\":%s}\n", e->rule_version,
 		e->authenticated ? "true" : "false");
 }
@@ -625,8 +530,8 @@ static void csv_header(FILE *o)
 static void csv_side(FILE *o, const struct wg_dlog_side *s)
 {
 	char b[32], fl[32];
-	flags_text(s->flags, fl, sizeof(fl));
-	fprintf(o, ",%s,%s,", rcode_name(s->rcode, b, sizeof(b)), fl);
+	wg_ctl_flags_text(s->flags, fl, sizeof(fl));
+	fprintf(o, ",%s,%s,", wg_ctl_rcode_name(s->rcode, b, sizeof(b)), fl);
 	if (s->ede >= 0)
 		fprintf(o, "%d", s->ede);
 	fputc(',', o);
@@ -655,7 +560,7 @@ static void print_csv(FILE *o, const struct row *r)
 	csv_str(o, e->client);
 	fputc(',', o);
 	csv_str(o, e->qname);
-	fprintf(o, ",%s,", type_name(e->qtype, tb, sizeof(tb)));
+	fprintf(o, ",%s,", wg_ctl_type_name(e->qtype, tb, sizeof(tb)));
 	csv_str(o, e->category);
 	fputc(',', o);
 	csv_str(o, e->severity);
@@ -704,7 +609,7 @@ static void print_table_row(FILE *o, const struct row *r)
 	fit_right(cl, sizeof(cl), r->ev.client[0] ? r->ev.client : "-", 15);
 	fit_left(nm, sizeof(nm), r->ev.qname, 23);
 	fprintf(o, "%6lld %-11s %-14s %-5.5s %-15s %s\n", (long long)r->id, t, cat,
-		type_name(r->ev.qtype, tb, sizeof(tb)), cl, nm);
+		wg_ctl_type_name(r->ev.qtype, tb, sizeof(tb)), cl, nm);
 }
 
 static void print_row(FILE *o, enum fmt f, const struct row *r)
@@ -1045,7 +950,7 @@ static int cmd_show(int argc, char **argv)
 	char t[48], tb[16], v[2][64];
 	printf("event %lld\n", (long long)r.id);
 	printf("%-12s %s\n", "name", e->qname);
-	printf("%-12s %s\n", "type", type_name(e->qtype, tb, sizeof(tb)));
+	printf("%-12s %s\n", "type", wg_ctl_type_name(e->qtype, tb, sizeof(tb)));
 	printf("%-12s %s\n", "client", e->client[0] ? e->client : "(omitted)");
 	printf("%-12s %s\n", "category", e->category);
 	printf("%-12s %s\n", "severity", e->severity);
@@ -1064,10 +969,10 @@ static int cmd_show(int argc, char **argv)
 	side_by_side("upstream", s[0]->upstream, s[1]->upstream);
 	side_by_side("status", s[0]->status, s[1]->status);
 	for (int i = 0; i < 2; i++)
-		snprintf(v[i], sizeof(v[i]), "%s", rcode_name(s[i]->rcode, tb, sizeof(tb)));
+		snprintf(v[i], sizeof(v[i]), "%s", wg_ctl_rcode_name(s[i]->rcode, tb, sizeof(tb)));
 	side_by_side("rcode", v[0], v[1]);
 	for (int i = 0; i < 2; i++)
-		flags_text(s[i]->flags, v[i], sizeof(v[i]));
+		wg_ctl_flags_text(s[i]->flags, v[i], sizeof(v[i]));
 	side_by_side("flags", v[0], v[1]);
 	for (int i = 0; i < 2; i++) {
 		if (s[i]->ede >= 0)
@@ -1163,14 +1068,14 @@ static int cmd_values(int argc, char **argv)
 		snprintf(val, sizeof(val), "%s", txt ? txt : "");
 		if (strcmp(expr, "qtype") == 0)
 			snprintf(val, sizeof(val), "%s",
-				 type_name((unsigned)sqlite3_column_int(st, 0), tb, sizeof(tb)));
+				 wg_ctl_type_name((unsigned)sqlite3_column_int(st, 0), tb, sizeof(tb)));
 		else if (strstr(expr, "rcode"))
 			snprintf(val, sizeof(val), "%s",
-				 rcode_name(sqlite3_column_int(st, 0), tb, sizeof(tb)));
+				 wg_ctl_rcode_name(sqlite3_column_int(st, 0), tb, sizeof(tb)));
 		long long rows = sqlite3_column_int64(st, 1), ev = sqlite3_column_int64(st, 2);
 		if (c.fmt == FMT_JSON) {
 			fputs("{\"value\":", stdout);
-			json_str(stdout, val);
+			wg_ctl_json_str(stdout, val);
 			printf(",\"rows\":%lld,\"events\":%lld}\n", rows, ev);
 		} else if (c.fmt == FMT_CSV) {
 			csv_str(stdout, val);
@@ -1502,7 +1407,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (config)
+	/* probe reads the config as the daemon does (with its own flags on
+	 * top); it needs no database */
+	int probe = strcmp(argv[optind], "probe") == 0;
+	if (config && !probe)
 		load_config(config);
 	/* --db, then WUGUARD_DB, then the config's [database] path */
 	if (db_flag)
@@ -1513,6 +1421,8 @@ int main(int argc, char **argv)
 		opt_db = opt_cfg.db_path;
 	if (sodium_init() < 0)
 		die(EX_USAGE, "libsodium failed to initialise");
+	if (probe)
+		return wg_ctl_probe(argc - optind, argv + optind, config);
 	if (opt_utc)
 		setenv("TZ", "UTC", 1);
 	tzset();

@@ -1,0 +1,107 @@
+/* ctl_out.c: see ctl_out.h. */
+#include "autoconfig.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl_out.h"
+
+const char *wg_ctl_type_name(unsigned t, char *buf, size_t cap)
+{
+	static const struct { unsigned t; const char *n; } k[] = {
+		{1, "A"}, {2, "NS"}, {5, "CNAME"}, {6, "SOA"}, {12, "PTR"}, {15, "MX"},
+		{16, "TXT"}, {28, "AAAA"}, {33, "SRV"}, {64, "SVCB"}, {65, "HTTPS"}, {255, "ANY"}};
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		if (k[i].t == t)
+			return k[i].n;
+	snprintf(buf, cap, "TYPE%u", t);
+	return buf;
+}
+
+const char *wg_ctl_rcode_name(int rc, char *buf, size_t cap)
+{
+	static const char *n[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
+	if (rc < 0)
+		return "-";
+	if (rc < 6)
+		return n[rc];
+	snprintf(buf, cap, "RCODE%d", rc);
+	return buf;
+}
+
+void wg_ctl_flags_text(int f, char *buf, size_t cap)
+{
+	static const struct { int bit; const char *n; } k[] = {
+		{0x8000, "qr"}, {0x0400, "aa"}, {0x0200, "tc"}, {0x0100, "rd"},
+		{0x0080, "ra"}, {0x0020, "ad"}, {0x0010, "cd"}};
+	size_t len = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		if (f & k[i].bit)
+			len += (size_t)snprintf(buf + len, cap > len ? cap - len : 0, "%s%s",
+						len ? " " : "", k[i].n);
+}
+
+void wg_ctl_json_str(FILE *o, const char *s)
+{
+	fputc('"', o);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(o, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(o, "\\u%04x", *p);
+		else
+			fputc(*p, o);
+	}
+	fputc('"', o);
+}
+
+void wg_ctl_json_words(FILE *o, const char *s)
+{
+	char buf[WG_DLOG_CNAME_LEN];
+	char *save, *tok;
+	int first = 1;
+	snprintf(buf, sizeof(buf), "%s", s);
+	fputc('[', o);
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		if (!first)
+			fputc(',', o);
+		wg_ctl_json_str(o, tok);
+		first = 0;
+	}
+	fputc(']', o);
+}
+
+static void json_int_or_null(FILE *o, const char *key, int64_t v)
+{
+	if (v < 0)
+		fprintf(o, ",\"%s\":null", key);
+	else
+		fprintf(o, ",\"%s\":%lld", key, (long long)v);
+}
+
+void wg_ctl_json_side(FILE *o, const struct wg_dlog_side *s)
+{
+	char b[32], fl[32];
+	wg_ctl_flags_text(s->flags, fl, sizeof(fl));
+	fputs("{\"rcode\":", o);
+	if (s->rcode < 0)
+		fputs("null", o);
+	else
+		wg_ctl_json_str(o, wg_ctl_rcode_name(s->rcode, b, sizeof(b)));
+	fputs(",\"flags\":", o);
+	wg_ctl_json_str(o, fl);
+	json_int_or_null(o, "ede", s->ede);
+	fputs(",\"cname\":", o);
+	wg_ctl_json_words(o, s->cname);
+	fputs(",\"addresses\":", o);
+	wg_ctl_json_words(o, s->addrs);
+	json_int_or_null(o, "min_ttl", s->min_ttl);
+	fputs(",\"upstream\":", o);
+	wg_ctl_json_str(o, s->upstream);
+	json_int_or_null(o, "latency_us", s->latency_us);
+	fputs(",\"status\":", o);
+	wg_ctl_json_str(o, s->status);
+	fputc('}', o);
+}
