@@ -430,9 +430,11 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 		return 0;
 
 	/* the OPT RR is per hop: store without it */
-	size_t plen = len;
+	/* bytes after the last record are not stored: an OPT appended on the
+	 * way out would land behind them */
+	size_t plen = t.end;
 	if (t.opt_off) {
-		if ((size_t)t.opt_off + t.opt_len != len)
+		if ((size_t)t.opt_off + t.opt_len != t.end)
 			return -EINVAL;
 		plen = t.opt_off;
 	}
@@ -480,7 +482,7 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 	memcpy(entry_key(e), key, (size_t)klen);
 	uint8_t *dst = entry_pkt(e);
 	memcpy(dst, pkt, plen);
-	if (plen != len)
+	if (t.opt_off)
 		wg_put16(dst + 10, (uint16_t)(wg_get16(dst + 10) - 1));
 
 	if (old)

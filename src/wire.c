@@ -1,6 +1,10 @@
 /* wire.c: see wire.h. Every bound is checked against the buffer length before
  * a byte is read; names are limited to 255 bytes and compression pointers to
- * strictly earlier offsets, which makes pointer loops impossible. */
+ * strictly earlier offsets, which makes pointer loops impossible, and past
+ * the header; a name pointed at must end before the pointer. A name read out
+ * of the header, or out of bytes behind the last record, would change when
+ * we rewrite the counts or drop those bytes (found by
+ * tests/fuzz/fuzz_reply.c). */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -27,13 +31,14 @@ int wg_wire_name_skip(const uint8_t *pkt, size_t len, size_t *off)
 			if (o + 2 > len)
 				return -EBADMSG;
 			size_t target = ((size_t)(l & 0x3f) << 8) | pkt[o + 1];
-			if (target >= o)
+			if (target >= o || target < WG_HDR_LEN)
 				return -EBADMSG;
 			*off = o + 2;
 			/* validate the target chain too, so a caller that later
-			 * expands the name cannot meet a loop */
+			 * expands the name cannot meet a loop; the name pointed
+			 * at lies wholly before the pointer */
 			uint8_t tmp[WG_NAME_MAX];
-			return wg_wire_name_read(pkt, len, target, tmp) < 0 ? -EBADMSG : 0;
+			return wg_wire_name_read(pkt, o, target, tmp) < 0 ? -EBADMSG : 0;
 		}
 		if (l & 0xc0)
 			return -EBADMSG;
@@ -62,8 +67,11 @@ int wg_wire_name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out)
 			if (o + 2 > len)
 				return -EBADMSG;
 			size_t target = ((size_t)(l & 0x3f) << 8) | pkt[o + 1];
-			if (target >= limit)
+			if (target >= limit || target < WG_HDR_LEN)
 				return -EBADMSG;
+			/* an earlier name, written in full before this pointer:
+			 * its bytes may not run on past it */
+			len = o;
 			limit = target;
 			o = target;
 			continue;
@@ -384,6 +392,10 @@ int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t)
 		if (ttl > 0x7fffffffu)
 			ttl = 0; /* RFC 2181 8: treat as zero */
 		if (type == WG_TYPE_OPT) {
+			/* RFC 6891 6.1.1: one OPT, in the additional section;
+			 * anything else is a malformed message */
+			if (i < an + ns || t->opt_off)
+				return -EBADMSG;
 			t->opt_off = (uint16_t)start;
 			t->opt_len = (uint16_t)(rd + rdlen - start);
 			/* look for an EDE option */
@@ -416,6 +428,7 @@ int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t)
 		}
 		o = rd + rdlen;
 	}
+	t->end = (uint16_t)(o <= WG_PKT_MAX ? o : WG_PKT_MAX);
 	return 0;
 }
 
@@ -454,11 +467,12 @@ int wg_wire_clamp_ttls(uint8_t *pkt, size_t len, uint32_t min_ttl, uint32_t max_
 
 size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t)
 {
-	if (!t->opt_off || (size_t)t->opt_off + t->opt_len != len)
-		return len;
+	size_t end = t->end && t->end <= len ? t->end : len;
+	if (!t->opt_off || (size_t)t->opt_off + t->opt_len != end)
+		return end;
 	uint16_t ar = wg_get16(pkt + 10);
 	if (ar == 0)
-		return len;
+		return end;
 	wg_put16(pkt + 10, (uint16_t)(ar - 1));
 	return t->opt_off;
 }

@@ -95,9 +95,11 @@ struct wg_query_info {
  * -EOPNOTSUPP for an opcode other than QUERY (answer NOTIMP, header valid). */
 int wg_wire_parse_query(const uint8_t *pkt, size_t len, struct wg_query_info *qi);
 
-/* Skip a possibly compressed name starting at *off, bounded by len.
- * On success *off points past the name (past the pointer for a compressed
- * one). Returns 0 or -EBADMSG (overrun, bad label type, pointer loop). */
+/* Skip a possibly compressed name starting at *off, bounded by len; pkt is
+ * a whole message. On success *off points past the name (past the pointer
+ * for a compressed one). Returns 0 or -EBADMSG (overrun, bad label type, a
+ * pointer that does not go strictly backwards, points into the header, or
+ * to a name that runs on past the pointer). */
 int wg_wire_name_skip(const uint8_t *pkt, size_t len, size_t *off);
 
 /* Expand a possibly compressed name into lower-case uncompressed wire form.
@@ -144,9 +146,12 @@ struct wg_wire_ttls {
 	uint8_t has_soa;    /* authority section holds an SOA */
 	uint8_t truncated;  /* more TTL fields than WG_WIRE_MAX_TTLS */
 	uint16_t ede;       /* first Extended DNS Error info code, 0xffff if none */
+	uint16_t end;       /* offset just past the last record: bytes after it
+			     * are not part of the message */
 };
 
-/* Walk every RR of a reply; fill t. Returns 0 or -EBADMSG. */
+/* Walk every RR of a reply; fill t. Returns 0 or -EBADMSG (also for an OPT
+ * outside the additional section, or a second OPT: RFC 6891 6.1.1). */
 int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t);
 
 /* Clamp every TTL (OPT excluded) into [min_ttl, max_ttl]; max_ttl 0 means
@@ -154,8 +159,10 @@ int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t);
  * up to the bad record). */
 int wg_wire_clamp_ttls(uint8_t *pkt, size_t len, uint32_t min_ttl, uint32_t max_ttl);
 
-/* Remove the OPT RR when it is the last record (the normal place). Returns the
- * new length; unchanged when there is no OPT or it is not last. */
+/* Drop any bytes after the last record (an OPT appended later would land
+ * behind them and the client would read them as the OPT), and remove the OPT
+ * RR when it is the last record (the normal place). Returns the new length;
+ * an OPT that is not last stays. t comes from wg_wire_scan of this packet. */
 size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t);
 
 /* Append an OPT RR (udp size WG_EDNS_ADVERTISE, DO as given, optionally one

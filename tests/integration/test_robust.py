@@ -309,7 +309,45 @@ def check_mode():
     h.ok("bad.conf:5" in err, "and names file:line", err)
 
 
+def upstream_trailing_bytes():
+    """Bytes after an upstream reply's last record (a broken middlebox, or
+    someone on the path) must not reach the client: the OPT wuguard appends
+    would land behind them and the client would read them as the OPT (found
+    by tests/fuzz/fuzz_reply.c). dnspython rejects trailing junk, so a
+    parsed reply proves they are gone."""
+    junk = b"\x00\x00\x29\x10\x00junk-after-the-message"
+
+    def handler(q, transport):
+        r = dns.message.make_response(q)
+        name = q.question[0].name.to_text()
+        if name.startswith("opt."):
+            r.use_edns(0, payload=1232)  # OPT last, then the junk
+        r.answer.append(dns.rrset.from_text(q.question[0].name, 300, "IN", "A",
+                                            "192.0.2.77"))
+        return r.to_wire() + junk
+
+    fu = W.FakeUpstream(h, handler)
+    wg = h.wuguard([fu.addr], config=W.wg_config())
+    for name in ("plain.trailing.test", "opt.trailing.test"):
+        for turn in ("upstream", "cache"):
+            q = dns.message.make_query(name, "A", use_edns=0, payload=1232)
+            wire = W.udp_raw(wg.addr, q.to_wire(), timeout=3)
+            try:
+                m = dns.message.from_wire(wire) if wire else None
+                err = ""
+            except Exception as e:  # TrailingJunk, BadEDNS ...
+                m, err = None, "%s: %s" % (type(e).__name__, e)
+            h.ok(m is not None and W.answer_set(m, "A") == {"192.0.2.77"} and m.edns == 0,
+                 "%s (%s): the EDNS client gets a well-formed reply with the answer" % (
+                     name, turn), err, "reply: %s" % (wire.hex() if wire else "none"))
+    alive_name = "plain.trailing.test"
+    m, _ = W.query(wg.addr, alive_name, timeout=3)
+    h.ok(wg.alive() and W.answer_set(m, "A") == {"192.0.2.77"},
+         "still answering (no EDNS, from cache)", W.describe(m))
+
+
 h.case("malformed packets over UDP", malformed_udp)
+h.case("upstream reply with bytes after its last record", upstream_trailing_bytes)
 h.case("malformed input over TCP", malformed_tcp)
 h.case("TCP client cap", tcp_cap)
 h.case("signals: SIGHUP reload, SIGUSR1 counters, SIGTERM", signals)

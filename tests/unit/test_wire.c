@@ -90,6 +90,30 @@ static void test_compression_loop(void **state)
 	assert_int_equal(wg_wire_name_read(pkt, 40, o, name), -EBADMSG);
 	struct wg_wire_ttls t;
 	assert_int_equal(wg_wire_scan(pkt, 40, &t), -EBADMSG);
+
+	/* a pointer into the header reads the counts as labels: refused */
+	pkt[o + 1] = 5;
+	off = o;
+	assert_int_equal(wg_wire_name_skip(pkt, 40, &off), -EBADMSG);
+	assert_int_equal(wg_wire_name_read(pkt, 40, o, name), -EBADMSG);
+	/* the question name, right after the header, is fine */
+	pkt[o + 1] = WG_HDR_LEN;
+	off = o;
+	assert_int_equal(wg_wire_name_skip(pkt, 40, &off), 0);
+	assert_int_equal(wg_wire_name_read(pkt, 40, o, name), 3);
+
+	/* a pointer at 15 to the name at 12 (a.b.), which runs on to 17:
+	 * the name pointed at must end before the pointer */
+	uint8_t p2[32] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0,
+			  1, 'a', 1, 'b', 0, 0xc0, 12};
+	off = 17;
+	assert_int_equal(wg_wire_name_skip(p2, 19, &off), 0);
+	assert_int_equal(off, 19);
+	p2[15] = 0xc0; /* now a pointer sits inside the name it points at */
+	p2[16] = 12;
+	off = 15;
+	assert_int_equal(wg_wire_name_skip(p2, 19, &off), -EBADMSG);
+	assert_int_equal(wg_wire_name_read(p2, 19, 15, name), -EBADMSG);
 }
 
 static void test_name_roundtrip(void **state)
@@ -125,6 +149,41 @@ static void test_error_reply(void **state)
 	assert_int_equal(wg_wire_reply_matches(r, (size_t)n, 0x1235, &qi), -EBADMSG);
 }
 
+/* Bytes after the last record are dropped with the OPT, so an OPT appended
+ * later is really the last record (found by tests/fuzz/fuzz_reply.c). */
+static void test_strip_opt_trailing(void **state)
+{
+	uint8_t q[512], r[512];
+	struct wg_query_info qi;
+	struct wg_wire_ttls t;
+	size_t len = make_query(q, "example.com", WG_TYPE_A);
+	assert_int_equal(wg_wire_parse_query(q, len, &qi), 0);
+	int n = wg_wire_build_error(r, sizeof(r), q, &qi, WG_RCODE_SERVFAIL);
+	assert_true(n > 0);
+	size_t msg = (size_t)n, opt = msg - WG_OPT_LEN;
+
+	memcpy(r + msg, "junk!", 5); /* OPT last, then junk */
+	assert_int_equal(wg_wire_scan(r, msg + 5, &t), 0);
+	assert_int_equal(t.end, msg);
+	assert_int_equal(wg_wire_strip_opt(r, msg + 5, &t), opt);
+	assert_int_equal(wg_get16(r + 10), 0);
+
+	memcpy(r + opt, "junk!", 5); /* no OPT, then junk */
+	assert_int_equal(wg_wire_scan(r, opt + 5, &t), 0);
+	assert_int_equal(wg_wire_strip_opt(r, opt + 5, &t), opt);
+	int al = wg_wire_append_opt(r, opt, sizeof(r), 1, 17);
+	assert_true(al > 0);
+	assert_int_equal(wg_wire_scan(r, (size_t)al, &t), 0);
+	assert_int_equal(t.opt_off, opt);
+	assert_int_equal(t.end, al);
+	assert_int_equal(t.ede, 17);
+
+	/* without trailing bytes only the OPT goes */
+	assert_int_equal(wg_wire_strip_opt(r, (size_t)al, &t), opt);
+	assert_int_equal(wg_wire_scan(r, opt, &t), 0);
+	assert_int_equal(wg_wire_strip_opt(r, opt, &t), opt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +194,7 @@ int main(void)
 		cmocka_unit_test(test_compression_loop),
 		cmocka_unit_test(test_name_roundtrip),
 		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_strip_opt_trailing),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
