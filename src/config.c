@@ -865,6 +865,14 @@ static char *reader(char *str, int num, void *stream)
 			ctx_fail(x, -EINVAL, "missing key name before '%c'", *eq);
 			return NULL;
 		}
+		/* a ';' that starts the value starts a comment, as one after
+		 * a blank does: "key=;x" means "key = ;x", and what
+		 * wg_config_dump writes ("key = value") loads back the same */
+		char *v = eq + 1;
+		while (isspace((unsigned char)*v))
+			v++;
+		if (*v == ';')
+			*v = 0;
 	}
 	len = strlen(s);
 	if (len + 3 <= (size_t)num) { /* room for inih's '\n' and NUL */

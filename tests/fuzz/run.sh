@@ -3,7 +3,7 @@
 # UBSan, and fuzz each for a while, starting from its corpus. Not part of
 # make check (which only replays the corpus); see tests/fuzz/README.
 #
-#   tests/fuzz/run.sh [-t SECONDS] [-m] [TARGET...]     (targets: query reply dnscrypt)
+#   tests/fuzz/run.sh [-t SECONDS] [-m] [TARGET...]     (targets: query reply dnscrypt config)
 #
 #   -t SECONDS  per target (default 60)
 #   -m          afterwards merge what was found into tests/fuzz/corpus/TARGET
@@ -27,7 +27,7 @@ while getopts t:m opt; do
 	esac
 done
 shift $((OPTIND - 1))
-targets=${*:-query reply dnscrypt}
+targets=${*:-query reply dnscrypt config}
 [ -f "$build/autoconfig.h" ] || { echo "fuzz: no autoconfig.h in $build (run ./configure)" >&2; exit 2; }
 command -v clang >/dev/null || { echo "fuzz: clang not found (apt-get install clang)" >&2; exit 2; }
 libs="ldns libuv libsodium sqlite3 inih"
@@ -40,7 +40,7 @@ for t in $targets; do
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-I"$build" -I"$top/src" $(pkg-config --cflags $libs) -o "$exe" "$here/fuzz_$t.c" \
 		"$top/src/wire.c" "$top/src/compare.c" "$top/src/cache.c" "$top/src/domainset.c" \
-		"$top/src/netaddr.c" "$top/src/dnscrypt_proto.c" "$top/src/log.c" \
+		"$top/src/netaddr.c" "$top/src/dnscrypt_proto.c" "$top/src/log.c" "$top/src/config.c" \
 		$(pkg-config --libs $libs)
 	mkdir -p "$work/$t/new" "$work/$t/crash"
 	echo "fuzz: $t for $secs s"

@@ -455,6 +455,18 @@ static void test_plugins(void **state)
 	assert_string_equal(c.plugins[1].path, "/b.so");
 	wg_config_free(&c);
 
+	/* A ';' starting the value is a comment with or without a blank
+	 * before it, so the dump ("key = value") means what the file did
+	 * (found by tests/fuzz/fuzz_config.c). */
+	assert_int_equal(load_text(&c, "[plugin:a]\npath = /a.so\nx=;y\nz = ;w\nv = a;b\n", NULL,
+				   err, sizeof(err)),
+			 0);
+	assert_int_equal(c.plugins[0].keys.n, 3);
+	assert_string_equal(c.plugins[0].values.v[0], "");
+	assert_string_equal(c.plugins[0].values.v[1], "");
+	assert_string_equal(c.plugins[0].values.v[2], "a;b");
+	wg_config_free(&c);
+
 	/* No path: finalize names the section's line. */
 	assert_int_equal(load_text(&c,
 				   "[upstream]\nlocal = 192.0.2.1\n[plugin:nopath]\nx = 1\n",
