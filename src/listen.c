@@ -11,7 +11,13 @@
  *
  * TCP connections carry RFC 7766 framing; several queries may be in flight
  * per connection and are answered in completion order. A connection is
- * freed only when it is closed and no query still holds it. libuv itself keeps a reserve descriptor to shed connections on
+ * freed only when it is closed and no query still holds it. Pipelining is
+ * bounded (RFC 7766 6.2.1.1): with TCP_PIPELINE_MAX queries in flight, or
+ * TCP_WQ_HIGH bytes of answers the client has not taken, the connection is
+ * no longer read (frames already read wait in its buffer) until it drains;
+ * otherwise a client that sends without reading would make us queue
+ * answers without limit. Reading resumes from the uv_prepare, never from
+ * inside the resolver's answer path. libuv itself keeps a reserve descriptor to shed connections on
  * EMFILE; on top of that we accept-and-close beyond tcp-max-clients so a
  * flood cannot starve the UDP side of descriptors. */
 #include "autoconfig.h"
@@ -33,6 +39,8 @@
 #define UDP_RSLOT 4096    /* bytes per received datagram; longer ones are dropped */
 #define UDP_SLOT 1280     /* bytes: every UDP answer we build fits (1232 + OPT) */
 #define UDP_READ_ROUNDS 4 /* full batches read per readiness before yielding */
+#define TCP_PIPELINE_MAX 64           /* queries in flight per connection */
+#define TCP_WQ_HIGH (256 * 1024)      /* bytes of answers queued per connection */
 
 struct wg_conn {
 	struct wg_listen *l;      /* borrowed: owner */
@@ -45,6 +53,10 @@ struct wg_conn {
 	uint8_t *buf;             /* owned: frame assembly buffer */
 	size_t len, cap;
 	struct sockaddr_storage peer;
+	unsigned held;            /* queries being resolved (client_hold) */
+	int paused;               /* not read: too much in flight */
+	struct wg_conn *resume_next; /* on the listener's resume list (holds a ref) */
+	int resume_queued;
 };
 
 struct wg_udp_sock {
@@ -79,6 +91,7 @@ struct wg_listen {
 	struct wg_listen_stats st;
 	uv_prepare_t flush;            /* flushes every queue before the loop waits */
 	int flush_open;
+	struct wg_conn *resume;        /* paused connections that have drained */
 	struct mmsghdr in[UDP_BATCH];
 	struct iovec iiov[UDP_BATCH];
 	struct sockaddr_storage iaddr[UDP_BATCH];
@@ -124,9 +137,13 @@ static void udp_flush(struct wg_udp_sock *s)
 	}
 }
 
+static void run_resumes(struct wg_listen *l);
+
 static void on_flush(uv_prepare_t *h)
 {
 	struct wg_listen *l = h->data;
+	if (l->resume)
+		run_resumes(l);
 	for (size_t i = 0; i < l->n_udp_open; i++)
 		if (l->udp[i].nout)
 			udp_flush(&l->udp[i]);
@@ -230,18 +247,17 @@ static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = c->cap - c->len;
 }
 
-static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static int conn_congested(struct wg_conn *c)
 {
-	struct wg_conn *c = s->data;
+	return c->held >= TCP_PIPELINE_MAX ||
+	       uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >= TCP_WQ_HIGH;
+}
+
+/* Hand every complete frame in the buffer to the resolver, unless the
+ * connection is congested: then stop reading it until it drains. */
+static void conn_dispatch(struct wg_conn *c)
+{
 	struct wg_listen *l = c->l;
-	if (nread < 0) {
-		conn_close(c);
-		return;
-	}
-	if (nread == 0)
-		return;
-	c->len += (size_t)nread;
-	uv_timer_again(&c->idle);
 	size_t off = 0;
 	/* hold the connection while dispatching: a callback may close it */
 	c->refs++;
@@ -249,6 +265,14 @@ static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		size_t flen = wg_get16(c->buf + off);
 		if (c->len - off < 2 + flen)
 			break;
+		if (conn_congested(c)) {
+			if (!c->paused) {
+				c->paused = 1;
+				l->st.tcp_paused++;
+				uv_read_stop((uv_stream_t *)&c->tcp);
+			}
+			break;
+		}
 		struct wg_client cl;
 		cl.udp = NULL;
 		cl.conn = c;
@@ -262,9 +286,53 @@ static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		memmove(c->buf, c->buf + off, c->len - off);
 		c->len -= off;
 	}
-	if (!c->buf || c->len == c->cap)
+	if (!c->paused && !c->closing && (!c->buf || c->len == c->cap))
 		conn_close(c); /* out of memory for the frame */
 	conn_unref(c);
+}
+
+static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct wg_conn *c = s->data;
+	(void)buf;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	if (nread == 0)
+		return;
+	c->len += (size_t)nread;
+	uv_timer_again(&c->idle);
+	conn_dispatch(c);
+}
+
+/* A paused connection that has drained goes on the resume list; the
+ * uv_prepare picks it up (we may be deep inside the resolver here). */
+static void conn_maybe_resume(struct wg_conn *c)
+{
+	if (!c->paused || c->closing || c->resume_queued || conn_congested(c))
+		return;
+	c->resume_queued = 1;
+	c->refs++;
+	c->resume_next = c->l->resume;
+	c->l->resume = c;
+}
+
+static void run_resumes(struct wg_listen *l)
+{
+	while (l->resume) {
+		struct wg_conn *c = l->resume;
+		l->resume = c->resume_next;
+		c->resume_queued = 0;
+		if (!c->closing && c->paused && !conn_congested(c)) {
+			c->paused = 0;
+			conn_dispatch(c); /* the frames read before the pause */
+			if (!c->paused && !c->closing &&
+			    uv_read_start((uv_stream_t *)&c->tcp, on_conn_alloc, on_conn_read) < 0)
+				conn_close(c);
+		}
+		conn_unref(c);
+	}
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -423,6 +491,14 @@ void wg_listen_close(struct wg_listen *l)
 {
 	if (!l)
 		return;
+	/* the uv_prepare goes: drop the resume list's references first, while
+	 * the listener cannot be freed under us (not closed yet) */
+	while (l->resume) {
+		struct wg_conn *c = l->resume;
+		l->resume = c->resume_next;
+		c->resume_queued = 0;
+		conn_unref(c);
+	}
 	l->closed = 1;
 	for (size_t i = 0; i < l->n_udp_open; i++) {
 		struct wg_udp_sock *s = &l->udp[i];
@@ -461,6 +537,7 @@ static void on_tcp_written(uv_write_t *w, int status)
 	if (status < 0)
 		c->l->st.send_errors++;
 	free(tw);
+	conn_maybe_resume(c);
 	conn_unref(c);
 }
 
@@ -519,14 +596,19 @@ int wg_listen_send(struct wg_listen *l, const struct wg_client *c, const uint8_t
 
 void wg_listen_client_hold(const struct wg_client *c)
 {
-	if (c->conn)
+	if (c->conn) {
 		c->conn->refs++;
+		c->conn->held++;
+	}
 }
 
 void wg_listen_client_release(const struct wg_client *c)
 {
-	if (c->conn)
+	if (c->conn) {
+		c->conn->held--;
+		conn_maybe_resume(c->conn);
 		conn_unref(c->conn);
+	}
 }
 
 void wg_listen_get_stats(const struct wg_listen *l, struct wg_listen_stats *s)

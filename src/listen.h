@@ -34,6 +34,7 @@ struct wg_listen_params {
 struct wg_listen_stats {
 	uint64_t udp_in, udp_too_long, tcp_in, tcp_accepted, tcp_rejected, tcp_idle_closed,
 		send_errors;
+	uint64_t tcp_paused;  /* times a connection stopped being read: too much in flight */
 	uint64_t tcp_clients; /* now */
 };
 

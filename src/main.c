@@ -165,11 +165,13 @@ static void log_listen_stats(const struct wg_listen *l)
 	wg_listen_get_stats(l, &ls);
 	wg_info("stats",
 		"listen udp_in=%llu udp_too_long=%llu tcp_in=%llu tcp_accepted=%llu "
-		"tcp_rejected=%llu tcp_idle_closed=%llu tcp_clients=%llu send_errors=%llu",
+		"tcp_rejected=%llu tcp_idle_closed=%llu tcp_paused=%llu tcp_clients=%llu "
+		"send_errors=%llu",
 		(unsigned long long)ls.udp_in, (unsigned long long)ls.udp_too_long,
 		(unsigned long long)ls.tcp_in, (unsigned long long)ls.tcp_accepted,
 		(unsigned long long)ls.tcp_rejected, (unsigned long long)ls.tcp_idle_closed,
-		(unsigned long long)ls.tcp_clients, (unsigned long long)ls.send_errors);
+		(unsigned long long)ls.tcp_paused, (unsigned long long)ls.tcp_clients,
+		(unsigned long long)ls.send_errors);
 }
 
 static void on_sigusr1(uv_signal_t *s, int signum)

@@ -6,6 +6,7 @@ keeps serving while a good one takes effect, SIGUSR1 and SIGTERM (issue 2)."""
 
 import os
 import random
+import select
 import signal
 import socket
 import sys
@@ -226,6 +227,83 @@ def tcp_cap():
          "TCP answered again once the excess clients closed", W.describe(m))
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def tcp_no_reader():
+    """A TCP client that pipelines queries and does not read the answers:
+    wuguard stops reading it once 64 queries or 256 KB of answers wait
+    (RFC 7766 6.2.1.1), so its memory stays bounded (before: every answer
+    was queued, 20000 x 2 KB here); other clients are served meanwhile, and
+    once the client reads, every answer arrives."""
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([ns.addr], config=W.wg_config(server={"tcp-idle-timeout": 60000}))
+    alive(wg, "start")
+    m, _ = W.query(wg.addr, "big.%s" % Z, "TXT", tcp=True)  # cached: hits from now on
+    h.ok(m is not None and len(m.answer) > 0, "big TXT answer over TCP", W.describe(m))
+    n = 20000
+    frames = b"".join(W.struct.pack("!H", len(w)) + w for w in (
+        dns.message.make_query("big.%s" % Z, "TXT", id=i & 0xffff).to_wire()
+        for i in range(n)))
+    rss0 = rss_kb(wg.pid)
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.connect(wg.addr)
+    c.setblocking(False)
+    sent, deadline = 0, time.monotonic() + 8
+    while sent < len(frames) and time.monotonic() < deadline:
+        try:
+            sent += c.send(frames[sent:sent + 65536])
+        except BlockingIOError:
+            time.sleep(0.01)
+    time.sleep(1.0)  # let the daemon do whatever it does with them
+    grew = rss_kb(wg.pid) - rss0
+    h.diag("sent %d of %d bytes without reading; RSS grew %d kB" % (sent, len(frames), grew))
+    h.ok(grew < 16 * 1024, "a client that does not read cannot grow memory (grew %d kB, "
+         "limit 16 MB; unbounded it would be ~40 MB)" % grew)
+    alive(wg, "a TCP client stopped reading")
+    m, _ = W.query(wg.addr, "www.%s" % Z, tcp=True, timeout=3)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "another TCP client is answered meanwhile",
+         W.describe(m))
+
+    # now read (and send whatever did not fit before) until every answer is in
+    buf, got, deadline = b"", 0, time.monotonic() + 60
+    while got < n and time.monotonic() < deadline:
+        want_w = [c] if sent < len(frames) else []
+        r, w, _ = select.select([c], want_w, [], 5)
+        if not r and not w:
+            break
+        if w:
+            try:
+                sent += c.send(frames[sent:sent + 65536])
+            except BlockingIOError:
+                pass
+        if r:
+            try:
+                data = c.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            if not data:
+                break
+            buf += data
+            while len(buf) >= 2 and len(buf) >= 2 + W.struct.unpack("!H", buf[:2])[0]:
+                buf = buf[2 + W.struct.unpack("!H", buf[:2])[0]:]
+                got += 1
+    c.close()
+    h.eq(got, n, "once the client reads, every one of the %d answers arrives" % n)
+    start = wg.log_size()
+    wg.kill(signal.SIGUSR1)
+    wg.wait_log("tcp_paused=", start)
+    line = next((x for x in wg.log_since(start).splitlines() if "tcp_paused=" in x), "")
+    paused = int(line.split("tcp_paused=")[1].split()[0]) if line else 0
+    h.ok(paused >= 1, "SIGUSR1 counts the pauses (tcp_paused=%d)" % paused, line or "no line")
+
+
 def signals():
     ns = h.nsd({Z: W.ZONE})
     good = W.render_config(W.wg_config())
@@ -350,6 +428,7 @@ h.case("malformed packets over UDP", malformed_udp)
 h.case("upstream reply with bytes after its last record", upstream_trailing_bytes)
 h.case("malformed input over TCP", malformed_tcp)
 h.case("TCP client cap", tcp_cap)
+h.case("TCP client that does not read", tcp_no_reader)
 h.case("signals: SIGHUP reload, SIGUSR1 counters, SIGTERM", signals)
 h.case("wuguard -n checks the config", check_mode)
 h.done()
