@@ -17,9 +17,11 @@
  * no longer read (frames already read wait in its buffer) until it drains;
  * otherwise a client that sends without reading would make us queue
  * answers without limit. Reading resumes from the uv_prepare, never from
- * inside the resolver's answer path. libuv itself keeps a reserve descriptor to shed connections on
- * EMFILE; on top of that we accept-and-close beyond tcp-max-clients so a
- * flood cannot starve the UDP side of descriptors. */
+ * inside the resolver's answer path.
+ *
+ * libuv itself keeps a reserve descriptor to shed connections on EMFILE; on
+ * top of that we accept-and-close beyond tcp-max-clients so a flood cannot
+ * starve the UDP side of descriptors. */
 #include "autoconfig.h"
 
 #include <errno.h>

@@ -227,13 +227,7 @@ def db_rows(wg):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        universal_newlines=True, timeout=20)
     h.eq(p.returncode, 0, "wuguardctl list on %s's database" % wg.name, p.stderr)
-    rows = []
-    for line in p.stdout.splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            h.ok(False, "wuguardctl printed JSON", line)
-    return rows
+    return h.json_lines(p.stdout, "wuguardctl")
 
 
 def rows_for(rows, name, rdtype):

@@ -152,13 +152,7 @@ def db_rows(wg):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        universal_newlines=True, timeout=20)
     h.eq(p.returncode, 0, "wuguardctl list reads the database", p.stderr)
-    rows = []
-    for line in p.stdout.splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            h.diag("not JSON: %s" % line)
-    return rows
+    return h.json_lines(p.stdout, "wuguardctl list")
 
 
 # ---------------------------------------------------------------------------

@@ -97,13 +97,7 @@ def plain(*args, local=None, public=None):
 
 def lines(out):
     """JSON lines -> list of dicts; a line that does not parse fails."""
-    rows = []
-    for l in out.splitlines():
-        try:
-            rows.append(json.loads(l))
-        except ValueError:
-            h.ok(False, "probe printed a JSON line", l)
-    return rows
+    return h.json_lines(out, "probe")
 
 
 def row(rows, name, rdtype):

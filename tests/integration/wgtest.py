@@ -14,6 +14,7 @@ Nothing here talks to anything but 127.0.0.1, and nothing reads
 """
 
 import atexit
+import json
 import os
 import random
 import shutil
@@ -489,6 +490,17 @@ class Harness:
         print("ok %d - %s # SKIP %s" % (self.n, desc.replace("#", "\\#"),
                                         reason.replace("#", "")))
         sys.stdout.flush()
+
+    def json_lines(self, text, what):
+        """JSON lines -> list of dicts; a line that does not parse is a
+        failed check ("WHAT printed JSON")."""
+        rows = []
+        for line in text.splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                self.ok(False, "%s printed JSON" % what, line)
+        return rows
 
     def eq(self, got, want, desc, *diag, todo=None):
         return self.ok(got == want, desc,
