@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pwd.h>
+#include <sys/queue.h>
 #include <sodium.h>
 
 #include "cache.h"
@@ -49,8 +50,7 @@ struct wg_inflight {
 	uint8_t guarded;                /* a WU name: crosscheck.c runs the exchange */
 	struct wg_query_info qi;        /* the first asker's query */
 	struct wg_pquery *pq;           /* owned, NULL: no plugins, or a prefetch */
-	struct wg_inflight *snext;      /* client response timer list (RFC 8767) */
-	struct wg_inflight *sprev;
+	TAILQ_ENTRY(wg_inflight) slink; /* client response timer list (RFC 8767) */
 	uint64_t stale_at;              /* ms when waiters get the stale answer, 0: not listed */
 	uint8_t stale_sent;             /* the timer answered stale; later askers get it at once */
 };
@@ -78,8 +78,7 @@ struct wg_resolver {
 	struct wg_inflight **table;      /* owned: in-flight hash, power of two */
 	size_t mask;
 	struct wg_inflight *free_inflight;
-	struct wg_inflight *stale_head; /* borrowed: earliest stale_at first */
-	struct wg_inflight *stale_tail;
+	TAILQ_HEAD(, wg_inflight) stale; /* borrowed: earliest stale_at first */
 	uv_timer_t *stale_timer;        /* owned: freed by its close callback */
 	struct wg_waiter *free_waiters;
 	size_t n_waiters;                /* slots handed out */
@@ -269,15 +268,7 @@ static void stale_unlist(struct wg_resolver *r, struct wg_inflight *f)
 {
 	if (!f->stale_at)
 		return;
-	if (f->sprev)
-		f->sprev->snext = f->snext;
-	else
-		r->stale_head = f->snext;
-	if (f->snext)
-		f->snext->sprev = f->sprev;
-	else
-		r->stale_tail = f->sprev;
-	f->snext = f->sprev = NULL;
+	TAILQ_REMOVE(&r->stale, f, slink);
 	f->stale_at = 0;
 }
 
@@ -285,26 +276,20 @@ static void on_stale_timer(uv_timer_t *t);
 
 static void stale_arm(struct wg_resolver *r)
 {
-	if (!r->stale_head) {
+	if (TAILQ_EMPTY(&r->stale)) {
 		uv_timer_stop(r->stale_timer);
 		return;
 	}
 	uint64_t now = now_ms(r);
-	uint64_t at = r->stale_head->stale_at;
+	uint64_t at = TAILQ_FIRST(&r->stale)->stale_at;
 	uv_timer_start(r->stale_timer, on_stale_timer, at > now ? at - now : 0, 0);
 }
 
 static void stale_list(struct wg_resolver *r, struct wg_inflight *f)
 {
 	f->stale_at = now_ms(r) + r->cfg->stale_client_ms;
-	f->snext = NULL;
-	f->sprev = r->stale_tail;
-	if (r->stale_tail)
-		r->stale_tail->snext = f;
-	else
-		r->stale_head = f;
-	r->stale_tail = f;
-	if (r->stale_head == f)
+	TAILQ_INSERT_TAIL(&r->stale, f, slink);
+	if (TAILQ_FIRST(&r->stale) == f)
 		stale_arm(r);
 }
 
@@ -331,8 +316,8 @@ static void on_stale_timer(uv_timer_t *t)
 {
 	struct wg_resolver *r = t->data;
 	uint64_t now = now_ms(r);
-	while (r->stale_head && r->stale_head->stale_at <= now) {
-		struct wg_inflight *f = r->stale_head;
+	while (!TAILQ_EMPTY(&r->stale) && TAILQ_FIRST(&r->stale)->stale_at <= now) {
+		struct wg_inflight *f = TAILQ_FIRST(&r->stale);
 		stale_unlist(r, f);
 		size_t len = f->waiters ? stale_lookup(r, f) : 0;
 		if (!len)
@@ -391,7 +376,6 @@ static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg
 	f->tail = &f->waiters;
 	f->req = NULL;
 	f->pq = NULL;
-	f->snext = f->sprev = NULL;
 	f->stale_at = 0;
 	f->stale_sent = 0;
 	f->qi = *qi;
@@ -788,6 +772,7 @@ int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_reso
 		return -ENOMEM;
 	r->loop = loop;
 	r->cfg = cfg;
+	TAILQ_INIT(&r->stale);
 	crypto_shorthash_keygen(r->hash_key);
 	size_t slots = 1024;
 	while (slots < (size_t)cfg->max_inflight * 2 && slots < (1u << 20))

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,8 +53,7 @@ struct wg_upstream_req {
 	struct wg_upstream *u;          /* borrowed: the owner */
 	struct wg_upstream_req *next;   /* free list / pending list link */
 	struct wg_upstream_req *prev;
-	struct wg_upstream_req *tnext;  /* timeout list link */
-	struct wg_upstream_req *tprev;
+	TAILQ_ENTRY(wg_upstream_req) tlink; /* timeout list link */
 	uint64_t deadline;              /* uv_now() ms when the current try times out */
 	int tlist;                      /* TL_UDP, TL_TCP, or -1: on none */
 	struct wg_upstream_sock sock[2];/* [0] IPv4, [1] IPv6 */
@@ -81,10 +81,8 @@ struct wg_upstream_req {
 	size_t query_len;
 };
 
-struct wg_tlist {
-	struct wg_upstream_req *head;   /* borrowed: earliest deadline */
-	struct wg_upstream_req *tail;
-};
+/* borrowed entries, earliest deadline first */
+TAILQ_HEAD(wg_tlist, wg_upstream_req);
 
 struct wg_upstream {
 	uv_loop_t *loop;                /* borrowed */
@@ -131,6 +129,8 @@ struct wg_upstream *wg_upstream_new(uv_loop_t *loop, const struct wg_addr *serve
 		return NULL;
 	u->loop = loop;
 	u->pending.next = u->pending.prev = &u->pending;
+	for (int i = 0; i < TL_N; i++)
+		TAILQ_INIT(&u->tl[i]);
 	u->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (u->epfd < 0) {
 		free(u);
@@ -197,16 +197,7 @@ static void tl_unlink(struct wg_upstream_req *r)
 {
 	if (r->tlist < 0)
 		return;
-	struct wg_tlist *l = &r->u->tl[r->tlist];
-	if (r->tprev)
-		r->tprev->tnext = r->tnext;
-	else
-		l->head = r->tnext;
-	if (r->tnext)
-		r->tnext->tprev = r->tprev;
-	else
-		l->tail = r->tprev;
-	r->tnext = r->tprev = NULL;
+	TAILQ_REMOVE(&r->u->tl[r->tlist], r, tlink);
 	r->tlist = -1;
 }
 
@@ -214,8 +205,8 @@ static void arm_timer(struct wg_upstream *u)
 {
 	uint64_t due = UINT64_MAX;
 	for (int i = 0; i < TL_N; i++)
-		if (u->tl[i].head && u->tl[i].head->deadline < due)
-			due = u->tl[i].head->deadline;
+		if (!TAILQ_EMPTY(&u->tl[i]) && TAILQ_FIRST(&u->tl[i])->deadline < due)
+			due = TAILQ_FIRST(&u->tl[i])->deadline;
 	if (due == UINT64_MAX) {
 		uv_timer_stop(&u->timer);
 		return;
@@ -232,23 +223,10 @@ static void tl_link(struct wg_upstream_req *r, int which, uint64_t deadline, int
 	tl_unlink(r);
 	r->deadline = deadline;
 	r->tlist = which;
-	if (at_head) {
-		r->tprev = NULL;
-		r->tnext = l->head;
-		if (l->head)
-			l->head->tprev = r;
-		else
-			l->tail = r;
-		l->head = r;
-	} else {
-		r->tnext = NULL;
-		r->tprev = l->tail;
-		if (l->tail)
-			l->tail->tnext = r;
-		else
-			l->head = r;
-		l->tail = r;
-	}
+	if (at_head)
+		TAILQ_INSERT_HEAD(l, r, tlink);
+	else
+		TAILQ_INSERT_TAIL(l, r, tlink);
 }
 
 /* (Re)start r's timeout: ms from now, at the tail of list which. The timer
@@ -258,7 +236,7 @@ static void tl_start(struct wg_upstream_req *r, int which, uint32_t ms)
 {
 	struct wg_upstream *u = r->u;
 	tl_link(r, which, uv_now(u->loop) + ms, 0);
-	if (u->tl[which].head == r && (!uv_is_active((uv_handle_t *)&u->timer) ||
+	if (TAILQ_FIRST(&u->tl[which]) == r && (!uv_is_active((uv_handle_t *)&u->timer) ||
 				       uv_timer_get_due_in(&u->timer) > ms))
 		arm_timer(u);
 }
@@ -395,8 +373,8 @@ static void on_timer(uv_timer_t *t)
 	for (int i = 0; i < TL_N; i++)
 		/* a retry goes back to a tail with a later deadline, a delivery
 		 * leaves the list: either way the head moves on */
-		while (u->tl[i].head && u->tl[i].head->deadline <= now)
-			try_timed_out(u->tl[i].head);
+		while (!TAILQ_EMPTY(&u->tl[i]) && TAILQ_FIRST(&u->tl[i])->deadline <= now)
+			try_timed_out(TAILQ_FIRST(&u->tl[i]));
 	u->in_batch--;
 	flush_limbo(u);
 	arm_timer(u);

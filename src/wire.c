@@ -470,10 +470,8 @@ size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t)
 	size_t end = t->end && t->end <= len ? t->end : len;
 	if (!t->opt_off || (size_t)t->opt_off + t->opt_len != end)
 		return end;
-	uint16_t ar = wg_get16(pkt + 10);
-	if (ar == 0)
-		return end;
-	wg_put16(pkt + 10, (uint16_t)(ar - 1));
+	/* scan took it for the OPT only in the additional section: ARCOUNT >= 1 */
+	wg_put16(pkt + 10, (uint16_t)(wg_get16(pkt + 10) - 1));
 	return t->opt_off;
 }
 
