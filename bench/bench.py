@@ -25,6 +25,14 @@ How each number is obtained
 Pinning: the server under test on CPU 0, dnsperf and nsd on CPU 1
 (taskset), when the machine has two CPUs or more.
 
+The floor
+  bench/floor.c, built here with cc, answers every query with one fixed A
+  record through the same epoll/recvmmsg/sendmmsg pattern as wuguard's UDP
+  listener and does no DNS work. Its CPU per query is what the kernel
+  charges for one datagram in and one out on this machine: the part of every
+  server's cache-hit cost no server can cut. It runs the cache-hit workload
+  only; the report adds each server's cost above that floor.
+
 Workloads
   cache-hit   1000 names, warmed once, then repeated for --duration seconds.
   cache-miss  --names distinct names (100k), each queried once: every query
@@ -119,7 +127,21 @@ def measure(server, addr, datafile, pin, duration, runs=None, verbose=True):
     return res
 
 
+def build_floor(h):
+    """Compile bench/floor.c into the run's directory; its path."""
+    exe = os.path.join(h.tmp, "floor")
+    subprocess.run([os.environ.get("CC", "cc"), "-O2", "-o", exe,
+                    os.path.join(HERE, "floor.c")], check=True)
+    return exe
+
+
 def start(h, kind, upstream, pin, args):
+    if kind == "floor":
+        port = W.free_port()
+        s = W.Server(h, "floor", list(pin) + [args.floor_exe, str(port)],
+                     (W.LOOPBACK, port), os.path.join(h.tmp, "floor.log"), h.tmp)
+        s.wait_ready("h0000.%s." % ZONE)
+        return s
     if kind == "wuguard":
         cfg = W.render_config({
             "upstream": {"timeout": 2000, "retries": 1},
@@ -149,6 +171,9 @@ def median_run(rs):
            "rss_full": median(r["rss_full"] for r in rs),
            "alive": all(r["alive"] for r in rs)}
     for wl in ("hit", "miss"):
+        if rs[0][wl] is None:
+            out[wl] = None
+            continue
         x = dict(rs[0][wl])
         for k in ("qps", "avg", "p99", "lost", "cpu_us", "completed"):
             x[k] = median(r[wl].get(k) for r in rs)
@@ -175,7 +200,8 @@ def main():
     ap.add_argument("--names", type=int, default=100000,
                     help="distinct names in the cache-miss workload")
     ap.add_argument("--hit-names", type=int, default=1000)
-    ap.add_argument("--servers", default="wuguard,unbound,dnsmasq")
+    ap.add_argument("--servers", default="wuguard,unbound,dnsmasq,floor",
+                    help="comma-separated; floor is bench/floor.c (see above)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="run every server this many times, interleaved; the table "
                     "shows per-field medians (a shared VM is noisy)")
@@ -218,6 +244,9 @@ def main():
         else:
             dnsmasq_default_rss = None
 
+        if "floor" in args.servers.split(","):
+            args.floor_exe = build_floor(h)
+
         runs = {}
         for rnd in range(args.rounds):
             for kind in args.servers.split(","):
@@ -232,11 +261,14 @@ def main():
                 r["hit"] = measure(srv, srv.addr, hitfile, pin_client, args.duration,
                                    verbose=not args.no_p99)
                 print("# %s: cache-hit %.0f qps" % (kind, r["hit"]["qps"]), flush=True)
-                r["miss"] = measure(srv, srv.addr, missfile, pin_client,
-                                    max(args.duration, 60), runs=1,
-                                    verbose=not args.no_p99)
-                print("# %s: cache-miss %.0f qps, %d completed" % (
-                    kind, r["miss"]["qps"], r["miss"]["completed"]), flush=True)
+                if kind == "floor":
+                    r["miss"] = None  # it answers everything itself
+                else:
+                    r["miss"] = measure(srv, srv.addr, missfile, pin_client,
+                                        max(args.duration, 60), runs=1,
+                                        verbose=not args.no_p99)
+                    print("# %s: cache-miss %.0f qps, %d completed" % (
+                        kind, r["miss"]["qps"], r["miss"]["completed"]), flush=True)
                 time.sleep(0.5)
                 r["rss_full"] = rss_kb(srv.pid)
                 r["alive"] = srv.alive()
@@ -248,11 +280,15 @@ def main():
     results = {k: median_run(v) for k, v in runs.items()}
     if args.rounds > 1 and "wuguard" in runs and "unbound" in runs:
         print()
-        print("per round: cache-hit CPU/query and cache-miss QPS, wuguard/unbound")
+        fl = runs.get("floor")
+        print("per round: cache-hit CPU/query and cache-miss QPS, wuguard/unbound%s" % (
+            "; floor/unbound cache-hit CPU/query" if fl else ""))
         for i, (w, u) in enumerate(zip(runs["wuguard"], runs["unbound"])):
-            print("  round %d: %s  %s" % (
+            print("  round %d: %s  %s%s" % (
                 i + 1, ratio(w["hit"]["cpu_us"], u["hit"]["cpu_us"]),
-                ratio(w["miss"]["qps"], u["miss"]["qps"])))
+                ratio(w["miss"]["qps"], u["miss"]["qps"]),
+                "  " + ratio(fl[i]["hit"]["cpu_us"], u["hit"]["cpu_us"])
+                if fl and i < len(fl) else ""))
 
     print()
     print("%-10s %-8s %10s %9s %9s %7s %9s %s" % (
@@ -260,6 +296,8 @@ def main():
     for wl in ("hit", "miss"):
         for kind, r in results.items():
             x = r[wl]
+            if x is None:
+                continue
             print("%-10s %-8s %10.0f %9s %9s %7d %9s %s%s" % (
                 "cache-" + wl, kind, x["qps"], fmt(x["avg"], 1e3, 3),
                 fmt(x["p99"], 1e3, 3), x["lost"], fmt(x["cpu_us"], 1, 1), x["rcodes"],
@@ -267,6 +305,8 @@ def main():
     print()
     print("%-8s %14s %22s" % ("server", "idle RSS MB", "RSS MB after miss run"))
     for kind, r in results.items():
+        if kind == "floor":
+            continue
         print("%-8s %14s %22s%s" % (kind, fmt(r["rss_idle"], 1 / 1024.0, 1),
                                     fmt(r["rss_full"], 1 / 1024.0, 1),
                                     "" if r["alive"] else "  (died during the run!)"))
@@ -282,6 +322,14 @@ def main():
         if a and b:
             print("cache-hit CPU/query  wuguard/unbound = %.3f  (target <= 0.60) %s" % (
                 a / b, "PASS" if a / b <= 0.6 else "FAIL"))
+        f = results.get("floor")
+        f = f and f["hit"]["cpu_us"]
+        if a and b and f:
+            # A responder that does no DNS work: what the kernel charges every
+            # server for one datagram in and one out on this machine.
+            print("cache-hit CPU/query  floor/unbound   = %.3f  (bench/floor.c: no DNS work, "
+                  "the kernel's share)" % (f / b))
+            print("cache-hit CPU/query  wuguard/floor   = %.3f" % (a / f))
         a, b = wg["miss"]["qps"], ub["miss"]["qps"]
         if a and b:
             print("cache-miss QPS       wuguard/unbound = %.3f  (target >= 2.00) %s" % (
