@@ -11,10 +11,11 @@ DNS through --public ADDR:PORT, or dnsdist serving DNSCrypt in front of it
 
 Checks: the verdicts (match, sinkhole, blocked-rcode, aaaa-suppressed after a
 verified A, nodata without one), the JSON fields, the table, exit codes 0, 1,
-2 and 3, a dead public side in bounded time, usage and config errors, the
-default names (the exact entries of a --domains file, or of the config's
-domains file with its groups, add and remove), flags over the config, a name
-outside the WU set, and the DNSCrypt reference (authenticated).
+2 and 3, a dead public side in bounded time, the overall deadline with
+exchanges in flight, usage and config errors, the default names (the exact
+entries of a --domains file, or of the config's domains file with its groups,
+add and remove), flags over the config, a name outside the WU set, and the
+DNSCrypt reference (authenticated).
 Only 127.0.0.1; nothing reads /etc/resolv.conf (every run names --local or
 a config with [upstream] local). TAP output.
 """
@@ -79,12 +80,14 @@ def addr(a):
     return "%s:%d" % tuple(a)
 
 
-def probe(*args, config=None, timeout=60):
-    """Run wuguardctl [-c config] probe ARGS; (rc, stdout, stderr, seconds)."""
+def probe(*args, config=None, timeout=60, env=None):
+    """Run wuguardctl [-c config] probe ARGS; (rc, stdout, stderr, seconds).
+    env: variables added to the environment."""
     cmd = [CTL] + (["-c", config] if config else []) + ["probe"] + list(args)
     t0 = time.monotonic()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True, timeout=timeout)
+                       universal_newlines=True, timeout=timeout,
+                       env=dict(os.environ, **(env or {})))
     return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
 
 
@@ -297,6 +300,29 @@ def dead_public():
          "rc %d, took %.2f s" % (rc, took), *dump(out, err))
 
 
+def deadline():
+    # Exchanges still in flight when the overall deadline hits are cancelled
+    # and reported; under ASan this is the path that frees them mid-flight.
+    hole = W.Blackhole(h)
+    t0 = time.monotonic()
+    rc, out, err, took = probe("--local", addr(E.corp.addr), "--public", addr(hole.addr),
+                               "--timeout", "3000", "--format", "json", "--type", "both",
+                               CTLDL, DOWNLOAD, env={"WUGUARDCTL_PROBE_DEADLINE_MS": "400"})
+    rows = lines(out)
+    h.ok(len(rows) == 4 and all(r["category"] == "no-verdict" for r in rows),
+         "public side silent for longer than the deadline: every check no-verdict",
+         *dump(out, err))
+    h.ok(err.count("no verdict within the probe's deadline (400 ms)") == 4,
+         "each one named on standard error with the deadline", *dump(err))
+    h.eq(rc, 2, "nothing could be checked: exit 2", *dump(out, err))
+    h.ok(took < 2.5, "stopped at the deadline, not after the 3 s tries",
+         "took %.2f s" % (time.monotonic() - t0))
+    rc, out, err, _ = probe("--local", addr(E.corp.addr), "--public", addr(hole.addr),
+                            CTLDL, env={"WUGUARDCTL_PROBE_DEADLINE_MS": "12x"})
+    h.ok(rc == 2 and "WUGUARDCTL_PROBE_DEADLINE_MS" in err and out == "",
+         "a bad WUGUARDCTL_PROBE_DEADLINE_MS is a usage error", *dump(rc, out, err))
+
+
 def partial():
     # a public resolver that only knows microsoft.com refuses windowsupdate.com
     pub = h.nsd({"microsoft.com": MS_ZONE}, name="nsd-ms", probe=WWW_UPDATE + ".")
@@ -432,6 +458,7 @@ def main():
     h.case("default names from --domains", default_names_domains)
     h.case("default names and upstreams from -c CONFIG", default_names_config)
     h.case("a dead public side", dead_public)
+    h.case("the overall deadline", deadline)
     h.case("some names not checked", partial)
     h.case("usage and config errors", usage_errors)
     if which("dnsdist"):
