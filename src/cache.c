@@ -354,29 +354,19 @@ enum wg_cache_result wg_cache_lookup(struct wg_cache *c, const struct wg_cache_k
  * (cannot happen after a successful scan of the same bytes). */
 static int walk_ttls(const uint8_t *pkt, size_t len, uint16_t *out)
 {
-	unsigned qd = wg_get16(pkt + 4);
-	unsigned total = (unsigned)wg_get16(pkt + 6) + wg_get16(pkt + 8) + wg_get16(pkt + 10);
-	size_t o = WG_HDR_LEN;
-	int n = 0;
-	for (unsigned i = 0; i < qd; i++) {
-		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 4 > len)
-			return -EBADMSG;
-		o += 4;
+	struct wg_wire_iter it;
+	struct wg_wire_rr rr;
+	int n = 0, rc;
+	if (wg_wire_iter_init(&it, pkt, len) < 0)
+		return -EBADMSG;
+	while ((rc = wg_wire_iter_next(&it, &rr)) > 0) {
+		if (rr.type == WG_TYPE_OPT)
+			continue;
+		if (out)
+			out[n] = (uint16_t)(rr.fixed + 4);
+		n++;
 	}
-	for (unsigned i = 0; i < total; i++) {
-		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 10 > len)
-			return -EBADMSG;
-		uint16_t rdlen = wg_get16(pkt + o + 8);
-		if (o + 10 + rdlen > len)
-			return -EBADMSG;
-		if (wg_get16(pkt + o) != WG_TYPE_OPT) {
-			if (out)
-				out[n] = (uint16_t)(o + 4);
-			n++;
-		}
-		o += 10 + (size_t)rdlen;
-	}
-	return n;
+	return rc < 0 ? rc : n;
 }
 
 static uint32_t min32(uint32_t a, uint32_t b)
@@ -439,8 +429,10 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 		plen = t.opt_off;
 	}
 	int n = t.n;
+	/* walk to t.end, not plen: ARCOUNT still counts the OPT, which is
+	 * last and skipped */
 	if (t.truncated) {
-		n = walk_ttls(pkt, plen, NULL);
+		n = walk_ttls(pkt, t.end, NULL);
 		if (n < 0)
 			return -EINVAL;
 	}
@@ -476,7 +468,7 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 	e->ede1 = 0;
 	e->verified = 0;
 	if (t.truncated)
-		walk_ttls(pkt, plen, e->ttl_off);
+		walk_ttls(pkt, t.end, e->ttl_off);
 	else
 		memcpy(e->ttl_off, t.off, (size_t)n * sizeof(uint16_t));
 	memcpy(entry_key(e), key, (size_t)klen);

@@ -295,28 +295,21 @@ static void parse_side(const struct wg_compare_side *in, const uint8_t *qname, u
 		s->outcome = WG_OUT_TRUNCATED;
 		return;
 	}
-	unsigned qd = wg_get16(p + 4), an = wg_get16(p + 6);
-	unsigned ns = wg_get16(p + 8), ar = wg_get16(p + 10);
+	unsigned an = wg_get16(p + 6), ns = wg_get16(p + 8);
 	s->ancount = (uint16_t)an;
-	size_t o = WG_HDR_LEN;
-	for (unsigned i = 0; i < qd; i++) {
-		if (wg_wire_name_skip(p, len, &o) < 0 || o + 4 > len)
-			goto bad;
-		o += 4;
-	}
+	struct wg_wire_iter it;
+	struct wg_wire_rr rr;
+	int rc;
+	if (wg_wire_iter_init(&it, p, len) < 0)
+		goto bad;
 
 	struct rr_ref rrs[MAX_RR];
 	unsigned n_rr = 0;
-	for (unsigned i = 0; i < an + ns + ar; i++) {
-		size_t start = o;
-		if (wg_wire_name_skip(p, len, &o) < 0 || o + 10 > len)
-			goto bad;
-		uint16_t type = wg_get16(p + o);
-		uint32_t ttl = wg_get32(p + o + 4);
-		uint16_t rdlen = wg_get16(p + o + 8);
-		size_t rd = o + 10;
-		if (rd + rdlen > len)
-			goto bad;
+	while ((rc = wg_wire_iter_next(&it, &rr)) > 0) {
+		size_t start = rr.owner, rd = rr.rdata;
+		uint16_t type = rr.type, rdlen = rr.rdlen;
+		uint32_t ttl = rr.ttl;
+		unsigned i = rr.index;
 		if (i < an) {
 			if (n_rr < MAX_RR) {
 				rrs[n_rr].owner = (uint16_t)start;
@@ -362,8 +355,9 @@ static void parse_side(const struct wg_compare_side *in, const uint8_t *qname, u
 				q += 4 + (size_t)olen;
 			}
 		}
-		o = rd + rdlen;
 	}
+	if (rc < 0)
+		goto bad;
 
 	/* follow the CNAME chain from the query name */
 	uint8_t owner[WG_NAME_MAX];

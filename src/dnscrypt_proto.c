@@ -359,30 +359,23 @@ int wg_dc_certs_from_reply(const uint8_t *pkt, size_t len, const uint8_t provide
 	*n_clock = 0;
 	if (len < WG_HDR_LEN)
 		return fail(err, errcap, -EBADMSG, "certificate reply too short");
-	uint16_t qd = wg_get16(pkt + 4), an = wg_get16(pkt + 6);
-	size_t o = WG_HDR_LEN;
-	for (uint16_t i = 0; i < qd; i++) {
-		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 4 > len)
-			return fail(err, errcap, -EBADMSG, "certificate reply: bad question");
-		o += 4;
-	}
+	uint16_t an = wg_get16(pkt + 6);
+	struct wg_wire_iter it;
+	struct wg_wire_rr rr;
+	int next;
+	if (wg_wire_iter_init(&it, pkt, len) < 0)
+		return fail(err, errcap, -EBADMSG, "certificate reply: bad question");
 	if (an == 0)
 		fail(err, errcap, 0, "certificate reply has no answer (rcode %s)",
 		     wg_wire_rcode_str(WG_RCODE(wg_get16(pkt + 2))));
-	for (uint16_t i = 0; i < an; i++) {
-		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 10 > len)
+	wg_wire_iter_at(&it, pkt, len, it.off, 0, an); /* the answer section only */
+	while ((next = wg_wire_iter_next(&it, &rr)) != 0) {
+		if (next < 0)
 			return fail(err, errcap, -EBADMSG, "certificate reply: bad record");
-		uint16_t type = wg_get16(pkt + o);
-		uint16_t rdlen = wg_get16(pkt + o + 8);
-		o += 10;
-		if (o + rdlen > len)
-			return fail(err, errcap, -EBADMSG, "certificate reply: record overruns");
-		if (type != WG_TYPE_TXT) {
-			o += rdlen;
+		if (rr.type != WG_TYPE_TXT)
 			continue;
-		}
 		/* join the character-strings of one TXT record */
-		size_t jl = 0, r = o, rend = o + rdlen;
+		size_t jl = 0, r = rr.rdata, rend = rr.rdata + rr.rdlen;
 		int bad = 0;
 		while (r < rend) {
 			size_t sl = pkt[r++];
@@ -394,7 +387,6 @@ int wg_dc_certs_from_reply(const uint8_t *pkt, size_t len, const uint8_t provide
 			jl += sl;
 			r += sl;
 		}
-		o = rend;
 		if (bad) {
 			fail(err, errcap, 0, "certificate TXT record malformed or too long");
 			continue;

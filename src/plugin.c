@@ -145,26 +145,16 @@ static int next_rr(struct wg_qctx *ctx, uint32_t *iter, uint16_t want1, uint16_t
 {
 	if (!ctx->resp || !ctx->ans_off)
 		return 0;
-	unsigned idx = *iter >> 16;
-	size_t off = *iter ? (*iter & 0xffff) : ctx->ans_off;
-	const uint8_t *p = ctx->resp;
-	size_t len = ctx->resp_len;
-
-	while (idx < ctx->ancount) {
-		if (wg_wire_name_skip(p, len, &off) < 0 || off + 10 > len)
-			return 0;
-		uint16_t type = wg_get16(p + off), cls = wg_get16(p + off + 2);
-		uint16_t rl = wg_get16(p + off + 8);
-		size_t r = off + 10;
-		if (r + rl > len)
-			return 0;
-		off = r + rl;
-		idx++;
-		*iter = (uint32_t)(idx << 16) | (uint32_t)off;
-		if ((type == want1 || type == want2) && cls == 1) {
-			*type_out = type;
-			*rd = r;
-			*rdlen = rl;
+	struct wg_wire_iter it;
+	struct wg_wire_rr rr;
+	wg_wire_iter_at(&it, ctx->resp, ctx->resp_len, *iter ? (*iter & 0xffff) : ctx->ans_off,
+			*iter >> 16, ctx->ancount);
+	while (wg_wire_iter_next(&it, &rr) > 0) {
+		*iter = (uint32_t)(it.index << 16) | (uint32_t)it.off;
+		if ((rr.type == want1 || rr.type == want2) && rr.rclass == 1) {
+			*type_out = rr.type;
+			*rd = rr.rdata;
+			*rdlen = rr.rdlen;
 			return 1;
 		}
 	}
@@ -559,18 +549,10 @@ int wg_plugin_run_post(struct wg_qctx *ctx, const uint8_t *resp, size_t resp_len
 	ctx->resp_len = resp_len > WG_PKT_MAX ? WG_PKT_MAX : resp_len;
 	ctx->ans_off = 0;
 	ctx->ancount = 0;
-	if (resp && ctx->resp_len >= WG_HDR_LEN) {
-		unsigned qd = wg_get16(resp + 4);
-		size_t off = WG_HDR_LEN;
-		unsigned i;
-		for (i = 0; i < qd; i++)
-			if (wg_wire_name_skip(resp, ctx->resp_len, &off) < 0 ||
-			    (off += 4) > ctx->resp_len)
-				break;
-		if (i == qd && off < ctx->resp_len) {
-			ctx->ans_off = (uint16_t)off;
-			ctx->ancount = wg_get16(resp + 6);
-		}
+	struct wg_wire_iter it;
+	if (resp && wg_wire_iter_init(&it, resp, ctx->resp_len) == 0 && it.off < ctx->resp_len) {
+		ctx->ans_off = (uint16_t)it.off;
+		ctx->ancount = wg_get16(resp + 6);
 	}
 	return run_chain(ctx, 1, is_wu_name, out);
 }

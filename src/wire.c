@@ -89,6 +89,54 @@ int wg_wire_name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out)
 	}
 }
 
+void wg_wire_iter_at(struct wg_wire_iter *it, const uint8_t *pkt, size_t len, size_t off,
+		     unsigned index, unsigned total)
+{
+	it->pkt = pkt;
+	it->len = len;
+	it->off = off;
+	it->index = index;
+	it->total = total;
+}
+
+int wg_wire_iter_init(struct wg_wire_iter *it, const uint8_t *pkt, size_t len)
+{
+	if (len < WG_HDR_LEN)
+		return -EBADMSG;
+	unsigned qd = wg_get16(pkt + 4);
+	size_t o = WG_HDR_LEN;
+	for (unsigned i = 0; i < qd; i++) {
+		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 4 > len)
+			return -EBADMSG;
+		o += 4;
+	}
+	wg_wire_iter_at(it, pkt, len, o, 0,
+			(unsigned)wg_get16(pkt + 6) + wg_get16(pkt + 8) + wg_get16(pkt + 10));
+	return 0;
+}
+
+int wg_wire_iter_next(struct wg_wire_iter *it, struct wg_wire_rr *rr)
+{
+	if (it->index >= it->total)
+		return 0;
+	size_t o = it->off;
+	if (wg_wire_name_skip(it->pkt, it->len, &o) < 0 || o + 10 > it->len)
+		return -EBADMSG;
+	uint16_t rdlen = wg_get16(it->pkt + o + 8);
+	if (o + 10 + rdlen > it->len)
+		return -EBADMSG;
+	rr->owner = it->off;
+	rr->fixed = o;
+	rr->rdata = o + 10;
+	rr->type = wg_get16(it->pkt + o);
+	rr->rclass = wg_get16(it->pkt + o + 2);
+	rr->ttl = wg_get32(it->pkt + o + 4);
+	rr->rdlen = rdlen;
+	rr->index = it->index++;
+	it->off = o + 10 + (size_t)rdlen;
+	return 1;
+}
+
 int wg_wire_name_eq(const uint8_t *a, const uint8_t *b)
 {
 	size_t i = 0;
@@ -195,29 +243,24 @@ int wg_wire_name_from_str(const char *s, uint8_t *out)
 static int parse_query_edns(const uint8_t *pkt, size_t len, size_t off,
 			    struct wg_query_info *qi)
 {
-	uint16_t an = wg_get16(pkt + 6), ns = wg_get16(pkt + 8), ar = wg_get16(pkt + 10);
-	unsigned total = (unsigned)an + ns + ar;
+	unsigned an = wg_get16(pkt + 6), ns = wg_get16(pkt + 8);
+	struct wg_wire_iter it;
+	struct wg_wire_rr rr;
+	int rc;
 
-	for (unsigned i = 0; i < total; i++) {
-		size_t start = off;
-		if (wg_wire_name_skip(pkt, len, &off) < 0 || off + 10 > len)
-			return -EBADMSG;
-		uint16_t type = wg_get16(pkt + off);
-		uint16_t rdlen = wg_get16(pkt + off + 8);
-		if (off + 10 + rdlen > len)
-			return -EBADMSG;
-		if (type == WG_TYPE_OPT) {
-			if (i < (unsigned)an + ns || pkt[start] != 0 || qi->has_edns)
-				return -EBADMSG; /* OPT only once, in additional, root owner */
-			qi->has_edns = 1;
-			uint16_t sz = wg_get16(pkt + off + 2);
-			qi->udp_size = sz < WG_UDP_MIN ? WG_UDP_MIN : sz;
-			qi->edns_version = pkt[off + 5];
-			qi->do_bit = (pkt[off + 6] & 0x80) ? 1 : 0;
-		}
-		off += 10 + (size_t)rdlen;
+	wg_wire_iter_at(&it, pkt, len, off, 0, an + ns + wg_get16(pkt + 10));
+	while ((rc = wg_wire_iter_next(&it, &rr)) > 0) {
+		if (rr.type != WG_TYPE_OPT)
+			continue;
+		if (rr.index < an + ns || pkt[rr.owner] != 0 || qi->has_edns)
+			return -EBADMSG; /* OPT only once, in additional, root owner */
+		qi->has_edns = 1;
+		/* CLASS is the UDP size, the TTL holds version and flags */
+		qi->udp_size = rr.rclass < WG_UDP_MIN ? WG_UDP_MIN : rr.rclass;
+		qi->edns_version = pkt[rr.fixed + 5];
+		qi->do_bit = (pkt[rr.fixed + 6] & 0x80) ? 1 : 0;
 	}
-	return 0;
+	return rc;
 }
 
 int wg_wire_parse_query(const uint8_t *pkt, size_t len, struct wg_query_info *qi)
@@ -365,39 +408,24 @@ int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->ede = 0xffff;
-	if (len < WG_HDR_LEN)
+	struct wg_wire_iter it;
+	struct wg_wire_rr rr;
+	if (wg_wire_iter_init(&it, pkt, len) < 0)
 		return -EBADMSG;
-	unsigned qd = wg_get16(pkt + 4), an = wg_get16(pkt + 6);
-	unsigned ns = wg_get16(pkt + 8), ar = wg_get16(pkt + 10);
-	size_t o = WG_HDR_LEN;
-	int have_min = 0;
+	unsigned an = wg_get16(pkt + 6), ns = wg_get16(pkt + 8);
+	int have_min = 0, rc;
 
 	t->ancount = (uint16_t)an;
-	for (unsigned i = 0; i < qd; i++) {
-		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 4 > len)
-			return -EBADMSG;
-		o += 4;
-	}
-	unsigned total = an + ns + ar;
-	for (unsigned i = 0; i < total; i++) {
-		size_t start = o;
-		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 10 > len)
-			return -EBADMSG;
-		uint16_t type = wg_get16(pkt + o);
-		uint32_t ttl = wg_get32(pkt + o + 4);
-		uint16_t rdlen = wg_get16(pkt + o + 8);
-		size_t rd = o + 10;
-		if (rd + rdlen > len)
-			return -EBADMSG;
-		if (ttl > 0x7fffffffu)
-			ttl = 0; /* RFC 2181 8: treat as zero */
-		if (type == WG_TYPE_OPT) {
+	while ((rc = wg_wire_iter_next(&it, &rr)) > 0) {
+		size_t rd = rr.rdata, rdlen = rr.rdlen;
+		uint32_t ttl = rr.ttl > 0x7fffffffu ? 0 : rr.ttl; /* RFC 2181 8: treat as zero */
+		if (rr.type == WG_TYPE_OPT) {
 			/* RFC 6891 6.1.1: one OPT, in the additional section;
 			 * anything else is a malformed message */
-			if (i < an + ns || t->opt_off)
+			if (rr.index < an + ns || t->opt_off)
 				return -EBADMSG;
-			t->opt_off = (uint16_t)start;
-			t->opt_len = (uint16_t)(rd + rdlen - start);
+			t->opt_off = (uint16_t)rr.owner;
+			t->opt_len = (uint16_t)(rd + rdlen - rr.owner);
 			/* look for an EDE option */
 			size_t q = rd;
 			while (q + 4 <= rd + rdlen) {
@@ -410,14 +438,14 @@ int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t)
 			}
 		} else {
 			if (t->n < WG_WIRE_MAX_TTLS)
-				t->off[t->n++] = (uint16_t)(o + 4);
+				t->off[t->n++] = (uint16_t)(rr.fixed + 4);
 			else
 				t->truncated = 1;
-			if (i < an) {
+			if (rr.index < an) {
 				if (!have_min || ttl < t->min_ttl)
 					t->min_ttl = ttl;
 				have_min = 1;
-			} else if (i < an + ns && type == WG_TYPE_SOA) {
+			} else if (rr.index < an + ns && rr.type == WG_TYPE_SOA) {
 				/* SOA MINIMUM is the last 4 bytes of the rdata */
 				if (rdlen >= 22) {
 					uint32_t min = wg_get32(pkt + rd + rdlen - 4);
@@ -426,43 +454,31 @@ int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t)
 				}
 			}
 		}
-		o = rd + rdlen;
 	}
-	t->end = (uint16_t)(o <= WG_PKT_MAX ? o : WG_PKT_MAX);
+	if (rc < 0)
+		return -EBADMSG;
+	t->end = (uint16_t)(it.off <= WG_PKT_MAX ? it.off : WG_PKT_MAX);
 	return 0;
 }
 
 int wg_wire_clamp_ttls(uint8_t *pkt, size_t len, uint32_t min_ttl, uint32_t max_ttl)
 {
-	if (len < WG_HDR_LEN)
+	struct wg_wire_iter it;
+	struct wg_wire_rr rr;
+	int rc;
+	if (wg_wire_iter_init(&it, pkt, len) < 0)
 		return -EBADMSG;
-	unsigned qd = wg_get16(pkt + 4);
-	unsigned total = (unsigned)wg_get16(pkt + 6) + wg_get16(pkt + 8) + wg_get16(pkt + 10);
-	size_t o = WG_HDR_LEN;
-	for (unsigned i = 0; i < qd; i++) {
-		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 4 > len)
-			return -EBADMSG;
-		o += 4;
+	while ((rc = wg_wire_iter_next(&it, &rr)) > 0) {
+		if (rr.type == WG_TYPE_OPT)
+			continue;
+		uint32_t ttl = rr.ttl > 0x7fffffffu ? 0 : rr.ttl;
+		if (ttl < min_ttl)
+			ttl = min_ttl;
+		if (max_ttl && ttl > max_ttl)
+			ttl = max_ttl;
+		wg_put32(pkt + rr.fixed + 4, ttl);
 	}
-	for (unsigned i = 0; i < total; i++) {
-		if (wg_wire_name_skip(pkt, len, &o) < 0 || o + 10 > len)
-			return -EBADMSG;
-		uint16_t rdlen = wg_get16(pkt + o + 8);
-		if (o + 10 + rdlen > len)
-			return -EBADMSG;
-		if (wg_get16(pkt + o) != WG_TYPE_OPT) {
-			uint32_t ttl = wg_get32(pkt + o + 4);
-			if (ttl > 0x7fffffffu)
-				ttl = 0;
-			if (ttl < min_ttl)
-				ttl = min_ttl;
-			if (max_ttl && ttl > max_ttl)
-				ttl = max_ttl;
-			wg_put32(pkt + o + 4, ttl);
-		}
-		o += 10 + (size_t)rdlen;
-	}
-	return 0;
+	return rc;
 }
 
 size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t)

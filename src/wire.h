@@ -106,6 +106,42 @@ int wg_wire_name_skip(const uint8_t *pkt, size_t len, size_t *off);
  * out must hold WG_NAME_MAX bytes. Returns the wire length or -EBADMSG. */
 int wg_wire_name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out);
 
+/* Walking the records of a message. wg_wire_iter_init checks and skips the
+ * question section; each wg_wire_iter_next then gives the next record of the
+ * answer, authority and additional sections, checked to lie wholly inside
+ * the message. Every walk over a message's records goes through here. */
+struct wg_wire_rr {
+	size_t owner;    /* offset of the owner name */
+	size_t fixed;    /* offset of TYPE; CLASS, TTL and RDLENGTH follow */
+	size_t rdata;    /* offset of the rdata */
+	uint32_t ttl;    /* as on the wire */
+	uint16_t type;
+	uint16_t rclass;
+	uint16_t rdlen;
+	unsigned index;  /* 0-based over the three sections together */
+};
+
+struct wg_wire_iter {
+	const uint8_t *pkt; /* borrowed: the whole message */
+	size_t len;
+	size_t off;         /* the next record; after the last, just past it */
+	unsigned index;     /* records given so far */
+	unsigned total;     /* how many to give */
+};
+
+/* Start at the first record after the question. 0, or -EBADMSG for a
+ * message shorter than a header or a question that does not fit. */
+int wg_wire_iter_init(struct wg_wire_iter *it, const uint8_t *pkt, size_t len);
+
+/* Start at off, where record number index of total begins (a walk begun
+ * past an already parsed question, or resumed). */
+void wg_wire_iter_at(struct wg_wire_iter *it, const uint8_t *pkt, size_t len, size_t off,
+		     unsigned index, unsigned total);
+
+/* 1 with rr filled; 0 after the last record; -EBADMSG for a record that does
+ * not fit (the walk stays there). */
+int wg_wire_iter_next(struct wg_wire_iter *it, struct wg_wire_rr *rr);
+
 /* Case-insensitive comparison of two uncompressed wire names; 1 if equal. */
 int wg_wire_name_eq(const uint8_t *a, const uint8_t *b);
 

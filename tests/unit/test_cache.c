@@ -716,6 +716,21 @@ static void test_many_records(void **state)
 	for (int i = 0; i <= N; i++)
 		wg_put32(R2.b + R.qend + (size_t)i * A_RR_LEN + 6, ttl_at(R.b, &R, i));
 	assert_memory_equal(R2.b, R.b, R.len);
+
+	/* the same from an upstream that speaks EDNS: the OPT at the end is
+	 * stripped and every other record still decays */
+	k = mkkey(&kk, "many.example", WG_TYPE_A, 1);
+	memcpy(R2.b, R.b, R.len);
+	int n = wg_wire_append_opt(R2.b, R.len, sizeof(R2.b), 0, -1);
+	assert_true(n > (int)R.len);
+	assert_int_equal(wg_wire_scan(R2.b, (size_t)n, &t), 0);
+	assert_true(t.truncated && t.opt_off);
+	assert_int_equal(wg_cache_insert(c, k, R2.b, (size_t)n, T0, 0), 0);
+	assert_int_equal(look(c, k, T0 + 9 * SEC, out, &len), WG_CACHE_HIT);
+	assert_int_equal(len, R.len);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(ttl_at(out, &R, i), ttls[i] - 9);
+	assert_int_equal(ttl_at(out, &R, N), 5000 - 9);
 	wg_cache_free(c);
 }
 

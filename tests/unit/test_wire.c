@@ -184,6 +184,73 @@ static void test_strip_opt_trailing(void **state)
 	assert_int_equal(wg_wire_strip_opt(r, opt, &t), opt);
 }
 
+/* The record iterator every walk goes through: fields, end, resumption,
+ * and a record that runs past the message. */
+static void test_rr_iter(void **state)
+{
+	/* question example.com A; answer: CNAME to www.example.com (the
+	 * target partly compressed), A 192.0.2.7; additional: OPT */
+	static const uint8_t m[] = {
+		0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 1,
+		7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1,
+		0xc0, 12, 0, 5, 0, 1, 0, 0, 0x0e, 0x10, 0, 6, 3, 'w', 'w', 'w', 0xc0, 12,
+		0xc0, 41, 0, 1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0, 4, 192, 0, 2, 7,
+		0, 0, 41, 4, 0xd0, 0, 0, 0x80, 0, 0, 0,
+	};
+	struct wg_wire_iter it;
+	struct wg_wire_rr rr;
+	assert_int_equal(wg_wire_iter_init(&it, m, sizeof(m)), 0);
+	assert_int_equal(it.off, 29);
+	assert_int_equal(it.total, 3);
+
+	assert_int_equal(wg_wire_iter_next(&it, &rr), 1);
+	assert_int_equal(rr.owner, 29);
+	assert_int_equal(rr.fixed, 31);
+	assert_int_equal(rr.rdata, 41);
+	assert_int_equal(rr.type, WG_TYPE_CNAME);
+	assert_int_equal(rr.rclass, 1);
+	assert_int_equal(rr.ttl, 3600);
+	assert_int_equal(rr.rdlen, 6);
+	assert_int_equal(rr.index, 0);
+	size_t resume = it.off;
+
+	assert_int_equal(wg_wire_iter_next(&it, &rr), 1);
+	assert_int_equal(rr.owner, 47);
+	assert_int_equal(rr.type, WG_TYPE_A);
+	assert_int_equal(rr.ttl, 0xffffffffu); /* as on the wire */
+	assert_memory_equal(m + rr.rdata, "\xc0\x00\x02\x07", 4);
+	assert_int_equal(rr.index, 1);
+
+	assert_int_equal(wg_wire_iter_next(&it, &rr), 1);
+	assert_int_equal(rr.type, WG_TYPE_OPT);
+	assert_int_equal(rr.rclass, 1232); /* the UDP size */
+	assert_int_equal(rr.index, 2);
+	assert_int_equal(wg_wire_iter_next(&it, &rr), 0);
+	assert_int_equal(it.off, sizeof(m));
+	assert_int_equal(wg_wire_iter_next(&it, &rr), 0); /* stays at the end */
+
+	/* resumed at the second record, answer section only */
+	wg_wire_iter_at(&it, m, sizeof(m), resume, 1, 2);
+	assert_int_equal(wg_wire_iter_next(&it, &rr), 1);
+	assert_int_equal(rr.owner, 47);
+	assert_int_equal(rr.index, 1);
+	assert_int_equal(wg_wire_iter_next(&it, &rr), 0);
+
+	/* one byte short: the OPT no longer fits, the walk stops there */
+	assert_int_equal(wg_wire_iter_init(&it, m, sizeof(m) - 1), 0);
+	assert_int_equal(wg_wire_iter_next(&it, &rr), 1);
+	assert_int_equal(wg_wire_iter_next(&it, &rr), 1);
+	assert_int_equal(wg_wire_iter_next(&it, &rr), -EBADMSG);
+	assert_int_equal(wg_wire_iter_next(&it, &rr), -EBADMSG);
+	/* an rdata running past the end */
+	assert_int_equal(wg_wire_iter_init(&it, m, 60), 0);
+	assert_int_equal(wg_wire_iter_next(&it, &rr), 1);
+	assert_int_equal(wg_wire_iter_next(&it, &rr), -EBADMSG);
+	/* a header, a question that does not fit */
+	assert_int_equal(wg_wire_iter_init(&it, m, 11), -EBADMSG);
+	assert_int_equal(wg_wire_iter_init(&it, m, 28), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_name_roundtrip),
 		cmocka_unit_test(test_error_reply),
 		cmocka_unit_test(test_strip_opt_trailing),
+		cmocka_unit_test(test_rr_iter),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
