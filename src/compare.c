@@ -3,7 +3,7 @@
  * Each reply is first reduced to a fixed-size summary (struct side): outcome,
  * rcode, flags, EDE, the CNAME chain followed from the query name, the set of
  * final records of the query type, SOA and marker facts. The rules of
- * DESIGN.md section 5 then run on the two summaries in order. Parsing uses
+ * doc/DESIGN.md section 5 then run on the two summaries in order. Parsing uses
  * only the bounded wire.h helpers: no allocation, so this may run on the
  * event loop; the summaries are a few KiB of stack. */
 #include "autoconfig.h"

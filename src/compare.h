@@ -1,4 +1,4 @@
-/* compare.h: judge a local answer against a public answer (DESIGN.md 5).
+/* compare.h: judge a local answer against a public answer (doc/DESIGN.md 5).
  *
  * Pure: no I/O, no allocation, no globals; the same inputs always give the
  * same verdict. Replies are parsed with the bounded wire helpers, so a hostile
@@ -49,7 +49,7 @@ enum wg_compare_severity {
 	WG_SEV_HIGH = 3,
 };
 
-/* What the repair mode should serve (DESIGN.md 5, last column). */
+/* What the repair mode should serve (doc/DESIGN.md 5, last column). */
 enum wg_compare_hint {
 	WG_HINT_SERVE_LOCAL = 0,
 	WG_HINT_SERVE_PUBLIC = 1,

@@ -1,4 +1,4 @@
-/* test_compare.c: every verdict category of DESIGN.md 5 and the edge cases
+/* test_compare.c: every verdict category of doc/DESIGN.md 5 and the edge cases
  * the issue names, as one table of (local reply, public reply) -> verdict,
  * plus the extracted facts and hostile input. */
 #include "autoconfig.h"

@@ -342,7 +342,7 @@ static void test_real_wu_list(void **state)
 		{"fe3cr.delivery.mp.microsoft.com", 1},
 		{"download.windowsupdate.com", 1},
 		{"adl.windows.com", 1},
-		/* seed 000 firewall list and DESIGN.md 4 and 9 */
+		/* seed 000 firewall list and the documents named in db/wu-domains.list */
 		{"windowsupdate.microsoft.com", 1},
 		{"x.windowsupdate.microsoft.com", 1},
 		{"fe2cr.update.microsoft.com", 1},

@@ -19,7 +19,7 @@
 
 #define Q "download.windowsupdate.com."
 
-/* What repair mode must do per category (DESIGN.md 5, last column). */
+/* What repair mode must do per category (doc/DESIGN.md 5, last column). */
 static const struct {
 	enum wg_compare_category cat;
 	enum wg_compare_hint hint;      /* as compare hands it over */
