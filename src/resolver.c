@@ -153,8 +153,10 @@ static void send_reply(struct wg_resolver *r, const struct wg_waiter *w, size_t 
 	uint8_t *p = r->out;
 	wg_put16(p, w->id);
 	uint16_t f = wg_get16(p + 2);
-	/* we are not the authority: AA never passes through */
-	f = (uint16_t)((f & ~(WG_F_RD | WG_F_AA)) | (w->flags & WG_F_RD) | WG_F_RA | WG_F_QR);
+	/* we are not the authority: AA never passes through; RD and CD are
+	 * the client's (RFC 4035 3.1.6), whatever the upstream echoed; Z is 0 */
+	f = (uint16_t)((f & ~(WG_F_RD | WG_F_AA | WG_F_CD | WG_F_Z)) |
+		       (w->flags & (WG_F_RD | WG_F_CD)) | WG_F_RA | WG_F_QR);
 	wg_put16(p + 2, f);
 	/* the question at offset 12 is never compressed (nothing precedes
 	 * it), so the client's spelling fits byte for byte */

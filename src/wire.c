@@ -239,7 +239,19 @@ int wg_wire_name_from_str(const char *s, uint8_t *out)
 	return (int)n;
 }
 
-/* Parse the OPT RR, if any, in the additional section of a query. */
+/* An OPT's rdata is a sequence of options (code, length, data) that must
+ * fill it exactly (RFC 6891 6.1.2). */
+static int opt_rdata_ok(const uint8_t *rd, size_t rdlen)
+{
+	size_t q = 0;
+	while (q + 4 <= rdlen)
+		q += 4 + (size_t)wg_get16(rd + q + 2);
+	return q == rdlen;
+}
+
+/* Parse the OPT RR, if any, in the additional section of a query. A
+ * malformed OPT still sets has_edns (and DO from the first one), so the
+ * FORMERR it earns carries an OPT too (RFC 6891 7). */
 static int parse_query_edns(const uint8_t *pkt, size_t len, size_t off,
 			    struct wg_query_info *qi)
 {
@@ -252,13 +264,18 @@ static int parse_query_edns(const uint8_t *pkt, size_t len, size_t off,
 	while ((rc = wg_wire_iter_next(&it, &rr)) > 0) {
 		if (rr.type != WG_TYPE_OPT)
 			continue;
-		if (rr.index < an + ns || pkt[rr.owner] != 0 || qi->has_edns)
-			return -EBADMSG; /* OPT only once, in additional, root owner */
-		qi->has_edns = 1;
+		int dup = qi->has_edns;
+		if (!dup) {
+			qi->has_edns = 1;
+			qi->do_bit = (pkt[rr.fixed + 6] & 0x80) ? 1 : 0;
+		}
+		/* OPT only once, in additional, root owner, well-formed options */
+		if (dup || rr.index < an + ns || pkt[rr.owner] != 0 ||
+		    !opt_rdata_ok(pkt + rr.rdata, rr.rdlen))
+			return -EBADMSG;
 		/* CLASS is the UDP size, the TTL holds version and flags */
 		qi->udp_size = rr.rclass < WG_UDP_MIN ? WG_UDP_MIN : rr.rclass;
 		qi->edns_version = pkt[rr.fixed + 5];
-		qi->do_bit = (pkt[rr.fixed + 6] & 0x80) ? 1 : 0;
 	}
 	return rc;
 }
@@ -277,20 +294,26 @@ int wg_wire_parse_query(const uint8_t *pkt, size_t len, struct wg_query_info *qi
 	qi->flags = wg_get16(pkt + 2);
 	if (qi->flags & WG_F_QR)
 		return -EPROTO;
-	if (WG_OPCODE(qi->flags) != 0)
-		return -EOPNOTSUPP;
-	if (wg_get16(pkt + 4) != 1)
-		return -EBADMSG;
+	/* an unknown opcode or a question count other than one is answered
+	 * with an error, but the question and the OPT are still read where
+	 * they can be: the error reply echoes them (RFC 6891 7) */
+	int rc = WG_OPCODE(qi->flags) != 0 ? -EOPNOTSUPP : 0;
 	size_t o = WG_HDR_LEN;
+	if (wg_get16(pkt + 4) != 1) {
+		struct wg_wire_iter it;
+		if (wg_wire_iter_init(&it, pkt, len) == 0)
+			parse_query_edns(pkt, len, it.off, qi);
+		return rc ? rc : -EBADMSG;
+	}
 	size_t n = 0;
 	for (;;) {
 		if (o >= len)
-			return -EBADMSG;
+			return rc ? rc : -EBADMSG;
 		uint8_t l = pkt[o];
 		if (l & 0xc0)
-			return -EBADMSG; /* no compression in a query's question */
+			return rc ? rc : -EBADMSG; /* no compression in a query's question */
 		if (n + l + 1 > WG_NAME_MAX || o + l + 1 > len)
-			return -EBADMSG;
+			return rc ? rc : -EBADMSG;
 		qi->qname[n] = l;
 		qi->qname_lc[n] = l;
 		n++;
@@ -304,13 +327,14 @@ int wg_wire_parse_query(const uint8_t *pkt, size_t len, struct wg_query_info *qi
 			break;
 	}
 	if (o + 4 > len)
-		return -EBADMSG;
+		return rc ? rc : -EBADMSG;
 	qi->qname_len = (uint16_t)n;
 	qi->qtype = wg_get16(pkt + o);
 	qi->qclass = wg_get16(pkt + o + 2);
 	o += 4;
 	qi->question_end = (uint16_t)o;
-	return parse_query_edns(pkt, len, o, qi);
+	int erc = parse_query_edns(pkt, len, o, qi);
+	return rc ? rc : erc;
 }
 
 int wg_wire_reply_matches(const uint8_t *reply, size_t len, uint16_t id,
@@ -386,8 +410,12 @@ int wg_wire_build_error(uint8_t *out, size_t cap, const uint8_t *query,
 	size_t need = WG_HDR_LEN + qlen + (qi->has_edns ? WG_OPT_LEN : 0);
 	if (need > cap)
 		return -ENOSPC;
-	uint16_t flags = (uint16_t)(WG_F_QR | (qi->flags & (WG_F_RD | WG_F_CD | 0x7800)) | WG_F_RA |
-				    (rcode & 0xf));
+	/* RD, RA, CD are defined for QUERY only: a NOTIMP echoes the opcode
+	 * and nothing else (genreport "opcode", "opcodeflg") */
+	uint16_t flags = rcode == WG_RCODE_NOTIMP
+		? (uint16_t)(WG_F_QR | (qi->flags & 0x7800) | WG_RCODE_NOTIMP)
+		: (uint16_t)(WG_F_QR | (qi->flags & (WG_F_RD | WG_F_CD | 0x7800)) | WG_F_RA |
+			     (rcode & 0xf));
 	wg_put16(out, qi->id);
 	wg_put16(out + 2, flags);
 	wg_put16(out + 4, qlen ? 1 : 0);
@@ -397,7 +425,8 @@ int wg_wire_build_error(uint8_t *out, size_t cap, const uint8_t *query,
 	if (qlen)
 		memcpy(out + WG_HDR_LEN, query + WG_HDR_LEN, qlen);
 	size_t o = WG_HDR_LEN + qlen;
-	if (qi->has_edns && qlen) {
+	/* RFC 6891 7: a query with an OPT gets one back, errors included */
+	if (qi->has_edns) {
 		o += put_opt(out + o, qi->do_bit, -1);
 		wg_put16(out + 10, 1);
 	}

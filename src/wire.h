@@ -21,6 +21,7 @@
 #define WG_F_TC 0x0200
 #define WG_F_RD 0x0100
 #define WG_F_RA 0x0080
+#define WG_F_Z 0x0040
 #define WG_F_AD 0x0020
 #define WG_F_CD 0x0010
 #define WG_OPCODE(f) (((f) >> 11) & 0xf)
@@ -91,8 +92,12 @@ struct wg_query_info {
 /* Parse header and question of a query.
  * Returns 0; -EMSGSIZE when shorter than a header (drop: nothing to answer
  * with); -EBADMSG when the header is readable but the rest is not (answer
- * FORMERR); -EPROTO for QR=1 (drop: never answer a response);
- * -EOPNOTSUPP for an opcode other than QUERY (answer NOTIMP, header valid). */
+ * FORMERR: also for a QDCOUNT other than 1 and a malformed OPT); -EPROTO
+ * for QR=1 (drop: never answer a response); -EOPNOTSUPP for an opcode other
+ * than QUERY (answer NOTIMP, header valid). With -EBADMSG and -EOPNOTSUPP
+ * qi still holds what could be read for the error reply: the question
+ * (question_end != 0) when there is exactly one, and has_edns/do_bit when
+ * an OPT was found, even a malformed one. */
 int wg_wire_parse_query(const uint8_t *pkt, size_t len, struct wg_query_info *qi);
 
 /* Skip a possibly compressed name starting at *off, bounded by len; pkt is
@@ -162,10 +167,11 @@ int wg_wire_reply_matches(const uint8_t *reply, size_t len, uint16_t id,
  * WG_EDNS_ADVERTISE with DO copied. Returns the length or -ENOSPC. */
 int wg_wire_build_query(uint8_t *out, size_t cap, const struct wg_query_info *qi, uint16_t id);
 
-/* Build an error reply (header + question, + OPT when the query had EDNS).
- * rcode is one of WG_RCODE_*. Returns the length or -ENOSPC. When the
- * question could not be parsed (qi->question_end == 0) only the header is
- * echoed with QDCOUNT 0. */
+/* Build an error reply (header + question, + OPT when the query had EDNS,
+ * RFC 6891 7). rcode is one of WG_RCODE_*. RD and CD are echoed and RA set,
+ * except for NOTIMP, which echoes the opcode and sets no other flag. Returns
+ * the length or -ENOSPC. When the question could not be parsed
+ * (qi->question_end == 0) only the header is echoed with QDCOUNT 0. */
 int wg_wire_build_error(uint8_t *out, size_t cap, const uint8_t *query,
 			const struct wg_query_info *qi, int rcode);
 

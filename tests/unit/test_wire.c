@@ -76,6 +76,78 @@ static void test_parse_opcode_qr(void **state)
 	assert_int_equal(wg_wire_parse_query(buf, len, &qi), -EOPNOTSUPP);
 }
 
+/* Errors keep what they can echo (RFC 6891 7): the question and the OPT of
+ * an unknown opcode, the OPT of a QDCOUNT 0 or 2 query and of a malformed
+ * OPT; NOTIMP echoes the opcode and no other flag. */
+static void test_error_edns(void **state)
+{
+	uint8_t q[512], r[512];
+	struct wg_query_info qi;
+	size_t len = make_query(q, "example.com", WG_TYPE_A);
+	size_t qend = len - WG_OPT_LEN;
+
+	q[2] = (uint8_t)((15 << 3) | 0x07); /* opcode 15, AA, TC, RD */
+	q[3] = 0xf0;                        /* RA, Z, AD, CD */
+	assert_int_equal(wg_wire_parse_query(q, len, &qi), -EOPNOTSUPP);
+	assert_int_equal(qi.question_end, qend);
+	assert_true(qi.has_edns);
+	int n = wg_wire_build_error(r, sizeof(r), q, &qi, WG_RCODE_NOTIMP);
+	assert_int_equal(n, (int)len);
+	assert_int_equal(wg_get16(r + 2), WG_F_QR | (15 << 11) | WG_RCODE_NOTIMP);
+	assert_int_equal(wg_get16(r + 10), 1);
+	assert_int_equal(wg_get16(r + n - WG_OPT_LEN + 1), WG_TYPE_OPT);
+
+	/* QDCOUNT 0 and 2: FORMERR, no question echoed, the OPT found */
+	uint8_t q0[64];
+	memcpy(q0, q, WG_HDR_LEN);
+	q0[2] = 0x01;
+	q0[3] = 0;
+	wg_put16(q0 + 4, 0);
+	memcpy(q0 + WG_HDR_LEN, q + qend, WG_OPT_LEN);
+	assert_int_equal(wg_wire_parse_query(q0, WG_HDR_LEN + WG_OPT_LEN, &qi), -EBADMSG);
+	assert_int_equal(qi.question_end, 0);
+	assert_true(qi.has_edns);
+	n = wg_wire_build_error(r, sizeof(r), q0, &qi, WG_RCODE_FORMERR);
+	assert_int_equal(n, WG_HDR_LEN + WG_OPT_LEN);
+	assert_int_equal(wg_get16(r + 4), 0);
+	assert_int_equal(wg_get16(r + 10), 1);
+	assert_int_equal(wg_get16(r + 2), WG_F_QR | WG_F_RD | WG_F_RA | WG_RCODE_FORMERR);
+
+	uint8_t q2[512];
+	size_t ql = qend - WG_HDR_LEN;
+	memcpy(q2, q, qend);
+	q2[2] = 0x01;
+	q2[3] = 0;
+	wg_put16(q2 + 4, 2);
+	memcpy(q2 + qend, q + WG_HDR_LEN, ql);
+	memcpy(q2 + qend + ql, q + qend, WG_OPT_LEN);
+	assert_int_equal(wg_wire_parse_query(q2, qend + ql + WG_OPT_LEN, &qi), -EBADMSG);
+	assert_true(qi.has_edns);
+	assert_int_equal(qi.question_end, 0);
+
+	/* a malformed OPT: FORMERR still with an OPT */
+	len = make_query(q, "example.com", WG_TYPE_A);
+	memcpy(q + len, q + qend, WG_OPT_LEN); /* a second OPT */
+	wg_put16(q + 10, 2);
+	assert_int_equal(wg_wire_parse_query(q, len + WG_OPT_LEN, &qi), -EBADMSG);
+	assert_true(qi.has_edns);
+	n = wg_wire_build_error(r, sizeof(r), q, &qi, WG_RCODE_FORMERR);
+	assert_int_equal(n, (int)len);
+	assert_int_equal(wg_get16(r + 10), 1);
+
+	/* options must fill the rdata exactly */
+	len = make_query(q, "example.com", WG_TYPE_A);
+	uint8_t opts[] = {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+	memcpy(q + len, opts, sizeof(opts));
+	wg_put16(q + len - 2, sizeof(opts));
+	assert_int_equal(wg_wire_parse_query(q, len + sizeof(opts), &qi), 0);
+	wg_put16(q + len + 2, 9); /* runs one byte past */
+	assert_int_equal(wg_wire_parse_query(q, len + sizeof(opts), &qi), -EBADMSG);
+	assert_true(qi.has_edns);
+	wg_put16(q + len + 2, 7); /* one byte left over */
+	assert_int_equal(wg_wire_parse_query(q, len + sizeof(opts), &qi), -EBADMSG);
+}
+
 static void test_compression_loop(void **state)
 {
 	/* a reply whose answer name points at itself */
@@ -258,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_parse_short),
 		cmocka_unit_test(test_parse_bad_label),
 		cmocka_unit_test(test_parse_opcode_qr),
+		cmocka_unit_test(test_error_edns),
 		cmocka_unit_test(test_compression_loop),
 		cmocka_unit_test(test_name_roundtrip),
 		cmocka_unit_test(test_error_reply),

@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""Protocol conformance against real servers (issue 12, items 3, 4, 6-9):
+the reply carries the query's CD bit (RFC 4035 3.1.6); error replies carry
+an OPT when the query had one and NOTIMP echoes no flag (RFC 6891 7,
+genreport "opcode"/"opcodeflg"); CHAOS identity queries are answered
+locally, class CH is never forwarded; a 512-byte client gets the answer with
+the additional section dropped rather than TC=1 (RFC 2181 9); RD=0 queries
+are answered from the cache only; records of another class than the
+question's are dropped before caching and comparing."""
+
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wgtest as W  # noqa: E402
+from wgtest import dns  # noqa: E402
+import dns.rdataclass  # noqa: E402
+
+h = W.Harness()
+Z = W.ZONE_ORIGIN
+
+F_QR, F_AA, F_TC, F_RD, F_RA, F_Z, F_AD, F_CD = (
+    0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0040, 0x0020, 0x0010)
+OPT = b"\0\0\x29\x04\xd0\0\0\0\0\0\0"  # root, OPT, 1232, no flags, no options
+
+
+def skip_name(data, o):
+    while True:
+        l = data[o]
+        if l & 0xC0 == 0xC0:
+            return o + 2
+        o += 1 + l
+        if l == 0:
+            return o
+
+
+def records(data):
+    """(header flags, counts, [(section, type, class, rdata bytes)]) of a reply,
+    read by hand: dnspython refuses unknown opcodes."""
+    flags = struct.unpack("!H", data[2:4])[0]
+    qd, an, ns, ar = struct.unpack("!HHHH", data[4:12])
+    o = 12
+    for _ in range(qd):
+        o = skip_name(data, o) + 4
+    out = []
+    for i in range(an + ns + ar):
+        o = skip_name(data, o)
+        t, c, _ttl, rdlen = struct.unpack("!HHIH", data[o:o + 10])
+        sec = "an" if i < an else "ns" if i < an + ns else "ar"
+        out.append((sec, t, c, data[o + 10:o + 10 + rdlen]))
+        o += 10 + rdlen
+    if o != len(data):
+        raise ValueError("%d bytes after the last record" % (len(data) - o))
+    return flags, (qd, an, ns, ar), out
+
+
+def n_opt(recs):
+    return sum(1 for sec, t, _c, _r in recs if sec == "ar" and t == 41)
+
+
+# ---------------------------------------------------------------------------
+# item 6: the CD bit
+
+def cd_flip_handler(q, transport):
+    """A bad upstream: echoes the opposite of the query's CD bit."""
+    r = W.FakeUpstream.default_handler(q, transport)
+    if q.flags & dns.flags.CD:
+        r.flags &= ~dns.flags.CD
+    else:
+        r.flags |= dns.flags.CD
+    return r
+
+
+def validating_handler(q, transport):
+    """Answers like a validating resolver for a bogus name: SERVFAIL unless
+    the query says CD=1, then the data."""
+    if q.flags & dns.flags.CD:
+        return W.FakeUpstream.default_handler(q, transport)
+    r = dns.message.make_response(q)
+    r.set_rcode(dns.rcode.SERVFAIL)
+    return r
+
+
+def cd_bit():
+    ns = h.nsd({Z: W.ZONE})
+    ub = h.unbound(ns.addr)
+    wg = h.wuguard([ub.addr], config=W.wg_config())
+    for cd in (True, False):
+        for attempt in ("miss", "hit"):
+            q = W.make_query("www.%s" % Z, edns=0)
+            if cd:
+                q.flags |= dns.flags.CD
+            m, _ = W.ask(wg.addr, q)
+            h.ok(m is not None and bool(m.flags & dns.flags.CD) == cd,
+                 "unbound upstream, CD=%d query (%s): reply CD=%d" % (cd, attempt, cd),
+                 W.describe(m))
+
+    fake = W.FakeUpstream(h, cd_flip_handler)
+    wg2 = h.wuguard([fake.addr], config=W.wg_config())
+    for cd in (False, True):
+        for attempt in ("miss", "hit"):
+            q = W.make_query("cd%d.%s" % (cd, Z))
+            if cd:
+                q.flags |= dns.flags.CD
+            m, _ = W.ask(wg2.addr, q)
+            h.ok(m is not None and bool(m.flags & dns.flags.CD) == cd and
+                 W.answer_set(m, "A") == {"192.0.2.53"},
+                 "upstream echoing the wrong CD, CD=%d query (%s): reply CD=%d" % (
+                     cd, attempt, cd), W.describe(m))
+
+    # CD=1 and CD=0 are cached apart: the data a CD=1 client got past a
+    # failed validation is never served to a CD=0 client, and the reverse
+    val = W.FakeUpstream(h, validating_handler)
+    wg3 = h.wuguard([val.addr], config=W.wg_config())
+    for first in (True, False):
+        name = "bogus%d.%s" % (first, Z)
+        for cd in (first, not first, first, not first):
+            q = W.make_query(name)
+            if cd:
+                q.flags |= dns.flags.CD
+            m, _ = W.ask(wg3.addr, q)
+            want = "NOERROR" if cd else "SERVFAIL"
+            h.rcode(m, want, "validating upstream, %s, CD=%d: %s" % (
+                "CD=1 asked first" if first else "CD=0 asked first", cd, want))
+
+
+# ---------------------------------------------------------------------------
+# item 8: error replies
+
+def error_replies():
+    ns = h.nsd({Z: W.ZONE})
+    wg = h.wuguard([ns.addr], config=W.wg_config())
+    qn = W.wire_name("www.%s" % Z) + b"\0\1\0\1"
+    allflags = F_AA | F_TC | F_RD | F_RA | F_Z | F_AD | F_CD
+
+    # genreport "opcode" and "opcodeflg": header only, opcode 15
+    for qflags, what in ((0, "opcode"), (allflags, "opcodeflg")):
+        data = W.udp_raw(wg.addr, W.wire_header(0x0f01, flags=(15 << 11) | qflags, qd=0))
+        ok = data is not None and len(data) == 12
+        f = struct.unpack("!H", data[2:4])[0] if data else 0
+        h.ok(ok and f == F_QR | (15 << 11) | 4 and data[4:12] == b"\0" * 8,
+             "%s: NOTIMP, opcode 15 echoed, no other flag, empty sections" % what,
+             "reply: %s" % (data.hex() if data else None))
+
+    # an unknown opcode with a question and EDNS: NOTIMP with an OPT
+    for op in (15, 2, 5):
+        data = W.udp_raw(wg.addr, W.wire_header(0x0f02, flags=(op << 11) | F_RD, ar=1) + qn + OPT)
+        try:
+            f, counts, recs = records(data)
+        except Exception as e:
+            f, counts, recs = 0, None, []
+            h.diag("unparsable: %s %s" % (e, data.hex() if data else None))
+        h.ok(f == F_QR | (op << 11) | 4 and n_opt(recs) == 1 and counts[3] == 1,
+             "opcode %d with EDNS: NOTIMP without RD/RA, one OPT" % op,
+             "flags %04x counts %s" % (f, counts))
+
+    def formerr(wire, what, want_opt=True):
+        data = W.udp_raw(wg.addr, wire)
+        try:
+            f, counts, recs = records(data)
+        except Exception as e:
+            f, counts, recs = 0, None, []
+            h.diag("unparsable: %s %s" % (e, data.hex() if data else None))
+        h.ok(f & 0xF == 1 and f & F_QR and n_opt(recs) == (1 if want_opt else 0) and
+             counts[3] == n_opt(recs),
+             "%s: FORMERR %s" % (what, "with one OPT" if want_opt else "without OPT"),
+             "flags %04x counts %s" % (f, counts))
+        return data
+
+    formerr(W.wire_header(0x0f03, qd=0, ar=1) + OPT, "QDCOUNT 0 with EDNS")
+    formerr(W.wire_header(0x0f04, qd=2, ar=1) + qn + qn + OPT, "QDCOUNT 2 with EDNS")
+    formerr(W.wire_header(0x0f05, qd=0), "QDCOUNT 0 without EDNS", want_opt=False)
+    formerr(W.wire_header(0x0f06, ar=2) + qn + OPT + OPT, "two OPT records")
+    formerr(W.wire_header(0x0f07, an=1) + qn + OPT, "OPT in the answer section")
+    formerr(W.wire_header(0x0f08, ar=1) + qn + b"\1a" + OPT, "OPT with a non-root owner")
+    # an option whose length runs past the rdata
+    bad = OPT[:-2] + b"\0\5" + b"\0\x0a\0\x09\1"
+    formerr(W.wire_header(0x0f09, ar=1) + qn + bad, "OPT option overrunning its rdata")
+    # well-formed options are fine (a cookie, then padding)
+    good = OPT[:-2] + b"\0\x10" + b"\0\x0a\0\x08" + b"\1" * 8 + b"\0\x0c\0\0"
+    data = W.udp_raw(wg.addr, W.wire_header(0x0f0a, ar=1) + qn + good)
+    h.eq(W.reply_rcode(data), "NOERROR", "well-formed OPT options: NOERROR")
+
+
+h.case("CD bit: the query's, cached apart (item 6)", cd_bit)
+h.case("error replies: OPT and flags (item 8)", error_replies)
+h.done()
