@@ -879,7 +879,11 @@ static char *reader(char *str, int num, void *stream)
 		memcpy(str, s, len + 1);
 		return str;
 	}
-	/* Too long for inih's buffer: pass "key = \1" and keep the value. */
+	/* Too long for inih's buffer: pass "key=\1" and keep the value. The
+	 * short form is the shortest a line with that key can be ("key=" when
+	 * the value is empty), so whether a line fits depends on its key
+	 * alone, never on its blanks or its value: what wg_config_dump writes
+	 * ("key = value") loads whenever the file it came from did. */
 	if (*s == '[') {
 		ctx_fail(x, -EINVAL, "line too long");
 		return NULL;
@@ -887,21 +891,25 @@ static char *reader(char *str, int num, void *stream)
 	eq = s + strcspn(s, "=:");
 	*eq = 0;
 	rtrim(s);
-	if (strlen(s) + 8 > (size_t)num) {
-		ctx_fail(x, -EINVAL, "line too long");
-		return NULL;
-	}
 	eq++;
 	while (isspace((unsigned char)*eq))
 		eq++;
 	cut_comment(eq);
 	rtrim(eq);
+	if (strlen(s) + (*eq ? 2 : 1) + 3 > (size_t)num) {
+		ctx_fail(x, -EINVAL, "line too long (a key name of %zu bytes)", strlen(s));
+		return NULL;
+	}
+	if (!*eq) {
+		snprintf(str, (size_t)num, "%s=", s);
+		return str;
+	}
 	free(x->stash);
 	if (!(x->stash = strdup(eq))) {
 		ctx_fail(x, -ENOMEM, "out of memory");
 		return NULL;
 	}
-	snprintf(str, (size_t)num, "%s = %s", s, LONG_VALUE_MARK);
+	snprintf(str, (size_t)num, "%s=%s", s, LONG_VALUE_MARK);
 	return str;
 }
 
