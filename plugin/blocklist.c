@@ -5,14 +5,20 @@
  * list = /etc/wuguard/lists/hosts.txt     (repeatable)
  * mode = null | nxdomain | nodata | refused   (default null)
  *
- * List formats, mixed freely, one entry a line:
+ * List formats, mixed freely, one entry a line, read the way Pi-hole's
+ * gravity reads them (FTL src/tools/gravity-parseList.c):
  *   hosts      "0.0.0.0 a.example b.example"  (any address; several names)
- *   plain      "a.example"   "*.a.example"
- *   adblock    "||a.example^"  "||a.example^$important"  "@@||a.example^" (exception)
- * Comments: "#" (also after an entry), "!" and "[...]" header lines.
- * A listed name blocks itself and every name under it, the way these lists
- * are meant; "*.a.example" blocks only the names under a.example. An
- * exception wins over any block entry on the same name or a parent.
+ *              blocks each name listed, that name only
+ *   plain      "a.example"                     that name only
+ *   adblock    "||a.example^"                  a.example and every name under it
+ *              "||a.example^$important"        the same (AdGuard's modifier)
+ *              "@@||a.example^"                exception: a.example and below
+ *   wildcard   "*.a.example"                   only the names under a.example
+ *   dnsmasq    ".a.example"                    a.example and every name under it
+ * Comments: "#" (also after an entry), "!" and "[...]" header lines. Lines
+ * in no such form (regex, "||x" without "^", other "$" modifiers, "@@"
+ * without "||...^") are skipped and counted. An exception wins over any
+ * block entry on the same name or a parent, as Pi-hole's antigravity does.
  *
  * Data structure: names are stored once, in lower-case wire form, in one
  * growing arena ([flags][length][wire name]); an open-addressing hash table
@@ -33,9 +39,10 @@
 
 #include "wuguard-plugin.h"
 
-#define F_BLOCK 0x01     /* the name and everything under it */
-#define F_BLOCK_SUB 0x02 /* only names under it ("*.name") */
-#define F_ALLOW 0x04     /* exception: the name and everything under it */
+#define F_EXACT 0x01 /* that name only: hosts and plain-domain lines */
+#define F_TREE 0x02  /* the name and everything under it: "||name^" */
+#define F_SUB 0x04   /* only names under it: "*.name" */
+#define F_ALLOW 0x08 /* exception, the name and everything under it: "@@||name^" */
 
 #define NAME_WIRE_MAX 255
 
@@ -183,19 +190,20 @@ static void wire_to_text(const uint8_t *w, char *buf, size_t cap)
 	buf[n] = 0;
 }
 
-/* Add one name from a list; "*.x" means below x only. */
-static int add_name(struct blocklist *bl, const char *s, size_t n, int allow)
+/* Add one name from a list with the flag of its line's form; a "*." or
+ * "." prefix is part of the text here ("*.x": below x only, ".x": x and
+ * below, dnsmasq style) and only allowed for a plain-domain line (exact). */
+static int add_name(struct blocklist *bl, const char *s, size_t n, uint8_t flags)
 {
-	uint8_t flags = allow ? F_ALLOW : F_BLOCK;
 	uint8_t w[NAME_WIRE_MAX];
-	if (n >= 2 && s[0] == '*' && s[1] == '.') {
+	if (flags == F_EXACT && n >= 2 && s[0] == '*' && s[1] == '.') {
 		s += 2;
 		n -= 2;
-		if (!allow)
-			flags = F_BLOCK_SUB;
-	} else if (n >= 1 && s[0] == '.') { /* ".x": dnsmasq style, x and below */
+		flags = F_SUB;
+	} else if (flags == F_EXACT && n >= 1 && s[0] == '.') {
 		s++;
 		n--;
+		flags = F_TREE;
 	}
 	int wl = text_to_wire(s, n, w);
 	if (wl < 0) {
@@ -204,7 +212,7 @@ static int add_name(struct blocklist *bl, const char *s, size_t n, int allow)
 	}
 	if (insert(bl, w, (size_t)wl, flags) < 0)
 		return -ENOMEM;
-	if (allow)
+	if (flags == F_ALLOW)
 		bl->n_allow++;
 	else
 		bl->n_block++;
@@ -247,21 +255,30 @@ static int parse_line(struct blocklist *bl, char *line)
 	if (!line[0] || line[0] == '#' || line[0] == '!' || line[0] == '[')
 		return 0;
 
-	int allow = 0;
+	uint8_t flags;
 	if (strncmp(line, "@@||", 4) == 0) {
-		allow = 1;
+		flags = F_ALLOW;
 		line += 4;
 	} else if (strncmp(line, "||", 2) == 0) {
+		flags = F_TREE;
 		line += 2;
+	} else if (line[0] == '@' || line[0] == '|' || line[0] == '/') {
+		bl->n_skipped++; /* other adblock rules, regex: not domain entries */
+		return 0;
 	} else {
 		goto hosts_or_plain;
 	}
-	/* adblock: name, then "^" and optional "$options" */
-	size_t end = strcspn(line, "^$ \t");
+	/* adblock: name, then "^" (required, as in Pi-hole: "||x" alone is a
+	 * prefix pattern, not a domain), an optional "|" end anchor and
+	 * "$important" */
+	size_t end = strcspn(line, "^$| \t");
 	const char *rest = line + end;
-	if (*rest == '^')
-		rest++;
-	while (*rest == ' ' || *rest == '\t')
+	if (*rest != '^') {
+		bl->n_skipped++;
+		return 0;
+	}
+	rest++;
+	if (*rest == '|')
 		rest++;
 	/* modifiers other than $important change the rule's meaning (client,
 	 * type, ...): skip such lines rather than over-block */
@@ -273,7 +290,7 @@ static int parse_line(struct blocklist *bl, char *line)
 		bl->n_skipped++;
 		return 0;
 	}
-	return add_name(bl, line, end, allow);
+	return add_name(bl, line, end, flags);
 
 hosts_or_plain:;
 	/* cut a trailing comment */
@@ -300,7 +317,7 @@ hosts_or_plain:;
 		for (size_t i = 1; i < nt; i++) {
 			if (is_hosts_boilerplate(tok[i], tlen[i]))
 				continue;
-			if (add_name(bl, tok[i], tlen[i], 0) < 0)
+			if (add_name(bl, tok[i], tlen[i], F_EXACT) < 0)
 				return -ENOMEM;
 		}
 		return 0;
@@ -309,7 +326,7 @@ hosts_or_plain:;
 		bl->n_skipped++;
 		return 0;
 	}
-	return add_name(bl, tok[0], tlen[0], 0);
+	return add_name(bl, tok[0], tlen[0], F_EXACT);
 }
 
 static int load_list(struct blocklist *bl, const char *path, char *err, size_t cap)
@@ -338,9 +355,9 @@ static int load_list(struct blocklist *bl, const char *path, char *err, size_t c
 	return rc;
 }
 
-/* Match the wire name w. Returns F_BLOCK or F_BLOCK_SUB with *hit pointing
- * to the matching stored name, F_ALLOW when an exception covers it, 0 when
- * nothing matches. */
+/* Match the wire name w. Returns the flag of the deciding block entry
+ * (F_EXACT, F_TREE or F_SUB) with *hit pointing to its stored name, F_ALLOW
+ * when an exception covers it, 0 when nothing matches. */
 static int match(const struct blocklist *bl, const uint8_t *w, size_t len, const uint8_t **hit)
 {
 	int verdict = 0;
@@ -355,17 +372,18 @@ static int match(const struct blocklist *bl, const uint8_t *w, size_t len, const
 			return F_ALLOW;
 		if (verdict)
 			continue; /* keep the most specific block entry; still look for exceptions */
-		if (f & F_BLOCK)
-			verdict = F_BLOCK;
-		else if ((f & F_BLOCK_SUB) && i > 0)
-			verdict = F_BLOCK_SUB;
+		if (i == 0) /* the name itself */
+			verdict = (f & F_EXACT) ? F_EXACT : (f & F_TREE) ? F_TREE : 0;
+		else /* a parent: only entries that reach below it */
+			verdict = (f & F_TREE) ? F_TREE : (f & F_SUB) ? F_SUB : 0;
 		if (verdict)
 			*hit = bl->arena + off + 2;
 	}
 	return verdict;
 }
 
-/* Check w; on a block, set the reason to the list entry. */
+/* Check w; on a block, set the reason to the list entry in its line's form
+ * ("name", "||name^", "*.name"). */
 static int check(struct blocklist *bl, struct wg_qctx *ctx, const uint8_t *w, size_t len)
 {
 	const uint8_t *hit;
@@ -378,11 +396,16 @@ static int check(struct blocklist *bl, struct wg_qctx *ctx, const uint8_t *w, si
 		return WG_PV_CONTINUE;
 	char entry[300];
 	size_t pre = 0;
-	if (m == F_BLOCK_SUB) {
+	if (m == F_SUB) {
 		memcpy(entry, "*.", 2);
 		pre = 2;
+	} else if (m == F_TREE) {
+		memcpy(entry, "||", 2);
+		pre = 2;
 	}
-	wire_to_text(hit, entry + pre, sizeof(entry) - pre);
+	wire_to_text(hit, entry + pre, sizeof(entry) - pre - 1);
+	if (m == F_TREE)
+		strcat(entry, "^");
 	host->set_reason(ctx, entry);
 	return bl->verdict;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Filter plugins in the running daemon (issue 6): the blocklist plugin
-blocks ad names in each blocking mode (with EDE 15), subdomains too, and
-honours @@|| exceptions; WU names on the same list resolve to their real
+blocks ad names in each blocking mode (with EDE 15), reading each list
+line the way Pi-hole does (a hosts or plain-domain line blocks that name
+only, "||name^" and "*.name" reach below), and honours @@|| exceptions; WU names on the same list resolve to their real
 addresses and each set-aside verdict becomes a local-policy row naming the
 plugin; a bad or world-writable plugin stops start-up with the reason;
 SIGHUP keeps the old list when the new one is broken and picks up a
@@ -49,11 +50,12 @@ ZONES = {
     "example.test": W.soa() +
         "adnet 300 IN A 192.0.2.40\n"
         "cdn.adnet 300 IN A 192.0.2.41\n"
+        "ok.adnet 300 IN A 192.0.2.45\n"
         "www 300 IN A 192.0.2.1\n"
         "new 300 IN A 192.0.2.42\n"
         "lan 300 IN A 192.0.2.43\n"
         "host.lan 300 IN A 192.0.2.44\n"
-        "hidden 300 IN CNAME pixel.tracker.example.\n"
+        "hidden 300 IN CNAME tracker.example.\n"
         "bad 300 IN A 192.0.2.66\n"
         "good 300 IN A 192.0.2.67\n",
     "windowsupdate.com": W.soa() +
@@ -82,28 +84,36 @@ tracker.example
 ||adnet.example.test^
 ||settings-win.data.microsoft.com^
 ||edge.windowsupdate.com^
-@@||ok.ads.example^
+@@||ok.adnet.example.test^
 """
 
 # WU names on the list: (name, the real address).
 WU_NAMES = [
     ("download.windowsupdate.com", "192.0.2.31", "download.windowsupdate.com"),
-    ("au.download.windowsupdate.com", "192.0.2.32", "download.windowsupdate.com"),
+
     ("geo.prod.do.dsp.mp.microsoft.com", "192.0.2.50", "*.prod.do.dsp.mp.microsoft.com"),
     ("kv801.prod.do.dsp.mp.microsoft.com", "192.0.2.51", "*.prod.do.dsp.mp.microsoft.com"),
-    ("settings-win.data.microsoft.com", "192.0.2.52", "settings-win.data.microsoft.com"),
+    ("settings-win.data.microsoft.com", "192.0.2.52", "||settings-win.data.microsoft.com^"),
 ]
 
 # Blocked ad names (name, which list format blocks it).
 ADS = [
     ("ads.example", "hosts"),
-    ("www.ads.example", "hosts, subdomain"),
-    ("sub.deep.ads.example", "hosts, two labels down"),
     ("tracker.example", "plain"),
-    ("pixel.tracker.example", "plain, subdomain"),
-    ("x.y.tracker.example", "plain, two labels down"),
     ("adnet.example.test", "adblock"),
     ("cdn.adnet.example.test", "adblock, subdomain"),
+]
+
+# Names under a hosts or plain-domain entry: Pi-hole blocks the listed name
+# only, so these resolve (name, real address, the line above them).
+NOT_BELOW_EXACT = [
+    ("www.ads.example", "192.0.2.11", "hosts"),
+    ("sub.deep.ads.example", "192.0.2.12", "hosts, two labels down"),
+    ("pixel.tracker.example", "192.0.2.21", "plain"),
+    ("x.y.tracker.example", "192.0.2.22", "plain, two labels down"),
+    # WindowsSpyBlocker's "0.0.0.0 download.windowsupdate.com" leaves the
+    # names under it alone
+    ("au.download.windowsupdate.com", "192.0.2.32", "hosts, a WU name"),
 ]
 
 EDE_BLOCKED = 15
@@ -174,10 +184,16 @@ def mode_null(ns, lst):
          "null: other types get NODATA with a SOA", W.describe(m))
     m, _ = W.query(wg.addr, "ads.example", tcp=True)
     h.eq(W.answer_set(m, "A"), {"0.0.0.0"}, "null: blocked over TCP too", W.describe(m))
+    for name, addr, fmt in NOT_BELOW_EXACT:
+        m, _ = W.query(wg.addr, name, edns=0)
+        h.eq(W.answer_set(m, "A"), {addr},
+             "null: %s resolves: a %s line blocks its own name only" % (name, fmt),
+             W.describe(m))
+        h.ok(EDE_BLOCKED not in ede_codes(m), "null: no EDE 15 on %s" % name, W.describe(m))
     # an exception beats the parent's block entry
-    m, _ = W.query(wg.addr, "ok.ads.example", edns=0)
-    h.eq(W.answer_set(m, "A"), {"192.0.2.13"}, "null: @@||ok.ads.example^ exception resolves",
-         W.describe(m))
+    m, _ = W.query(wg.addr, "ok.adnet.example.test", edns=0)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.45"},
+         "null: @@||ok.adnet.example.test^ exception resolves", W.describe(m))
     h.ok(EDE_BLOCKED not in ede_codes(m), "null: no EDE 15 on the excepted name",
          W.describe(m))
     # names not listed, and names that merely end the same way
@@ -228,11 +244,13 @@ def mode_null(ns, lst):
         h.ok(got[0].get("action") == "not-applied", "the %s row: action not-applied" % name,
              text)
     got = by_name.get("viacname.windowsupdate.com", [])
-    h.ok(got and "entry=edge.windowsupdate.com" in json.dumps(got[0]),
+    h.ok(got and "entry=||edge.windowsupdate.com^" in json.dumps(got[0]),
          "a local-policy row for the post-response verdict on the WU CNAME",
          json.dumps(got))
     ad = [n for n, _ in ADS if n in by_name]
     h.eq(ad, [], "no local-policy row for ordinary ad names")
+    h.eq(by_name.get("au.download.windowsupdate.com", []), [],
+         "no local-policy row for a WU name under a hosts entry: nothing was blocked")
 
 
 def mode_rcode(ns, lst, mode, rcode):
@@ -251,8 +269,8 @@ def mode_rcode(ns, lst, mode, rcode):
     if rcode != "REFUSED":
         h.ok(m is not None and m.authority, "%s: a SOA for negative caching" % mode,
              W.describe(m))
-    m, _ = W.query(wg.addr, "ok.ads.example")
-    h.eq(W.answer_set(m, "A"), {"192.0.2.13"}, "%s: exception resolves" % mode, W.describe(m))
+    m, _ = W.query(wg.addr, "ok.adnet.example.test")
+    h.eq(W.answer_set(m, "A"), {"192.0.2.45"}, "%s: exception resolves" % mode, W.describe(m))
     name, addr, _ = WU_NAMES[0]
     m, _ = W.query(wg.addr, name)
     h.eq(W.answer_set(m, "A"), {addr}, "%s: WU %s resolves" % (mode, name), W.describe(m))
@@ -311,7 +329,7 @@ def bad_plugins():
 
 def reload_lists():
     ns = start_nsd()
-    lst = write_list("0.0.0.0 ads.example\n", name="hup.txt")
+    lst = write_list("||ads.example^\n", name="hup.txt")
     wg = start_wg(ns, [plugin_conf("ads", BLOCKLIST_SO, list=lst, mode="nxdomain")],
                   name="wg-hup")
     m, _ = W.query(wg.addr, "ads.example")

@@ -33,23 +33,33 @@ static const char *list_text =
 	"127.0.0.1 doubleclick.test   # trailing comment\n"
 	":: ipv6-host.example\n"
 	"0.0.0.0 settings-win.data.microsoft.com\n"
+	"0.0.0.0 download.microsoft.com\n"
 	"\n"
 	"# plain domain list\n"
 	"plain-ad.example.org\n"
 	"*.prod.do.dsp.mp.microsoft.com\n"
 	"download.windowsupdate.com\n"
 	"*.wild.example\n"
+	".dnsmasq.example\n"
+	"||au.download.windowsupdate.com^\n"
 	"not a valid line\n"
 	"! adblock style\n"
 	"[Adblock Plus 2.0]\n"
 	"||adblock.example^\n"
+	"||ads.example^\n"
 	"||important.example^$important\n"
 	"||commented.example^ # a comment\n"
 	"||thirdparty.example^$third-party\n"
 	"||mixed.example^$important,client=10.0.0.1\n"
-	"@@||ok.ads.example.com^\n"
+	"||tree.ads.example.com^\n"
+	"@@||ok.tree.ads.example.com^\n"
 	"@@||allowed.example^\n"
-	"||allowed.example^\n";
+	"||allowed.example^\n"
+	"||noanchor.example\n"
+	"||anchored.example^|\n"
+	"/^regex[0-9]+\\.example$/\n"
+	"@@plain-allow.example\n"
+	"@@||ads.example.com^$badfilter\n";
 
 static void write_file(const char *path, const char *text)
 {
@@ -349,7 +359,8 @@ static void test_wu_names_not_blocked(void **state)
 		{"kv601.prod.do.dsp.mp.microsoft.com.", "*.prod.do.dsp.mp.microsoft.com"},
 		{"settings-win.data.microsoft.com.", "settings-win.data.microsoft.com"},
 		{"download.windowsupdate.com.", "download.windowsupdate.com"},
-		{"au.download.windowsupdate.com.", "download.windowsupdate.com"},
+		{"au.download.windowsupdate.com.", "||au.download.windowsupdate.com^"},
+		{"x.au.download.windowsupdate.com.", "||au.download.windowsupdate.com^"},
 	};
 	static const char *modes[] = {"null", "nxdomain", "nodata", "refused"};
 	for (size_t m = 0; m < 4; m++) {
@@ -390,11 +401,18 @@ static void test_list_formats(void **state)
 	assert_false(blocked(chain, "thirdparty.example.")); /* modifier: skipped */
 	assert_false(blocked(chain, "mixed.example."));
 	/* exceptions win over blocks on the same name and on parents */
-	assert_false(blocked(chain, "ok.ads.example.com."));
-	assert_false(blocked(chain, "deep.ok.ads.example.com."));
-	assert_true(blocked(chain, "other.ads.example.com."));
+	assert_true(blocked(chain, "tree.ads.example.com."));
+	assert_true(blocked(chain, "other.tree.ads.example.com."));
+	assert_false(blocked(chain, "ok.tree.ads.example.com."));
+	assert_false(blocked(chain, "deep.ok.tree.ads.example.com."));
 	assert_false(blocked(chain, "allowed.example."));
 	assert_false(blocked(chain, "www.allowed.example."));
+	/* not domain entries in Pi-hole's reading: skipped, block nothing */
+	assert_false(blocked(chain, "noanchor.example."));
+	assert_true(blocked(chain, "anchored.example."));
+	assert_false(blocked(chain, "regex1.example."));
+	assert_false(blocked(chain, "plain-allow.example."));
+	assert_true(blocked(chain, "ads.example.com.")); /* $badfilter exception skipped */
 
 	struct wg_plugin_verdict v;
 	run_pre(chain, "ads.example.com.", 0, &v);
@@ -406,8 +424,16 @@ static void test_subdomains(void **state)
 {
 	struct wg_plugin_chain *chain = load_blocklist("null", list_path);
 	struct wg_plugin_verdict v;
-	assert_int_equal(run_pre(chain, "a.b.c.ads.example.com.", 0, &v), WG_PV_BLOCK_NULL);
-	assert_string_equal(v.entry, "ads.example.com");
+	/* "||x^" covers x and every name under it; the entry is its line form */
+	assert_int_equal(run_pre(chain, "tree.ads.example.com.", 0, &v), WG_PV_BLOCK_NULL);
+	assert_string_equal(v.entry, "||tree.ads.example.com^");
+	assert_int_equal(run_pre(chain, "a.b.c.tree.ads.example.com.", 0, &v), WG_PV_BLOCK_NULL);
+	assert_string_equal(v.entry, "||tree.ads.example.com^");
+	assert_int_equal(run_pre(chain, "a.adblock.example.", 0, &v), WG_PV_BLOCK_NULL);
+	assert_string_equal(v.entry, "||adblock.example^");
+	/* ".x" (dnsmasq style): x and below */
+	assert_true(blocked(chain, "dnsmasq.example."));
+	assert_true(blocked(chain, "a.dnsmasq.example."));
 	assert_int_equal(run_pre(chain, "ADS.Example.COM.", 0, &v), WG_PV_BLOCK_NULL);
 	assert_false(blocked(chain, "example.com."));
 	assert_false(blocked(chain, "notads.example.com."));
@@ -418,6 +444,38 @@ static void test_subdomains(void **state)
 	assert_string_equal(v.entry, "*.wild.example");
 	/* a label holding a dot is not a subdomain of what follows the dot */
 	assert_false(blocked(chain, "x\\.ads.example.com.evil."));
+	wg_plugin_chain_unref(chain);
+}
+
+/* Pi-hole's reading (FTL gravity-parseList.c): a hosts or plain-domain line
+ * is an exact entry; only "||x^" (and here "*.x", ".x") reach below. */
+static void test_pihole_exact_entries(void **state)
+{
+	struct wg_plugin_chain *chain = load_blocklist("null", list_path);
+	struct wg_plugin_verdict v;
+	/* the WindowsSpyBlocker line that blocked every Microsoft download */
+	assert_true(blocked(chain, "download.microsoft.com."));
+	assert_false(blocked(chain, "x.download.microsoft.com."));
+	assert_false(blocked(chain, "a.b.download.microsoft.com."));
+	/* hosts lines, every name of the line, each exact */
+	assert_false(blocked(chain, "www.ads.example.com."));
+	assert_false(blocked(chain, "x.tracker.example.net."));
+	assert_false(blocked(chain, "a.doubleclick.test."));
+	assert_false(blocked(chain, "sub.ipv6-host.example."));
+	/* plain-domain lines */
+	assert_false(blocked(chain, "x.plain-ad.example.org."));
+	assert_false(blocked(chain, "au.download.windowsupdate.com.evil."));
+	assert_int_equal(run_pre(chain, "download.windowsupdate.com.", 0, &v), WG_PV_BLOCK_NULL);
+	assert_string_equal(v.entry, "download.windowsupdate.com");
+	assert_false(blocked(chain, "n5.download.windowsupdate.com."));
+	/* adblock lines cover the name and its subdomains */
+	assert_true(blocked(chain, "ads.example."));
+	assert_int_equal(run_pre(chain, "a.ads.example.", 0, &v), WG_PV_BLOCK_NULL);
+	assert_string_equal(v.entry, "||ads.example^");
+	assert_false(blocked(chain, "notads.example."));
+	/* wildcards cover the names below only */
+	assert_false(blocked(chain, "prod.do.dsp.mp.microsoft.com."));
+	assert_true(blocked(chain, "geo.prod.do.dsp.mp.microsoft.com."));
 	wg_plugin_chain_unref(chain);
 }
 
@@ -472,7 +530,7 @@ static void test_post_cname(void **state)
 	struct wg_plugin_verdict v;
 	uint8_t resp[512];
 	make_query(&q, "www.news.example.", WG_TYPE_A, 1);
-	size_t rl = make_response(&q, resp, "x.tracker.example.net.", a);
+	size_t rl = make_response(&q, resp, "tracker.example.net.", a);
 
 	wg_plugin_qctx_begin(&ctx, chain, q.pkt, q.len, &q.qi, NULL, 0);
 	assert_int_equal(wg_plugin_run_pre(&ctx, 0, &v), WG_PV_CONTINUE);
@@ -837,7 +895,7 @@ static void test_big_list(void **state)
 	assert_int_equal(s.names, 200000);
 	assert_true(load < 5.0); /* seconds; about 0.1 s on a laptop */
 	assert_true(blocked(chain, "host199999.ad-network599.example."));
-	assert_true(blocked(chain, "x.host5.ad-network5.example."));
+	assert_false(blocked(chain, "x.host5.ad-network5.example.")); /* hosts line: exact */
 	assert_false(blocked(chain, "host5.ad-network6.example."));
 
 	struct wg_plugin_chain *small = load_blocklist("null", list_path);
@@ -877,6 +935,7 @@ int main(void)
 		cmocka_unit_test(test_wu_names_not_blocked),
 		cmocka_unit_test(test_list_formats),
 		cmocka_unit_test(test_subdomains),
+		cmocka_unit_test(test_pihole_exact_entries),
 		cmocka_unit_test(test_post_cname),
 		cmocka_unit_test(test_abi_mismatch),
 		cmocka_unit_test(test_no_entry_point),
