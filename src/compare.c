@@ -800,6 +800,18 @@ int wg_compare_reply_looks_clean(const uint8_t *reply, size_t len, const uint8_t
 	return sinkhole_reasons(&s, NULL, ctx, 1) == 0;
 }
 
+int wg_compare_reply_is_nodata(const uint8_t *reply, size_t len, const uint8_t *qname,
+			       uint16_t qtype)
+{
+	uint8_t q[WG_NAME_MAX];
+	if (!reply || !qname || lc_name(qname, q) < 0)
+		return 0;
+	struct wg_compare_side in = {WG_SIDE_OK, reply, len};
+	struct side s;
+	parse_side(&in, q, qtype, &s);
+	return s.outcome == WG_OUT_ANSWER && s.rcode == WG_RCODE_NOERROR && s.n_data == 0;
+}
+
 static const char *const category_names[WG_CMP__COUNT] = {
 	"both-fail", "public-unavailable", "sanctioned", "local-timeout", "blocked-ede",
 	"sinkhole",  "blocked-rcode",      "local-servfail", "aaaa-suppressed", "nodata",

@@ -209,6 +209,13 @@ int wg_compare_addr_is_public(const uint8_t *addr, size_t alen);
 int wg_compare_reply_looks_clean(const uint8_t *reply, size_t len, const uint8_t *qname,
 				 uint16_t qtype, const struct wg_compare_ctx *ctx);
 
+/* Is this reply a NODATA for (qname, qtype): parsable, untruncated, NOERROR,
+ * no record of qtype at the end of its chain? 0 otherwise (also for NULL).
+ * The guard uses it to start checking the A of a name whose AAAA is empty.
+ * Never allocates. */
+int wg_compare_reply_is_nodata(const uint8_t *reply, size_t len, const uint8_t *qname,
+			       uint16_t qtype);
+
 /* "both-fail", "sinkhole" ...; "?" out of range. */
 const char *wg_compare_category_name(enum wg_compare_category c);
 /* Parse a category name; returns the category or -EINVAL. */

@@ -4,7 +4,15 @@
  * share of the traffic and the replies must be kept until both sides are
  * in), holds copies of both replies, and is freed once its timer handle has
  * closed. The decision is made exactly once, in decide(); serve() is called
- * exactly once, either early (clean local answer) or from decide(). */
+ * exactly once, either early (clean local answer) or from decide().
+ *
+ * An AAAA whose local answer is NODATA while the public side has AAAA is an
+ * IPv6 filter (aaaa-suppressed) only when the name's A agrees, and that must
+ * not depend on the order clients ask in. So such an AAAA waits for an A
+ * verdict, within its own public-wait bound: the cache's "verified" mark when
+ * the A was judged a match, else the verdict of an A exchange in flight
+ * (joined: it lists its waiters), else the verdict of an internal A exchange
+ * started here (both sides asked; nobody served, no row, no cache entry). */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -65,6 +73,14 @@ struct wg_xreq {
 	int l_server, p_server;
 	uint8_t p_auth;
 	uint64_t start_ms;
+	/* the A check of an AAAA (see the top of the file) */
+	uint8_t internal;                /* an A exchange started for waiters only */
+	uint8_t a_wait;                  /* waiting for an A verdict */
+	uint8_t a_forced;                /* public-wait ran out: judge without it */
+	int8_t a_agree;                  /* 1 the A agrees, 0 not, -1 unknown */
+	struct wg_xreq *a_src;           /* borrowed: the A exchange waited on */
+	struct wg_xreq *a_waiters;       /* borrowed: AAAA exchanges waiting on this A */
+	struct wg_xreq *a_wnext;         /* borrowed: next in a_src's a_waiters */
 };
 
 static int add_list(struct wg_domainset *set, const struct wg_strlist *l, const char *what,
@@ -425,20 +441,45 @@ static void cancel_exchanges(struct wg_xreq *q)
 	}
 }
 
-/* Shutdown: nobody is answered any more. */
+static void a_unwait(struct wg_xreq *q);
+
+/* Shutdown (or an internal A check nobody waits for): nobody is answered. */
 static void xreq_abort(struct wg_xreq *q)
 {
 	q->decided = 1;
 	q->served = 1;
 	uv_timer_stop(&q->timer);
 	cancel_exchanges(q);
+	a_unwait(q);
+	for (struct wg_xreq *w = q->a_waiters; w; w = w->a_wnext)
+		w->a_src = NULL;
+	q->a_waiters = NULL;
 	xreq_free(q);
+}
+
+/* q stops waiting for its A verdict; an internal A check left without
+ * waiters is dropped. */
+static void a_unwait(struct wg_xreq *q)
+{
+	struct wg_xreq *src = q->a_src;
+	q->a_wait = 0;
+	if (!src)
+		return;
+	q->a_src = NULL;
+	for (struct wg_xreq **pp = &src->a_waiters; *pp; pp = &(*pp)->a_wnext)
+		if (*pp == q) {
+			*pp = q->a_wnext;
+			break;
+		}
+	q->a_wnext = NULL;
+	if (src->internal && !src->a_waiters && !src->decided)
+		xreq_abort(src);
 }
 
 static void serve_once(struct wg_xreq *q, int status, const uint8_t *pkt, size_t len,
 		       uint32_t ttl_cap, int ede)
 {
-	if (q->served)
+	if (q->served || !q->serve)
 		return;
 	q->served = 1;
 	struct wg_xcheck_answer a = {status, pkt, len, ttl_cap, ede};
@@ -509,6 +550,69 @@ static void record(struct wg_xreq *q, const struct wg_compare_result *v,
 		x->rec(x->rec_arg, &r);
 }
 
+static void on_wait_timeout(uv_timer_t *t);
+static void decide(struct wg_xreq *q);
+
+/* An A verdict, as the AAAA of the name reads it. */
+static int a_verdict_agrees(enum wg_compare_category c)
+{
+	if (c == WG_CMP_MATCH || c == WG_CMP_CDN_VARIANCE)
+		return 1;
+	return c == WG_CMP_PUBLIC_UNAVAILABLE || c == WG_CMP_BOTH_FAIL ? -1 : 0;
+}
+
+/* The A exchange q has its verdict: hand it to the AAAA exchanges waiting. */
+static void a_notify(struct wg_xreq *q, enum wg_compare_category c)
+{
+	struct wg_xreq *w;
+	while ((w = q->a_waiters)) {
+		q->a_waiters = w->a_wnext;
+		w->a_wnext = NULL;
+		w->a_src = NULL;
+		w->a_wait = 0;
+		w->a_agree = (int8_t)a_verdict_agrees(c);
+		if (w->l_done && w->p_done)
+			decide(w);
+	}
+}
+
+static int xreq_start(struct wg_xreq *q);
+static struct wg_xreq *xreq_new(struct wg_crosscheck *x, const struct wg_query_info *qi,
+				uint8_t cache_flags, const struct sockaddr_storage *client);
+
+/* q is an AAAA whose local answer is NODATA: get the A verdict of the name
+ * unless the cache already says the A agrees. Joins an A exchange in flight,
+ * else starts an internal one. Leaves q->a_wait 0 when there is nothing to
+ * wait for (then the AAAA is judged as before: "nodata" unless verified). */
+static void a_check_start(struct wg_xreq *q)
+{
+	struct wg_crosscheck *x = q->x;
+	struct wg_cache_key ka = {q->qi.qname_lc, q->qi.qname_len, WG_TYPE_A, q->qi.qclass,
+				  q->cache_flags};
+	if (x->cache && wg_cache_verified(x->cache, &ka, uv_now(x->loop)) == 1)
+		return;
+	struct wg_xreq *a;
+	for (a = x->reqs; a; a = a->next)
+		if (a->qi.qtype == WG_TYPE_A && a->qi.qclass == q->qi.qclass &&
+		    a->cache_flags == q->cache_flags && !a->decided &&
+		    a->qi.qname_len == q->qi.qname_len &&
+		    memcmp(a->qi.qname_lc, q->qi.qname_lc, q->qi.qname_len) == 0)
+			break;
+	if (!a) {
+		struct wg_query_info qa = q->qi;
+		qa.qtype = WG_TYPE_A;
+		if (!(a = xreq_new(x, &qa, q->cache_flags, &q->client)))
+			return;
+		a->internal = 1;
+		if (xreq_start(a) < 0)
+			return; /* freed by xreq_start */
+	}
+	q->a_src = a;
+	q->a_wnext = a->a_waiters;
+	a->a_waiters = q;
+	q->a_wait = 1;
+}
+
 static void decide(struct wg_xreq *q)
 {
 	struct wg_crosscheck *x = q->x;
@@ -518,9 +622,6 @@ static void decide(struct wg_xreq *q)
 
 	if (q->decided)
 		return;
-	q->decided = 1;
-	uv_timer_stop(&q->timer);
-	cancel_exchanges(q);
 	memset(&in, 0, sizeof(in));
 	in.local.status = side_status(q->l_done, q->l_status);
 	in.local.reply = in.local.status == WG_SIDE_OK ? q->l_pkt : NULL;
@@ -532,13 +633,36 @@ static void decide(struct wg_xreq *q)
 	in.qtype = q->qi.qtype;
 	/* A and AAAA are separate exchanges: for an AAAA, the A of the same
 	 * name agrees when the cache holds it marked verified (below) */
-	in.a_agree = -1;
-	if (q->qi.qtype == WG_TYPE_AAAA && x->cache) {
+	in.a_agree = q->a_agree;
+	if (q->qi.qtype == WG_TYPE_AAAA && in.a_agree < 0 && x->cache) {
 		struct wg_cache_key ka = {q->qi.qname_lc, q->qi.qname_len, WG_TYPE_A, q->qi.qclass,
 					  q->cache_flags};
 		in.a_agree = wg_cache_verified(x->cache, &ka, uv_now(x->loop));
 	}
 	wg_compare(&in, &x->ctx, &v);
+	if (v.category == WG_CMP_NODATA && q->a_wait && !q->a_forced) {
+		/* it would be nodata, but the A verdict is still out: wait for
+		 * it within public-wait (the timer may not run yet when the
+		 * public answer came first) */
+		if (!uv_is_active((uv_handle_t *)&q->timer))
+			uv_timer_start(&q->timer, on_wait_timeout, x->public_wait_ms, 0);
+		return;
+	}
+	q->decided = 1;
+	uv_timer_stop(&q->timer);
+	cancel_exchanges(q);
+	a_unwait(q);
+	if (q->internal) {
+		if (wg_log_level_current >= WG_LOG_DEBUG) {
+			char name[1024];
+			wg_wire_name_to_str(q->qi.qname, name, sizeof(name));
+			wg_debug("guard", "%s type 1 (A check for its AAAA): %s", name,
+				 wg_compare_category_name(v.category));
+		}
+		a_notify(q, v.category);
+		xreq_free(q);
+		return;
+	}
 	wg_guard_decide(&v, &x->gconf, &d);
 
 	x->st.guarded++;
@@ -594,12 +718,15 @@ static void decide(struct wg_xreq *q)
 		wg_cache_set_verified(x->cache, &k);
 	}
 	record(q, &v, &d);
+	if (q->qi.qtype == WG_TYPE_A)
+		a_notify(q, v.category);
 	xreq_free(q);
 }
 
 static void on_wait_timeout(uv_timer_t *t)
 {
 	struct wg_xreq *q = t->data;
+	q->a_forced = 1; /* the A verdict is not waited for any longer */
 	/* whichever side is still out counts as timed out */
 	if (!q->l_done) {
 		q->l_done = 1;
@@ -633,6 +760,9 @@ static void on_local(void *arg, const struct wg_upstream_reply *rep)
 	q->l_status = keep_reply(&q->l_pkt, &q->l_len, rep);
 	q->l_lat = rep->latency_us;
 	q->l_server = rep->server;
+	if (q->qi.qtype == WG_TYPE_AAAA && q->l_status == 0 && !q->internal &&
+	    wg_compare_reply_is_nodata(q->l_pkt, q->l_len, q->qi.qname_lc, WG_TYPE_AAAA))
+		a_check_start(q);
 	if (q->p_done) {
 		decide(q);
 		return;
@@ -640,9 +770,11 @@ static void on_local(void *arg, const struct wg_upstream_reply *rep)
 	if (q->l_status == 0 &&
 	    wg_guard_local_looks_clean(q->l_pkt, q->l_len, q->qi.qname_lc, q->qi.qtype, &x->ctx)) {
 		/* the latency rule: nothing suspicious, serve now, judge later */
-		q->early = 1;
-		x->st.early_served++;
-		serve_once(q, 0, q->l_pkt, q->l_len, 0, -1);
+		if (!q->internal) {
+			q->early = 1;
+			x->st.early_served++;
+			serve_once(q, 0, q->l_pkt, q->l_len, 0, -1);
+		}
 		return;
 	}
 	/* suspicious: wait for the public answer, but not forever */
@@ -670,21 +802,18 @@ static void on_public(void *arg, const struct wg_upstream_reply *rep)
 		uv_timer_start(&q->timer, on_wait_timeout, x->public_wait_ms, 0);
 }
 
-int wg_crosscheck_query(struct wg_crosscheck *x, const struct wg_query_info *qi,
-			uint8_t cache_flags, const struct sockaddr_storage *client,
-			wg_xcheck_serve_cb serve, void *arg)
+static struct wg_xreq *xreq_new(struct wg_crosscheck *x, const struct wg_query_info *qi,
+				uint8_t cache_flags, const struct sockaddr_storage *client)
 {
 	struct wg_xreq *q = calloc(1, sizeof(*q));
-	int rc;
 	if (!q)
-		return -ENOMEM;
+		return NULL;
 	q->x = x;
 	q->qi = *qi;
 	q->cache_flags = cache_flags;
 	q->client = *client;
-	q->serve = serve;
-	q->arg = arg;
 	q->l_server = q->p_server = -1;
+	q->a_agree = -1;
 	q->start_ms = uv_now(x->loop);
 	uv_timer_init(x->loop, &q->timer);
 	q->timer.data = q;
@@ -693,16 +822,24 @@ int wg_crosscheck_query(struct wg_crosscheck *x, const struct wg_query_info *qi,
 	if (x->reqs)
 		x->reqs->prev = q;
 	x->reqs = q;
-	rc = wg_upstream_query(x->local, qi, on_local, q, &q->lreq);
+	return q;
+}
+
+/* Ask both sides. Returns 0, or the local upstream's error (q freed). */
+static int xreq_start(struct wg_xreq *q)
+{
+	struct wg_crosscheck *x = q->x;
+	int rc = wg_upstream_query(x->local, &q->qi, on_local, q, &q->lreq);
 	if (rc < 0) {
+		q->decided = 1;
 		xreq_free(q);
 		return rc;
 	}
 	if (x->public_dc)
-		rc = wg_dnscrypt_query(x->public_dc, qi, on_public, q,
+		rc = wg_dnscrypt_query(x->public_dc, &q->qi, on_public, q,
 				       (struct wg_dnscrypt_req **)&q->preq);
 	else
-		rc = wg_upstream_query(x->public_plain, qi, on_public, q,
+		rc = wg_upstream_query(x->public_plain, &q->qi, on_public, q,
 				       (struct wg_upstream_req **)&q->preq);
 	if (rc < 0) {
 		/* no public exchange: judged public-unavailable when local ends */
@@ -711,6 +848,18 @@ int wg_crosscheck_query(struct wg_crosscheck *x, const struct wg_query_info *qi,
 		q->preq = NULL;
 	}
 	return 0;
+}
+
+int wg_crosscheck_query(struct wg_crosscheck *x, const struct wg_query_info *qi,
+			uint8_t cache_flags, const struct sockaddr_storage *client,
+			wg_xcheck_serve_cb serve, void *arg)
+{
+	struct wg_xreq *q = xreq_new(x, qi, cache_flags, client);
+	if (!q)
+		return -ENOMEM;
+	q->serve = serve;
+	q->arg = arg;
+	return xreq_start(q);
 }
 
 void wg_crosscheck_get_stats(const struct wg_crosscheck *x, struct wg_crosscheck_stats *s)

@@ -54,6 +54,14 @@ MS_ZONE = (W.soa() +
            "www.update 300 IN A 192.0.2.40\n"
            "v6.update 300 IN A 192.0.2.42\n"
            "v6.update 300 IN AAAA 2001:db8::42\n"
+           "v6first.update 300 IN A 192.0.2.43\n"
+           "v6first.update 300 IN AAAA 2001:db8::43\n"
+           "v6alone.update 300 IN A 192.0.2.44\n"
+           "v6alone.update 300 IN AAAA 2001:db8::44\n"
+           "v6both.update 300 IN A 192.0.2.45\n"
+           "v6both.update 300 IN AAAA 2001:db8::45\n"
+           "v6bad.update 300 IN A 192.0.2.46\n"
+           "v6bad.update 300 IN AAAA 2001:db8::46\n"
            "fe2cr.update 300 IN A 192.0.2.41\n"
            "fe3.delivery.mp 300 IN A 192.0.2.35\n"
            "fe3cr.delivery.mp 300 IN A 192.0.2.39\n"
@@ -468,6 +476,150 @@ def slow_or_dead_public():
          "public down: every WU verdict recorded as public-unavailable", json.dumps(rows)[:1500])
 
 
+# IPv6 suppression in any query order (issue 17 part 1): an unbound that
+# gives the genuine A and no AAAA (an IPv6 filter), and one name whose A is
+# sinkholed as well (not a filter of IPv6: a block).
+V6_RULES = [
+    'local-zone: "v6first.update.microsoft.com." static',
+    'local-data: "v6first.update.microsoft.com. 300 A 192.0.2.43"',
+    'local-zone: "v6alone.update.microsoft.com." static',
+    'local-data: "v6alone.update.microsoft.com. 300 A 192.0.2.44"',
+    'local-zone: "v6both.update.microsoft.com." static',
+    'local-data: "v6both.update.microsoft.com. 300 A 192.0.2.45"',
+    'local-zone: "v6bad.update.microsoft.com." redirect',
+    'local-data: "v6bad.update.microsoft.com. 300 A 146.112.61.106"',
+]
+V6_PUBLIC_A_DELAY = 0.3  # s: the public A verdict comes after the AAAA one
+
+
+class DelayA:
+    """Forwards to the real public authority, answering A queries
+    V6_PUBLIC_A_DELAY late and the rest at once, each in its own thread: the
+    public AAAA answer is in before the A exchange of the name has a verdict,
+    whatever order the client asked in."""
+
+    def __init__(self, upstream):
+        import socket
+        import threading
+        self.upstream = upstream
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((W.LOOPBACK, 0))
+        self.addr = self.sock.getsockname()
+        self.stopping = False
+        self.threading = threading
+        h._closers.append(self.close)
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _one(self, wire, src):
+        try:
+            q = dns.message.from_wire(wire)
+            if q.question[0].rdtype == dns.rdatatype.A:
+                time.sleep(V6_PUBLIC_A_DELAY)
+            _, reply = W.ask(self.upstream, q, timeout=2)
+            if reply is not None:
+                self.sock.sendto(reply, src)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _loop(self):
+        while not self.stopping:
+            try:
+                wire, src = self.sock.recvfrom(65535)
+            except OSError:
+                return
+            self.threading.Thread(target=self._one, args=(wire, src), daemon=True).start()
+
+    def close(self):
+        self.stopping = True
+        self.sock.close()
+
+
+def ask_together(wg, name):
+    """A and AAAA sent at the same moment (two sockets), both replies read."""
+    import socket
+    socks, ids = [], []
+    for t in ("A", "AAAA"):
+        q = W.make_query(name, t, edns=0)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(4.0)
+        socks.append(s)
+        ids.append(q)
+    for s, q in zip(socks, ids):
+        s.sendto(q.to_wire(), wg.addr)
+    out = []
+    for s in socks:
+        try:
+            out.append(dns.message.from_wire(s.recv(65535)))
+        except OSError:
+            out.append(None)
+        s.close()
+    return out
+
+
+def ipv6_suppression_any_order():
+    ub = h.unbound(PUBLIC.addr, name="unbound-ipv6-filter", local=V6_RULES)
+    m, _ = W.query(ub.addr, "v6alone.update.microsoft.com", "AAAA")
+    h.eq(view(m, "AAAA"), "NODATA", "unbound filters IPv6: v6alone AAAA is NODATA",
+         W.describe(m))
+    m, _ = W.query(ub.addr, "v6bad.update.microsoft.com", "AAAA")
+    h.eq(view(m, "AAAA"), "NODATA", "unbound: v6bad AAAA is NODATA (its A is sinkholed)",
+         W.describe(m))
+    pub = DelayA(PUBLIC.addr)
+    for mode in ("repair", "monitor"):
+        wg = h.wuguard([ub.addr], name="wuguard-v6-" + mode, public=pub.addr,
+                       config=guard_config({"guard": {"public-wait": 1500}}),
+                       args=["--mode", mode, "--domains", DOMAINS])
+        # AAAA first, then A
+        m = ask(wg, "v6first.update.microsoft.com", "AAAA")
+        h.eq(view(m, "AAAA"), "NODATA",
+             "%s: AAAA asked first: the network's NODATA is kept" % mode, W.describe(m))
+        h.eq(ede_codes(m), [], "%s: AAAA first: no EDE" % mode, W.describe(m))
+        m = ask(wg, "v6first.update.microsoft.com", "A")
+        h.eq(view(m, "A"), "192.0.2.43", "%s: v6first A is the genuine one" % mode,
+             W.describe(m))
+        # AAAA alone: no client ever asks the A
+        m = ask(wg, "v6alone.update.microsoft.com", "AAAA")
+        h.eq(view(m, "AAAA"), "NODATA",
+             "%s: AAAA alone: the network's NODATA is kept" % mode, W.describe(m))
+        m = ask(wg, "v6alone.update.microsoft.com", "AAAA")
+        h.eq(view(m, "AAAA"), "NODATA", "%s: AAAA alone: and so is its cache hit" % mode,
+             W.describe(m))
+        # A and AAAA at the same moment
+        ma, m6 = ask_together(wg, "v6both.update.microsoft.com")
+        h.eq(view(ma, "A"), "192.0.2.45", "%s: together: the A is genuine" % mode,
+             W.describe(ma))
+        h.eq(view(m6, "AAAA"), "NODATA", "%s: together: the AAAA NODATA is kept" % mode,
+             W.describe(m6))
+        # the A is tampered too: not an IPv6 filter, a block
+        m = ask(wg, "v6bad.update.microsoft.com", "AAAA")
+        want = "2001:db8::46" if mode == "repair" else "NODATA"
+        h.eq(view(m, "AAAA"), want, "%s: A sinkholed too: the AAAA is %s" %
+             (mode, "repaired" if mode == "repair" else "observed, served as it came"),
+             W.describe(m))
+        m = ask(wg, "v6bad.update.microsoft.com", "A")
+        want = "192.0.2.46" if mode == "repair" else "146.112.61.106"
+        h.eq(view(m, "A"), want, "%s: v6bad A %s" % (mode, want), W.describe(m))
+        rows = db_rows(wg)
+        repl = "public" if mode == "repair" else "local-monitor"
+        for name, t, cat, act in (("v6first", "AAAA", "aaaa-suppressed", "local"),
+                                  ("v6first", "A", None, None),
+                                  ("v6alone", "AAAA", "aaaa-suppressed", "local"),
+                                  ("v6both", "AAAA", "aaaa-suppressed", "local"),
+                                  ("v6both", "A", None, None),
+                                  ("v6bad", "AAAA", "nodata", repl),
+                                  ("v6bad", "A", "sinkhole", repl)):
+            mine = rows_for(rows, name + ".update.microsoft.com", t)
+            got = sorted({(r.get("category"), r.get("action")) for r in mine})
+            h.eq(got, [(cat, act)] if cat else [],
+                 "%s: %s %s row: %s" % (mode, name, t, cat or "none"),
+                 json.dumps(mine)[:1500])
+        h.eq(sorted({r.get("name").rstrip(".") for r in rows} -
+                    {n + ".update.microsoft.com" for n in
+                     ("v6first", "v6alone", "v6both", "v6bad")}), [],
+             "%s: no rows for the internal A checks or other names" % mode,
+             json.dumps(rows)[:1500])
+
+
 PUBLIC = None
 try:
     PUBLIC = h.nsd(zones(AKAMAI_PUBLIC), name="nsd-public", probe="microsoft.com")
@@ -481,4 +633,5 @@ if PUBLIC is not None:
     h.case("dnsmasq as the corporate resolver", dnsmasq_corporate)
     h.case("a filter that signals blocks with EDE", ede_corporate)
     h.case("a slow public resolver, then none", slow_or_dead_public)
+    h.case("IPv6 suppression whatever the query order", ipv6_suppression_any_order)
 h.done()
