@@ -52,7 +52,7 @@ enum kind {
 	K_CIDRSTRS, /* strlist, each item a valid CIDR */
 	K_NAMES,    /* strlist of domain names, "*." allowed in front */
 	K_WORDS,    /* strlist of [a-z0-9_-] words */
-	K_STR,      /* char *; min = 1: must not be empty */
+	K_STR,      /* char *; min = 1: must not be empty; max: most bytes, 0: any */
 	K_U32,      /* uint32_t in [min, max] */
 	K_BYTES,    /* uint64_t with k/M/G suffix, at least min */
 	K_BOOL,     /* int 0/1 */
@@ -81,6 +81,8 @@ static const struct key keys[] = {
 	{"server", "tcp-max-clients", K_U32, OFF(tcp_max_clients), 0, 1, 65535},
 	{"server", "max-inflight", K_U32, OFF(max_inflight), 0, 1, 1048576},
 	{"server", "pidfile", K_STR, OFF(pidfile), 0, 0, 0},
+	{"server", "identity", K_STR, OFF(identity), 0, 0, 255},
+	{"server", "version", K_STR, OFF(version), 0, 0, 255},
 
 	{"upstream", "local", K_ADDRS, OFF(local), OFF(n_local), 53, 0},
 	{"upstream", "public", K_PUBLIC, OFF(public_), 0, 0, 0},
@@ -493,6 +495,10 @@ static int key_set(struct wg_config *c, const struct key *k, const char *value, 
 	case K_STR:
 		if (!*value && k->min) {
 			errf(err, cap, "must not be empty");
+			return -EINVAL;
+		}
+		if (k->max && strlen(value) > k->max) {
+			errf(err, cap, "longer than %llu bytes", (unsigned long long)k->max);
 			return -EINVAL;
 		}
 		return set_str(FIELD(c, k, char *), *value ? value : NULL);

@@ -39,6 +39,8 @@ struct wg_config {
 	uint32_t tcp_max_clients;
 	uint32_t max_inflight;      /* query slots; beyond: SERVFAIL + counted */
 	char *pidfile;              /* owned, NULL: none */
+	char *identity;             /* owned, NULL: hostname.bind/id.server REFUSED */
+	char *version;              /* owned, NULL: version.bind/version.server REFUSED */
 
 	/* [upstream] */
 	struct wg_addr *local;      /* owned array; empty before finalize: resolv.conf */

@@ -584,6 +584,55 @@ static void reply_direct(struct wg_resolver *r, const struct wg_client *c, const
 		wg_listen_send(r->listen, c, r->out, (size_t)n);
 }
 
+/* Class CH is never forwarded: the upstream's software and host names are
+ * not ours to give out. The identity names get the configured string, as
+ * unbound's identity/version options do, or REFUSED like every other CH
+ * question. */
+static void reply_chaos(struct wg_resolver *r, const struct wg_client *c, const uint8_t *pkt,
+			const struct wg_query_info *qi)
+{
+	static const uint8_t version_bind[] = "\7version\4bind";
+	static const uint8_t version_server[] = "\7version\6server";
+	static const uint8_t hostname_bind[] = "\10hostname\4bind";
+	static const uint8_t id_server[] = "\2id\6server";
+	const char *text = NULL;
+#define IS(n) (qi->qname_len == sizeof(n) && memcmp(qi->qname_lc, n, sizeof(n)) == 0)
+	if (qi->qtype == WG_TYPE_TXT || qi->qtype == WG_TYPE_ANY) {
+		if (IS(version_bind) || IS(version_server))
+			text = r->cfg->version;
+		else if (IS(hostname_bind) || IS(id_server))
+			text = r->cfg->identity;
+	}
+#undef IS
+	if (!text) {
+		r->st.refused++;
+		reply_direct(r, c, pkt, qi, WG_RCODE_REFUSED);
+		return;
+	}
+	struct wg_query_info q = *qi;
+	q.has_edns = 0; /* the OPT goes after the answer */
+	int n = wg_wire_build_error(r->out, sizeof(r->out), pkt, &q, WG_RCODE_NOERROR);
+	size_t tlen = strlen(text); /* at most 255 bytes: config.c checks */
+	if (n < 0 || (size_t)n + 12 + 1 + tlen + WG_OPT_LEN > sizeof(r->out))
+		return;
+	uint8_t *p = r->out + n;
+	wg_put16(p, 0xc000 | WG_HDR_LEN); /* the owner is the question's name */
+	wg_put16(p + 2, WG_TYPE_TXT);
+	wg_put16(p + 4, WG_CLASS_CH);
+	wg_put32(p + 6, 0);
+	wg_put16(p + 10, (uint16_t)(1 + tlen));
+	p[12] = (uint8_t)tlen;
+	memcpy(p + 13, text, tlen);
+	size_t len = (size_t)n + 13 + tlen;
+	wg_put16(r->out + 6, 1);
+	if (qi->has_edns) {
+		int m = wg_wire_append_opt(r->out, len, sizeof(r->out), qi->do_bit, -1);
+		if (m > 0)
+			len = (size_t)m;
+	}
+	wg_listen_send(r->listen, c, r->out, len);
+}
+
 void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *pkt, size_t len)
 {
 	struct wg_resolver *r = arg;
@@ -625,6 +674,10 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 	if (qi.qtype == WG_TYPE_AXFR || qi.qtype == WG_TYPE_IXFR) {
 		r->st.refused++;
 		reply_direct(r, c, pkt, &qi, WG_RCODE_REFUSED);
+		return;
+	}
+	if (qi.qclass == WG_CLASS_CH) {
+		reply_chaos(r, c, pkt, &qi);
 		return;
 	}
 

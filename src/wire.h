@@ -37,6 +37,12 @@ enum {
 };
 
 enum {
+	WG_CLASS_IN = 1,
+	WG_CLASS_CH = 3,
+	WG_CLASS_ANY = 255,
+};
+
+enum {
 	WG_TYPE_A = 1,
 	WG_TYPE_NS = 2,
 	WG_TYPE_CNAME = 5,

@@ -182,7 +182,77 @@ def error_replies():
     data = W.udp_raw(wg.addr, W.wire_header(0x0f0a, ar=1) + qn + good)
     h.eq(W.reply_rcode(data), "NOERROR", "well-formed OPT options: NOERROR")
 
+# ---------------------------------------------------------------------------
+# item 9: class CH
+
+IDENTITY_NAMES = ("version.bind", "version.server", "hostname.bind", "id.server")
+
+
+def ch_query(name, rdtype="TXT", edns=None):
+    q = dns.message.make_query(name, rdtype, "CH", use_edns=-1 if edns is None else edns)
+    return q
+
+
+def chaos():
+    ns = h.nsd({Z: W.ZONE})
+    # a real upstream that does answer the identity questions
+    ub = h.unbound(ns.addr)
+    m, _ = W.ask(ub.addr, ch_query("version.bind"))
+    h.ok(m is not None and m.answer, "unbound itself answers version.bind",
+         W.describe(m))
+    wg = h.wuguard([ub.addr], config=W.wg_config())
+    for name in IDENTITY_NAMES:
+        for tcp in (False, True):
+            m, _ = W.ask(wg.addr, ch_query(name), tcp=tcp)
+            h.ok(m is not None and m.rcode() == dns.rcode.REFUSED and not m.answer,
+                 "default: %s CH TXT over %s REFUSED, nothing of the upstream's" % (
+                     name, "TCP" if tcp else "UDP"), W.describe(m))
+
+    # configured strings; other CH questions REFUSED; nothing CH forwarded
+    fake = W.FakeUpstream(h)
+    ident = "wg-conform-%d" % os.getpid()
+    wg2 = h.wuguard([fake.addr], config=W.wg_config(
+        server={"identity": ident, "version": "wuguard conformance test"}))
+    for name in IDENTITY_NAMES:
+        want = "wuguard conformance test" if name.startswith("version") else ident
+        for edns in (None, 0):
+            m, _ = W.ask(wg2.addr, ch_query(name, edns=edns))
+            txt = [r.strings for rr in (m.answer if m else []) for r in rr]
+            rrs = m.answer if m else []
+            h.ok(m is not None and m.rcode() == dns.rcode.NOERROR and
+                 txt == [(want.encode(),)] and rrs[0].rdclass == dns.rdataclass.CH and
+                 rrs[0].ttl == 0 and m.flags & dns.flags.RA and m.flags & dns.flags.RD and
+                 not m.flags & dns.flags.AA and (m.edns >= 0) == (edns is not None),
+                 "%s CH TXT (%s): the configured string, class CH, TTL 0" % (
+                     name, "EDNS" if edns is not None else "no EDNS"), W.describe(m))
+        m, _ = W.ask(wg2.addr, ch_query(name, "ANY"))
+        h.ok(m is not None and m.rcode() == dns.rcode.NOERROR and len(m.answer) == 1,
+             "%s CH ANY: answered too" % name, W.describe(m))
+    for name, rdtype in (("version.bind", "A"), ("authors.bind", "TXT"),
+                         ("www.%s" % Z, "A"), ("foo.example", "TXT")):
+        m, _ = W.ask(wg2.addr, ch_query(name, rdtype))
+        h.rcode(m, "REFUSED", "%s CH %s: REFUSED" % (name, rdtype))
+    # the case of the question is the client's
+    m, wire = W.ask(wg2.addr, ch_query("VeRsIoN.BiNd"))
+    h.ok(m is not None and wire[12:12 + 14] == W.wire_name("VeRsIoN.BiNd") and m.answer,
+         "VeRsIoN.BiNd: answered, the question's case kept", W.describe(m))
+    m, _ = W.query(wg2.addr, "www.%s" % Z)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.53"}, "class IN still forwarded")
+    classes = set(q.question[0].rdclass for _t, _s, _w, q in fake.queries()
+                  if q is not None and q.question)
+    h.eq(classes, {dns.rdataclass.IN}, "the upstream saw only class IN questions")
+
+    # a string longer than 255 bytes is a config error naming the line
+    d = h.mkdir("chaos-bad")
+    conf = h.write(os.path.join(d, "bad.conf"), "[server]\nversion = %s\n" % ("v" * 256))
+    rc = W.subprocess.run([os.path.join(W.BUILDDIR, "wuguard"), "-n", "-c", conf],
+                          capture_output=True, text=True, timeout=10)
+    h.ok(rc.returncode != 0 and "bad.conf:2" in rc.stderr + rc.stdout,
+         "version of 256 bytes: wuguard -n fails naming bad.conf:2",
+         rc.stderr + rc.stdout)
+
 
 h.case("CD bit: the query's, cached apart (item 6)", cd_bit)
 h.case("error replies: OPT and flags (item 8)", error_replies)
+h.case("class CH answered locally, never forwarded (item 9)", chaos)
 h.done()

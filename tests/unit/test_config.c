@@ -103,6 +103,8 @@ static const char every_key[] =
 	"tcp-max-clients = 17\n"
 	"max-inflight = 99\n"
 	"pidfile = /run/wuguard.pid\n"
+	"identity = resolver one\n"
+	"version = not telling\n"
 	"\n"
 	"[upstream]\n"
 	"local = 192.0.2.1 [2001:db8::1]:5353\n"
@@ -174,6 +176,8 @@ static void test_every_key(void **state)
 	assert_int_equal(c.tcp_max_clients, 17);
 	assert_int_equal(c.max_inflight, 99);
 	assert_string_equal(c.pidfile, "/run/wuguard.pid");
+	assert_string_equal(c.identity, "resolver one");
+	assert_string_equal(c.version, "not telling");
 
 	assert_int_equal(c.n_local, 2);
 	assert_addr(&c.local[0], "192.0.2.1:53");
