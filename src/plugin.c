@@ -9,19 +9,28 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 #include "log.h"
 #include "plugin.h"
+#include "safefile.h"
 
 struct wg_plugin_slot {
 	char *name;                    /* owned: instance name ([plugin:NAME]) */
-	void *dl;                      /* owned: dlopen handle */
+	int fd;                        /* owned: the checked file, open while loaded */
+	void *dl;                      /* owned: dlopen handle of /proc/self/fd/<fd> */
 	const struct wg_plugin_v1 *t;  /* borrowed from the loaded object */
 	void *inst;                    /* owned through t->fini */
 };
@@ -222,71 +231,124 @@ static const struct wg_host_api host_api = {
 
 /* ---- loading ----------------------------------------------------------- */
 
+/* The trial child's report pipe (-1 in the daemon): load_one and chain_free
+ * write a progress record into it before each step that runs plugin code,
+ * so the parent can name the plugin and the step a crash happened in. */
+static int trial_fd = -1;
+
+enum trial_step { STEP_LOAD = 'l', STEP_ENTRY = 'e', STEP_INIT = 'i', STEP_FINI = 'f' };
+
+static void trial_progress(enum trial_step step, size_t i)
+{
+	if (trial_fd < 0)
+		return;
+	unsigned char rec[2] = {(unsigned char)step, (unsigned char)i};
+	ssize_t n = write(trial_fd, rec, sizeof(rec));
+	(void)n; /* a short pipe write only makes the report vaguer */
+}
+
 static void chain_free(struct wg_plugin_chain *c)
 {
 	for (size_t i = c->n; i-- > 0;) {
 		struct wg_plugin_slot *s = &c->p[i];
-		if (s->inst && s->t && s->t->fini)
+		if (s->inst && s->t && s->t->fini) {
+			trial_progress(STEP_FINI, i);
 			s->t->fini(s->inst);
+		}
 		if (s->dl)
 			dlclose(s->dl);
+		if (s->fd >= 0)
+			close(s->fd);
 		free(s->name);
 	}
 	free(c);
 }
 
-/* Refuse a file that someone other than root or the service user could
- * have written: loading it is running their code as us. */
-static int check_file(const char *name, const char *path, uid_t service_uid, char *err,
-		      size_t cap)
-{
-	struct stat st;
-	if (stat(path, &st) < 0) {
-		int e = errno;
-		snprintf(err, cap, "plugin %s: %s: %s", name, path, strerror(e));
-		return -e;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, cap, "plugin %s: %s is not a regular file", name, path);
-		return -EPERM;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(err, cap,
-			 "plugin %s: %s is writable by group or others (mode %04o); "
-			 "refusing to load it (chmod go-w)",
-			 name, path, (unsigned)(st.st_mode & 07777));
-		return -EPERM;
-	}
-	if (st.st_uid != 0 && st.st_uid != service_uid) {
-		snprintf(err, cap,
-			 "plugin %s: %s is owned by uid %u, not by root or the service "
-			 "user (uid %u); refusing to load it",
-			 name, path, (unsigned)st.st_uid, (unsigned)service_uid);
-		return -EPERM;
-	}
-	return 0;
-}
-
-static int load_one(struct wg_plugin_slot *s, const struct wg_plugin_conf *conf,
-		    uid_t service_uid, char *err, size_t cap)
+/* Open a plugin's file once and check that descriptor and the directories
+ * above it (safefile.h): root, the running user or the service user only.
+ * Returns the descriptor or a negative errno with the reason in err. */
+static int open_checked(const struct wg_plugin_conf *conf, uid_t service_uid, char *err,
+			size_t cap)
 {
 	const char *name = conf->name ? conf->name : "?";
 	if (!conf->path || !conf->path[0]) {
 		snprintf(err, cap, "plugin %s: no path given", name);
 		return -EINVAL;
 	}
-	int rc = check_file(name, conf->path, service_uid, err, cap);
-	if (rc < 0)
-		return rc;
+	char why[600];
+	int fd = wg_safefile_open(conf->path, service_uid, why, sizeof(why));
+	if (fd < 0) {
+		snprintf(err, cap, "plugin %s: %s", name, why);
+		return fd;
+	}
+	return fd;
+}
+
+void (*wg_plugin_test_after_check)(const char *path);
+
+/* dlopen the checked descriptor itself, through /proc/self/fd/N, never the
+ * path again. glibc matches the name against the objects already loaded
+ * before it opens anything, so an object of that name that dlclose could
+ * not unload (RTLD_NODELETE, unique symbols) would be handed back instead of
+ * our file. Live plugins keep their descriptors open, so their names never
+ * collide with a fresh one; a stale name shows up with RTLD_NOLOAD under the
+ * same name, and a duplicate of the descriptor under another number avoids
+ * it. *fd may be replaced by that duplicate. */
+static void *dlopen_fd(int *fd, char *dlerr, size_t cap)
+{
+	int tried[8];
+	size_t ntried = 0;
+	void *dl = NULL;
+	dlerr[0] = 0;
+	for (;;) {
+		char name[64];
+		snprintf(name, sizeof(name), "/proc/self/fd/%d", *fd);
+		void *old = dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+		struct link_map *lm = NULL;
+		int stale = old && dlinfo(old, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name &&
+			    strcmp(lm->l_name, name) == 0;
+		if (old)
+			dlclose(old);
+		if (!stale) {
+			dlerror();
+			dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+			if (!dl) {
+				const char *e = dlerror();
+				snprintf(dlerr, cap, "%s", e ? e : "unknown error");
+			}
+			break;
+		}
+		int nfd = ntried < sizeof(tried) / sizeof(tried[0])
+				  ? fcntl(*fd, F_DUPFD_CLOEXEC, 0)
+				  : -1;
+		if (nfd < 0) {
+			snprintf(dlerr, cap, "no descriptor name free of a stale loaded object");
+			break;
+		}
+		tried[ntried++] = *fd;
+		*fd = nfd;
+	}
+	/* the first of the tried descriptors is the caller's: keep the last */
+	for (size_t i = 0; i < ntried; i++)
+		close(tried[i]);
+	return dl;
+}
+
+/* Load slot i from its checked descriptor fd (owned by the slot from now
+ * on) and run its entry point and init. */
+static int load_one(struct wg_plugin_slot *s, size_t i, const struct wg_plugin_conf *conf,
+		    int fd, char *err, size_t cap)
+{
+	const char *name = conf->name ? conf->name : "?";
+	s->fd = fd;
 	s->name = strdup(name);
 	if (!s->name)
 		return -ENOMEM;
-	dlerror();
-	s->dl = dlopen(conf->path, RTLD_NOW | RTLD_LOCAL);
+	char dlerr[512];
+	trial_progress(STEP_LOAD, i);
+	s->dl = dlopen_fd(&s->fd, dlerr, sizeof(dlerr));
 	if (!s->dl) {
-		const char *e = dlerror();
-		snprintf(err, cap, "plugin %s: cannot load %s: %s", name, conf->path,
-			 e ? e : "unknown error");
+		snprintf(err, cap, "plugin %s: cannot load %s: %s", name, conf->path, dlerr);
 		return -ELIBBAD;
 	}
 	wg_plugin_entry_fn entry;
@@ -300,6 +362,7 @@ static int load_one(struct wg_plugin_slot *s, const struct wg_plugin_conf *conf,
 	/* POSIX guarantees a function pointer survives the round trip through
 	 * void * for dlsym; memcpy keeps -Wpedantic quiet about it */
 	memcpy(&entry, &sym, sizeof(entry));
+	trial_progress(STEP_ENTRY, i);
 	const struct wg_plugin_v1 *t = entry(&host_api);
 	if (!t) {
 		snprintf(err, cap, "plugin %s: %s refused to load (entry point returned NULL)",
@@ -333,11 +396,12 @@ static int load_one(struct wg_plugin_slot *s, const struct wg_plugin_conf *conf,
 	struct wg_plugin_arg *args = calloc(nargs ? nargs : 1, sizeof(*args));
 	if (!args)
 		return -ENOMEM;
-	for (size_t i = 0; i < nargs; i++) {
-		args[i].key = conf->keys.v[i];
-		args[i].value = conf->values.v[i];
+	for (size_t k = 0; k < nargs; k++) {
+		args[k].key = conf->keys.v[k];
+		args[k].value = conf->values.v[k];
 	}
 	char perr[512] = "";
+	trial_progress(STEP_INIT, i);
 	s->inst = t->init(name, args, nargs, perr, sizeof(perr));
 	free(args);
 	if (!s->inst) {
@@ -348,6 +412,250 @@ static int load_one(struct wg_plugin_slot *s, const struct wg_plugin_conf *conf,
 	wg_info("plugin", "loaded %s (%s %s) from %s", name, t->name ? t->name : "?",
 		t->version ? t->version : "?", conf->path);
 	return 0;
+}
+
+/* Load every plugin from its descriptor into a new chain; fds[] pass to
+ * the chain (closed on error too). */
+static int chain_build(const struct wg_plugin_conf *confs, int *fds, size_t n,
+		       struct wg_plugin_chain **out, char *err, size_t cap)
+{
+	struct wg_plugin_chain *c = calloc(1, sizeof(*c));
+	if (!c) {
+		for (size_t i = 0; i < n; i++)
+			close(fds[i]);
+		return -ENOMEM;
+	}
+	c->refs = 1;
+	for (size_t i = 0; i < n; i++)
+		c->p[i].fd = -1;
+	for (size_t i = 0; i < n; i++) {
+		/* count the slot first so chain_free cleans up a half-loaded one */
+		c->n = i + 1;
+		int rc = load_one(&c->p[i], i, &confs[i], fds[i], err, cap);
+		if (rc < 0) {
+			for (size_t k = i + 1; k < n; k++)
+				close(fds[k]);
+			if (rc == -ENOMEM && !err[0])
+				snprintf(err, cap, "plugin %s: out of memory",
+					 confs[i].name ? confs[i].name : "?");
+			chain_free(c);
+			return rc;
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGSEGV: return "SIGSEGV";
+	case SIGBUS: return "SIGBUS";
+	case SIGILL: return "SIGILL";
+	case SIGFPE: return "SIGFPE";
+	case SIGABRT: return "SIGABRT";
+	case SIGTRAP: return "SIGTRAP";
+	case SIGSYS: return "SIGSYS";
+	case SIGKILL: return "SIGKILL";
+	case SIGTERM: return "SIGTERM";
+	case SIGALRM: return "SIGALRM";
+	case SIGPIPE: return "SIGPIPE";
+	case SIGXCPU: return "SIGXCPU";
+	case SIGXFSZ: return "SIGXFSZ";
+	default: return NULL;
+	}
+}
+
+static const char *step_name(int step)
+{
+	switch (step) {
+	case STEP_LOAD: return "while being loaded (its constructors)";
+	case STEP_ENTRY: return "in its entry point";
+	case STEP_INIT: return "in its init";
+	case STEP_FINI: return "in its fini";
+	default: return "while being tried";
+	}
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The child: load, init, fini, _exit, and report through fd. Only the
+ * forking thread exists here, so nothing may take a lock another thread of
+ * the daemon (the database writer, libuv's pool) could have held at fork:
+ * no logging (stdio, syslog), no SQLite. malloc is safe: glibc's fork
+ * takes and reinitialises its arenas' locks, and resets the dynamic
+ * loader's lock in the child, so dlopen works; the daemon loads plugins
+ * from the loop thread only. */
+static void __attribute__((noreturn))
+trial_child(const struct wg_plugin_conf *confs, int *fds, size_t n, int fd)
+{
+	/* default actions: a crash must end us with its signal, not in a
+	 * sanitizer's or the daemon's handler, and a HUP or TERM must not
+	 * reach the parent's loop through libuv's shared signal pipe */
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS,
+				   SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGPIPE, SIGCHLD};
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	wg_log_level_current = -1;
+	trial_fd = fd;
+	char err[1024] = "";
+	struct wg_plugin_chain *c = NULL;
+	int rc = chain_build(confs, fds, n, &c, err, sizeof(err));
+	if (rc == 0) {
+		chain_free(c);
+		_exit(0);
+	}
+	size_t len = strlen(err);
+	unsigned char tag = 'E';
+	if (write(fd, &tag, 1) == 1 && write(fd, err, len) != (ssize_t)len)
+		rc = -EIO;
+	_exit(-rc > 0 && -rc < 256 ? -rc : EIO);
+}
+
+/* Try the whole chain in a forked child first: a plugin that crashes or
+ * hangs in its loading, init or fini takes the child down, not the daemon.
+ * Returns 0 when the child loaded and unloaded everything, else the
+ * child's error (its message in err), -EFAULT for a crash or -ETIMEDOUT
+ * for a child killed after WG_PLUGIN_TRIAL_MS. */
+static int chain_trial(const struct wg_plugin_conf *confs, int *fds, size_t n, char *err,
+		       size_t cap)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		int e = errno;
+		snprintf(err, cap, "cannot try the plugins in a child: pipe: %s", strerror(e));
+		return -e;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		snprintf(err, cap, "cannot try the plugins in a child: fork: %s", strerror(e));
+		return -e;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		trial_child(confs, fds, n, p[1]);
+	}
+	close(p[1]);
+
+	/* read the report until EOF or the deadline; the last progress record
+	 * names the plugin and step a crash happened in */
+	int64_t deadline = mono_ms() + WG_PLUGIN_TRIAL_MS;
+	int step = 0, idx = -1, eof = 0, timed_out = 0;
+	char msg[1024];
+	size_t mlen = 0;
+	int in_msg = 0;
+	unsigned char buf[512], pend = 0;
+	int have_pend = 0;
+	while (!eof) {
+		int64_t left = deadline - mono_ms();
+		if (left <= 0) {
+			timed_out = 1;
+			break;
+		}
+		struct pollfd pf = {p[0], POLLIN, 0};
+		int r = poll(&pf, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			continue;
+		ssize_t got = read(p[0], buf, sizeof(buf));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			eof = 1;
+			break;
+		}
+		for (ssize_t k = 0; k < got; k++) {
+			if (in_msg) {
+				if (mlen + 1 < sizeof(msg))
+					msg[mlen++] = (char)buf[k];
+			} else if (have_pend) {
+				step = pend;
+				idx = buf[k];
+				have_pend = 0;
+			} else if (buf[k] == 'E') {
+				in_msg = 1;
+			} else {
+				pend = buf[k];
+				have_pend = 1;
+			}
+		}
+	}
+	close(p[0]);
+	msg[mlen] = 0;
+
+	/* the child may have closed the pipe before it exits: wait for it
+	 * within the same deadline */
+	int status = 0;
+	pid_t w = 0;
+	while (!timed_out) {
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR))
+			break;
+		if (mono_ms() >= deadline) {
+			timed_out = 1;
+			break;
+		}
+		struct timespec nap = {0, 10 * 1000000L}; /* 10 ms */
+		nanosleep(&nap, NULL);
+	}
+	if (timed_out) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	} else if (w < 0) {
+		int e = errno;
+		snprintf(err, cap, "cannot try the plugins in a child: waitpid: %s", strerror(e));
+		return -e;
+	}
+
+	const struct wg_plugin_conf *pc = idx >= 0 && (size_t)idx < n ? &confs[idx] : NULL;
+	const char *pname = pc && pc->name ? pc->name : "?";
+	const char *ppath = pc && pc->path ? pc->path : "?";
+	if (timed_out) {
+		snprintf(err, cap,
+			 "plugin %s (%s) hung %s when tried in a child: killed it after %d ms; "
+			 "refusing to load it",
+			 pname, ppath, step_name(step), WG_PLUGIN_TRIAL_MS);
+		return -ETIMEDOUT;
+	}
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		const char *sn = signal_name(sig);
+		char num[24];
+		if (!sn) {
+			snprintf(num, sizeof(num), "signal %d", sig);
+			sn = num;
+		}
+		snprintf(err, cap,
+			 "plugin %s (%s) crashed %s with %s (%s) when tried in a child; "
+			 "refusing to load it",
+			 pname, ppath, step_name(step), sn, strsignal(sig));
+		return -EFAULT;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (mlen) {
+		snprintf(err, cap, "%s", msg);
+	} else {
+		snprintf(err, cap, "plugin %s (%s): the trial in a child failed (exit status %d)",
+			 pname, ppath, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) ? -WEXITSTATUS(status) : -EIO;
 }
 
 int wg_plugin_chain_load(const struct wg_plugin_conf *confs, size_t n, uid_t service_uid,
@@ -364,24 +672,27 @@ int wg_plugin_chain_load(const struct wg_plugin_conf *confs, size_t n, uid_t ser
 			 WG_PLUGIN_MAX);
 		return -E2BIG;
 	}
-	struct wg_plugin_chain *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->refs = 1;
+	/* open and check each file once: the trial and the real load both
+	 * load these descriptors, so they load what was checked */
+	int fds[WG_PLUGIN_MAX];
 	for (size_t i = 0; i < n; i++) {
-		/* count the slot first so chain_free cleans up a half-loaded one */
-		c->n = i + 1;
-		int rc = load_one(&c->p[i], &confs[i], service_uid, err, cap);
-		if (rc < 0) {
-			if (rc == -ENOMEM && !err[0])
-				snprintf(err, cap, "plugin %s: out of memory",
-					 confs[i].name ? confs[i].name : "?");
-			chain_free(c);
-			return rc;
+		int fd = open_checked(&confs[i], service_uid, err, cap);
+		if (fd < 0) {
+			for (size_t k = 0; k < i; k++)
+				close(fds[k]);
+			return fd;
 		}
+		fds[i] = fd;
 	}
-	*out = c;
-	return 0;
+	if (n && wg_plugin_test_after_check)
+		wg_plugin_test_after_check(confs[0].path);
+	int rc = n ? chain_trial(confs, fds, n, err, cap) : 0;
+	if (rc < 0) {
+		for (size_t k = 0; k < n; k++)
+			close(fds[k]);
+		return rc;
+	}
+	return chain_build(confs, fds, n, out, err, cap);
 }
 
 void wg_plugin_chain_ref(struct wg_plugin_chain *chain)

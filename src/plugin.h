@@ -31,6 +31,7 @@
 #define WG_PLUGIN_MAX_LOCAL 8    /* addresses in a WG_PV_ANSWER verdict */
 #define WG_PLUGIN_REASON_MAX 256 /* bytes, NUL included */
 #define WG_PLUGIN_BLOCK_TTL 10   /* seconds: blocked answers and their SOA */
+#define WG_PLUGIN_TRIAL_MS 5000  /* a plugin's trial in a child, then it is killed */
 
 struct wg_plugin_chain; /* opaque */
 
@@ -77,16 +78,29 @@ struct wg_plugin_verdict {
 };
 
 /* Load every plugin of confs[0..n) in order into a new chain (one reference
- * for the caller). Each file must be owned by root or service_uid and not
- * writable by group or others. On error nothing stays loaded, *out is
- * untouched, a one-line reason is written to err (cap bytes) and the result
- * is: -ENOENT (no file), -EPERM (ownership or mode), -ELIBBAD (dlopen
- * failed), -ENOEXEC (no entry point, or it returned NULL, or required hooks
+ * for the caller). Each file is opened once and that descriptor is checked
+ * (safefile.h: a regular file owned by root, the running user or
+ * service_uid, not writable by group or others, in directories nobody else
+ * can write) and loaded, through /proc/self/fd/N. The whole chain is first
+ * tried in a forked child (load, init, fini, _exit), so a plugin that
+ * crashes or hangs there takes down the child, not the caller. On error
+ * nothing stays loaded, *out is untouched, a one-line reason is written to
+ * err (cap bytes) and the result is: -ENOENT (no file), -EPERM (ownership
+ * or mode of the file or a directory above it), -ELIBBAD (dlopen failed),
+ * -ENOEXEC (no entry point, or it returned NULL, or required hooks
  * missing), -EPROTO (ABI version or struct size mismatch), -EINVAL (the
- * plugin's init refused its arguments; its message is in err), -E2BIG (more
- * than WG_PLUGIN_MAX plugins), -ENOMEM. n == 0 gives an empty chain. */
+ * plugin's init refused its arguments; its message is in err), -EFAULT (it
+ * crashed in the trial: err names the plugin, its path, the step and the
+ * signal), -ETIMEDOUT (the trial did not end within WG_PLUGIN_TRIAL_MS and
+ * was killed), -E2BIG (more than WG_PLUGIN_MAX plugins), -ENOMEM, or what
+ * pipe or fork said. n == 0 gives an empty chain (no child). */
 int wg_plugin_chain_load(const struct wg_plugin_conf *confs, size_t n, uid_t service_uid,
 			 struct wg_plugin_chain **out, char *err, size_t cap);
+
+/* Tests only: called, when set, after the files are opened and checked and
+ * before anything is loaded, with the first plugin's path (a test swaps the
+ * file there to show that the checked descriptor is what gets loaded). */
+extern void (*wg_plugin_test_after_check)(const char *path);
 
 /* Take / drop a reference. The last unref calls every fini (last plugin
  * first) and unloads the objects. NULL is accepted. */

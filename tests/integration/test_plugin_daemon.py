@@ -4,7 +4,10 @@ blocks ad names in each blocking mode (with EDE 15), reading each list
 line the way Pi-hole does (a hosts or plain-domain line blocks that name
 only, "||name^" and "*.name" reach below), and honours @@|| exceptions; WU names on the same list resolve to their real
 addresses and each set-aside verdict becomes a local-policy row naming the
-plugin; a bad or world-writable plugin stops start-up with the reason;
+plugin; a bad or world-writable plugin (or one in a world-writable
+directory, or owned by another user) stops start-up with the reason; a
+plugin that crashes in its init is refused by -n, start-up and SIGHUP, and
+the running daemon keeps its plugins;
 SIGHUP keeps the old list when the new one is broken and picks up a
 changed one; the example plugin loads and answers."""
 
@@ -25,6 +28,7 @@ EXAMPLE_SO = os.path.join(W.BUILDDIR, "plugin", ".libs", "example.so")
 # test plugins, built by make check (check_LTLIBRARIES)
 CTXCHECK_SO = os.path.join(W.BUILDDIR, "tests", "plugins", ".libs", "ctxcheck.so")
 BLOCKALL_SO = os.path.join(W.BUILDDIR, "tests", "plugins", ".libs", "blockall.so")
+CRASHINIT_SO = os.path.join(W.BUILDDIR, "tests", "plugins", ".libs", "crashinit.so")
 WUGUARD = os.path.join(W.BUILDDIR, "wuguard")
 CTL = os.path.join(W.BUILDDIR, "wuguardctl")
 
@@ -295,11 +299,31 @@ def bad_plugins():
     gw = os.path.join(tmp, "blocklist-gw.so")
     shutil.copy(BLOCKLIST_SO, gw)
     os.chmod(gw, 0o775)
+    # a good file in a directory anyone can write: anyone could swap it
+    wwdir = h.mkdir("bad/anyone")
+    os.chmod(wwdir, 0o777)
+    wwd = os.path.join(wwdir, "blocklist.so")
+    shutil.copy(BLOCKLIST_SO, wwd)
+    os.chmod(wwd, 0o755)
+    # a good file owned by another user (the tests run as root)
+    nob = os.path.join(tmp, "blocklist-nobody.so")
+    shutil.copy(BLOCKLIST_SO, nob)
+    os.chmod(nob, 0o755)
+    as_root = os.geteuid() == 0
+    if as_root:
+        os.chown(nob, 65534, 65534)
     cases = [
         ("missing file", plugin_conf("ads", os.path.join(tmp, "nope.so"), list=lst),
          ["nope.so", "No such file"]),
         ("world-writable file", plugin_conf("ads", ww, list=lst), ["writable", "blocklist-ww.so"]),
         ("group-writable file", plugin_conf("ads", gw, list=lst), ["writable", "blocklist-gw.so"]),
+        ("world-writable directory", plugin_conf("ads", wwd, list=lst),
+         ["directory %s is writable by group or others" % wwdir, "chmod go-w %s" % wwdir]),
+    ]
+    if as_root:
+        cases.append(("file owned by nobody", plugin_conf("ads", nob, list=lst),
+                      ["blocklist-nobody.so: owned by uid 65534", "chown root %s" % nob]))
+    cases += [
         ("not a shared object", plugin_conf("ads", lst, list=lst), ["cannot load"]),
         ("missing list", plugin_conf("ads", BLOCKLIST_SO, list=os.path.join(tmp, "no.txt")),
          ["no.txt"]),
@@ -325,6 +349,67 @@ def bad_plugins():
         h.ok(all(w in log for w in want), "%s: the log says why (%s)" % (desc, ", ".join(want)),
              log)
         wg.stop()
+
+
+def crash_in_init():
+    """A plugin whose init writes through NULL: -n, start-up and SIGHUP try
+    it in a child and refuse it with its name, path and the signal."""
+    if not os.path.exists(CRASHINIT_SO):
+        h.skip("crashing plugin", "not built (make check builds it)")
+        return
+    ns = start_nsd()
+    tmp = h.mkdir("crash")
+    crash = plugin_conf("boom", CRASHINIT_SO)
+    want = ["plugin boom", CRASHINIT_SO, "in its init", "SIGSEGV"]
+    conf = h.write(os.path.join(tmp, "crash.conf"), W.render_config(config([crash])))
+    p = subprocess.run([WUGUARD, "-n", "-c", conf, "--local", "%s:%d" % ns.addr,
+                        "--public", "none"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=20)
+    h.ok(p.returncode == 1, "crash in init: wuguard -n exits 1 (not killed by the signal)",
+         "exit %d" % p.returncode, p.stderr)
+    h.ok(all(w in p.stderr for w in want),
+         "crash in init: wuguard -n names the plugin, its path and SIGSEGV", p.stderr)
+
+    wg = h.wuguard([ns.addr], name="wg-crash", config=config([crash]), public=ns.addr,
+                   wait=False)
+    try:
+        rc = wg.proc.wait(20)
+    except subprocess.TimeoutExpired:
+        rc = None
+    log = "\n".join(wg.log_tail(10))
+    h.eq(rc, 1, "crash in init: start-up fails with exit 1, not with the signal", log)
+    h.ok(all(w in log for w in want), "crash in init: the start-up log says which and why",
+         log)
+    wg.stop()
+
+    # a running daemon with blockall, reloaded into a config that adds the
+    # crashing plugin: the reload is refused, blockall still blocks
+    wg = start_wg(ns, [plugin_conf("all", BLOCKALL_SO)], name="wg-crash-hup")
+    m, _ = W.query(wg.addr, "www.example.test")
+    h.rcode(m, "NXDOMAIN", "before the reload: blockall blocks")
+    h.write(wg.conf, W.render_config(config([plugin_conf("all", BLOCKALL_SO), crash])))
+    start = wg.log_size()
+    wg.kill(signal.SIGHUP)
+    h.ok(wg.wait_log("reload failed", start, timeout=20),
+         "SIGHUP into a crashing plugin: reload failed is logged", *wg.log_tail(5))
+    text = wg.log_since(start)
+    h.ok(all(w in text for w in want + ["keeping the running configuration"]),
+         "SIGHUP into a crashing plugin: the log says the reload was refused and why", text)
+    h.ok(wg.alive(), "SIGHUP into a crashing plugin: the daemon survives")
+    m, _ = W.query(wg.addr, "www.example.test")
+    h.rcode(m, "NXDOMAIN", "after the refused reload: the old plugin still blocks")
+    m, _ = W.query(wg.addr, WU_NAMES[0][0])
+    h.eq(W.answer_set(m, "A"), {WU_NAMES[0][1]}, "after the refused reload: still answers",
+         W.describe(m))
+    # and a good config afterwards reloads as usual
+    h.write(wg.conf, W.render_config(config([])))
+    start = wg.log_size()
+    wg.kill(signal.SIGHUP)
+    h.ok(wg.wait_log("configuration reloaded", start, timeout=20),
+         "a good config after the refused one reloads", *wg.log_tail(5))
+    m, _ = W.query(wg.addr, "www.example.test")
+    h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "without plugins www.example.test resolves",
+         W.describe(m))
 
 
 def reload_lists():
@@ -447,6 +532,7 @@ def test_plugins():
 
 h.case("blocking modes, exceptions and WU names", modes)
 h.case("bad plugins stop start-up with the reason", bad_plugins)
+h.case("a plugin that crashes in its init: -n, start-up, SIGHUP", crash_in_init)
 h.case("SIGHUP reload of plugin lists", reload_lists)
 h.case("the example plugin", example_plugin)
 h.case("test plugins: context, local data, address blocks, block-all", test_plugins)

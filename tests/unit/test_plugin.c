@@ -1,9 +1,13 @@
 /* test_plugin.c: the plugin host with real shared objects: the blocklist
  * plugin (from the build dir), the example plugin, and the test plugins in
- * tests/plugins (bad ABI, no entry point, block-everything, context). */
+ * tests/plugins (bad ABI, no entry point, block-everything, context, a
+ * crash in init); file and directory checks; the checked file is the one
+ * loaded. */
 #include "autoconfig.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -923,6 +927,196 @@ static void test_big_list(void **state)
 	wg_plugin_chain_unref(chain);
 }
 
+/* A plugin that crashes in its init (tests/plugins/crashinit.c writes
+ * through NULL) is tried in a child: the load fails with a message naming
+ * the plugin, its path, the step and the signal, and we are still here. */
+static void test_crash_in_init(void **state)
+{
+	char so[1100], all[1100];
+	plugin_path(so, sizeof(so), "tests/plugins/.libs/crashinit.so");
+	plugin_path(all, sizeof(all), "tests/plugins/.libs/blockall.so");
+	struct wg_plugin_chain *chain = NULL;
+	char err[1024] = "";
+	assert_int_equal(load_one(so, "crash", 0, 0, NULL, &chain, err, sizeof(err)), -EFAULT);
+	assert_null(chain);
+	assert_non_null(strstr(err, "plugin crash "));
+	assert_non_null(strstr(err, so));
+	assert_non_null(strstr(err, "in its init"));
+	assert_non_null(strstr(err, "SIGSEGV"));
+
+	/* second in a chain: the report names the one that crashed */
+	struct conf_buf cb[2];
+	make_conf(&cb[0], "first", all, 0, NULL);
+	make_conf(&cb[1], "second", so, 0, NULL);
+	struct wg_plugin_conf confs[2] = {cb[0].c, cb[1].c};
+	assert_int_equal(wg_plugin_chain_load(confs, 2, 0, &chain, err, sizeof(err)), -EFAULT);
+	assert_non_null(strstr(err, "plugin second "));
+	assert_null(strstr(err, "plugin first"));
+
+	/* a crash in fini is caught the same way */
+	const char *fini[] = {"mode", "fini"};
+	assert_int_equal(load_one(so, "crashfini", 0, 1, fini, &chain, err, sizeof(err)),
+			 -EFAULT);
+	assert_non_null(strstr(err, "in its fini"));
+	assert_non_null(strstr(err, "SIGSEGV"));
+
+	/* an init that refuses without crashing: its own message, its errno */
+	const char *fail[] = {"mode", "fail"};
+	assert_int_equal(load_one(so, "refuses", 0, 1, fail, &chain, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "crashinit refuses (mode = fail)"));
+	assert_null(chain);
+}
+
+/* An init that never returns: the child is killed after WG_PLUGIN_TRIAL_MS
+ * (5 s; the only wait in this file, bounded by the host, not the test). */
+static void test_hang_in_init(void **state)
+{
+	char so[1100];
+	plugin_path(so, sizeof(so), "tests/plugins/.libs/crashinit.so");
+	const char *hang[] = {"mode", "hang"};
+	struct wg_plugin_chain *chain = NULL;
+	char err[1024] = "";
+	assert_int_equal(load_one(so, "hangs", 0, 1, hang, &chain, err, sizeof(err)), -ETIMEDOUT);
+	assert_null(chain);
+	assert_non_null(strstr(err, "plugin hangs "));
+	assert_non_null(strstr(err, so));
+	assert_non_null(strstr(err, "hung in its init"));
+	assert_non_null(strstr(err, "killed"));
+}
+
+/* The directories above a plugin count too: one that others can write (or
+ * that another user owns) lets them swap the file. */
+static void test_dir_permissions(void **state)
+{
+	char so[1100], dir[256], copy[300];
+	plugin_path(so, sizeof(so), "tests/plugins/.libs/blockall.so");
+	snprintf(dir, sizeof(dir), "%s/plugdir", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(copy, sizeof(copy), "%s/blockall.so", dir);
+	copy_file(so, copy);
+	assert_int_equal(chmod(copy, 0644), 0);
+	struct wg_plugin_chain *chain = NULL;
+	char err[1024] = "";
+
+	assert_int_equal(load_one(copy, "ok", 0, 0, NULL, &chain, err, sizeof(err)), 0);
+	wg_plugin_chain_unref(chain);
+	chain = NULL;
+
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(load_one(copy, "wwdir", 0, 0, NULL, &chain, err, sizeof(err)), -EPERM);
+	assert_null(chain);
+	assert_non_null(strstr(err, "plugin wwdir: "));
+	assert_non_null(strstr(err, "writable by group or others (mode 0777)"));
+	char want[400];
+	snprintf(want, sizeof(want), "chmod go-w %s)", dir);
+	assert_non_null(strstr(err, want));
+	assert_int_equal(chmod(dir, 0775), 0);
+	assert_int_equal(load_one(copy, "gwdir", 0, 0, NULL, &chain, err, sizeof(err)), -EPERM);
+
+	/* sticky and owned by root, like /tmp: nobody can rename what they
+	 * do not own there, so it passes (the file itself is checked) */
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(dir, 01777), 0);
+		assert_int_equal(load_one(copy, "sticky", 0, 0, NULL, &chain, err, sizeof(err)), 0);
+		wg_plugin_chain_unref(chain);
+		chain = NULL;
+		/* another user's directory: refused, unless that is the
+		 * service user */
+		assert_int_equal(chmod(dir, 0755), 0);
+		assert_int_equal(chown(dir, 65534, 65534), 0);
+		assert_int_equal(load_one(copy, "nobodydir", 0, 0, NULL, &chain, err, sizeof(err)),
+				 -EPERM);
+		assert_non_null(strstr(err, "owned by uid 65534"));
+		snprintf(want, sizeof(want), "chown root %s)", dir);
+		assert_non_null(strstr(err, want));
+		assert_int_equal(load_one(copy, "svcdir", 65534, 0, NULL, &chain, err, sizeof(err)),
+				 0);
+		wg_plugin_chain_unref(chain);
+		chain = NULL;
+		assert_int_equal(chown(dir, 0, 0), 0);
+		/* the file owned by another user (nobody) */
+		assert_int_equal(chown(copy, 65534, 65534), 0);
+		assert_int_equal(load_one(copy, "nobodyfile", 0, 0, NULL, &chain, err, sizeof(err)),
+				 -EPERM);
+		assert_non_null(strstr(err, "owned by uid 65534"));
+		snprintf(want, sizeof(want), "chown root %s)", copy);
+		assert_non_null(strstr(err, want));
+		assert_int_equal(chown(copy, 0, 0), 0);
+	}
+	assert_int_equal(chmod(dir, 0755), 0);
+}
+
+/* The file loaded is the file checked. The hook runs between the check
+ * and the load, where the race was: it points the symlink at a file that
+ * is not a plugin. Loading the path again would load that file (no entry
+ * point, -ENOEXEC); loading the checked descriptor loads blockall. */
+static char swap_link[300], swap_to[1100];
+static int swaps;
+
+static void swap_hook(const char *path)
+{
+	if (strcmp(path, swap_link) != 0)
+		return;
+	char tmp[320];
+	snprintf(tmp, sizeof(tmp), "%s.new", swap_link);
+	unlink(tmp);
+	assert_int_equal(symlink(swap_to, tmp), 0);
+	assert_int_equal(rename(tmp, swap_link), 0);
+	swaps++;
+}
+
+static void test_checked_file_is_loaded(void **state)
+{
+	char all[1100];
+	plugin_path(all, sizeof(all), "tests/plugins/.libs/blockall.so");
+	plugin_path(swap_to, sizeof(swap_to), "tests/plugins/.libs/noentry.so");
+	char abs_all[1100];
+	assert_non_null(realpath(all, abs_all));
+	snprintf(swap_link, sizeof(swap_link), "%s/swap.so", tmpdir);
+	unlink(swap_link);
+	assert_int_equal(symlink(abs_all, swap_link), 0);
+	struct wg_plugin_chain *chain = NULL;
+	char err[1024] = "";
+	swaps = 0;
+	wg_plugin_test_after_check = swap_hook;
+	int rc = load_one(swap_link, "swapped", 0, 0, NULL, &chain, err, sizeof(err));
+	wg_plugin_test_after_check = NULL;
+	assert_int_equal(swaps, 1);
+	if (rc != 0)
+		print_error("load failed: %s\n", err);
+	assert_int_equal(rc, 0);
+	assert_true(blocked(chain, "www.example.org."));
+	wg_plugin_chain_unref(chain);
+	chain = NULL;
+	/* and the path now names the other file, which is refused */
+	assert_int_equal(load_one(swap_link, "after", 0, 0, NULL, &chain, err, sizeof(err)),
+			 -ENOEXEC);
+	unlink(swap_link);
+}
+
+/* Loading through /proc/self/fd/N: glibc matches a name against the loaded
+ * objects first, so an object that could not be unloaded under the name
+ * /proc/self/fd/N must not be handed back for the next file opened as N. */
+static void test_stale_fd_name(void **state)
+{
+	char all[1100], bad[1100];
+	plugin_path(all, sizeof(all), "tests/plugins/.libs/blockall.so");
+	plugin_path(bad, sizeof(bad), "tests/plugins/.libs/bad_abi.so");
+	int fd = open(all, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	char name[64];
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
+	void *dl = dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	assert_non_null(dl);
+	dlclose(dl);
+	close(fd); /* the lowest free descriptor again: the next open gets it */
+	struct wg_plugin_chain *chain = NULL;
+	char err[1024] = "";
+	assert_int_equal(load_one(bad, "bad", 0, 0, NULL, &chain, err, sizeof(err)), -EPROTO);
+	assert_null(chain);
+	assert_non_null(strstr(err, "ABI version 999"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -947,6 +1141,11 @@ int main(void)
 		cmocka_unit_test(test_context_and_local_answer),
 		cmocka_unit_test(test_example_plugin),
 		cmocka_unit_test(test_big_list),
+		cmocka_unit_test(test_crash_in_init),
+		cmocka_unit_test(test_hang_in_init),
+		cmocka_unit_test(test_dir_permissions),
+		cmocka_unit_test(test_checked_file_is_loaded),
+		cmocka_unit_test(test_stale_fd_name),
 	};
 	return cmocka_run_group_tests_name("plugin", tests, setup, teardown);
 }
