@@ -812,6 +812,25 @@ int wg_compare_reply_is_nodata(const uint8_t *reply, size_t len, const uint8_t *
 	return s.outcome == WG_OUT_ANSWER && s.rcode == WG_RCODE_NOERROR && s.n_data == 0;
 }
 
+int wg_compare_public_suspect(const uint8_t *reply, size_t len, const uint8_t *qname,
+			      uint16_t qtype, const struct wg_compare_ctx *ctx)
+{
+	uint8_t q[WG_NAME_MAX];
+	if (!reply || !qname || lc_name(qname, q) < 0)
+		return WG_PUB_CLEAN;
+	struct wg_compare_side in = {WG_SIDE_OK, reply, len};
+	struct side s;
+	parse_side(&in, q, qtype, &s);
+	if (s.outcome != WG_OUT_ANSWER)
+		return WG_PUB_CLEAN;
+	/* the same marks that make judge() call a public answer filtered */
+	if (sinkhole_reasons(&s, NULL, ctx, 0) & UNMISTAKABLE_BITS)
+		return WG_PUB_FILTERED;
+	if (s.rcode == WG_RCODE_NXDOMAIN || s.rcode == WG_RCODE_REFUSED)
+		return WG_PUB_NEGATIVE;
+	return WG_PUB_CLEAN;
+}
+
 static const char *const category_names[WG_CMP__COUNT] = {
 	"both-fail", "public-unavailable", "sanctioned", "local-timeout", "blocked-ede",
 	"sinkhole",  "blocked-rcode",      "local-servfail", "aaaa-suppressed", "nodata",

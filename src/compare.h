@@ -216,6 +216,21 @@ int wg_compare_reply_looks_clean(const uint8_t *reply, size_t len, const uint8_t
 int wg_compare_reply_is_nodata(const uint8_t *reply, size_t len, const uint8_t *qname,
 			       uint16_t qtype);
 
+/* How a public answer looks on its own (wg_compare_public_suspect). */
+enum wg_public_look {
+	WG_PUB_CLEAN = 0,    /* nothing against it (also: unparsable, truncated) */
+	WG_PUB_NEGATIVE = 1, /* NXDOMAIN or REFUSED: true, or a filter's block */
+	WG_PUB_FILTERED = 2, /* a sinkhole address or name, an RPZ CNAME, HINFO,
+			      * a blocking EDE: never the truth */
+};
+
+/* Does a public reference's reply look filtered? The guard then asks a
+ * reference of another operator: a FILTERED reply is never used when the
+ * other has a usable one, a NEGATIVE one gives way to an answer with data.
+ * Never allocates. */
+int wg_compare_public_suspect(const uint8_t *reply, size_t len, const uint8_t *qname,
+			      uint16_t qtype, const struct wg_compare_ctx *ctx);
+
 /* "both-fail", "sinkhole" ...; "?" out of range. */
 const char *wg_compare_category_name(enum wg_compare_category c);
 /* Parse a category name; returns the category or -EINVAL. */

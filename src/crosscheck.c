@@ -72,6 +72,9 @@ struct wg_xreq {
 	uint32_t l_lat, p_lat;
 	int l_server, p_server;
 	uint8_t p_auth;
+	uint8_t p_aside;                 /* enum wg_public_look of the first public
+					    answer, set aside while another
+					    operator is asked; 0: none */
 	uint64_t start_ms;
 	/* the A check of an AAAA (see the top of the file) */
 	uint8_t internal;                /* an A exchange started for waiters only */
@@ -302,7 +305,12 @@ static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, ch
 	if (pl.n_stamps) {
 		x->public_dc = wg_dnscrypt_new(x->loop, pl.stamps, pl.n_stamps,
 					       cfg->public_timeout_ms, err, errcap);
-		return x->public_dc ? 0 : -EINVAL;
+		if (!x->public_dc)
+			return -EINVAL;
+		if (wg_dnscrypt_n_operators(x->public_dc) < 2)
+			wg_info("guard", "the public reference is one operator: an answer of it "
+					 "that looks filtered cannot be checked against another");
+		return 0;
 	}
 	x->public_plain = wg_upstream_new(x->loop, x->public_addrs, x->n_public,
 					  cfg->public_timeout_ms, 1);
@@ -727,14 +735,16 @@ static void on_wait_timeout(uv_timer_t *t)
 {
 	struct wg_xreq *q = t->data;
 	q->a_forced = 1; /* the A verdict is not waited for any longer */
-	/* whichever side is still out counts as timed out */
+	/* whichever side is still out counts as timed out; a public answer
+	 * set aside is judged as it is when the other operator is late */
 	if (!q->l_done) {
 		q->l_done = 1;
 		q->l_status = -ETIMEDOUT;
 	}
 	if (!q->p_done) {
 		q->p_done = 1;
-		q->p_status = -ETIMEDOUT;
+		if (!q->p_aside)
+			q->p_status = -ETIMEDOUT;
 	}
 	decide(q);
 }
@@ -781,16 +791,69 @@ static void on_local(void *arg, const struct wg_upstream_reply *rep)
 	uv_timer_start(&q->timer, on_wait_timeout, x->public_wait_ms, 0);
 }
 
+static void on_public(void *arg, const struct wg_upstream_reply *rep);
+
+/* The answer of another operator, asked because the first looked filtered:
+ * it replaces the first unless it looks filtered too (a NEGATIVE one only
+ * replaces a FILTERED one); a failed exchange leaves the first. */
+static void second_opinion(struct wg_xreq *q, const struct wg_upstream_reply *rep)
+{
+	struct wg_crosscheck *x = q->x;
+	int look = rep->status == 0 ? wg_compare_public_suspect(rep->pkt, rep->len,
+								q->qi.qname_lc, q->qi.qtype,
+								&x->ctx)
+				    : -1;
+	uint8_t *pkt = NULL;
+	size_t len = 0;
+
+	if ((look == WG_PUB_CLEAN || (look == WG_PUB_NEGATIVE && q->p_aside == WG_PUB_FILTERED)) &&
+	    keep_reply(&pkt, &len, rep) == 0) {
+		free(q->p_pkt);
+		q->p_pkt = pkt;
+		q->p_len = len;
+		q->p_lat += rep->latency_us;
+		q->p_server = rep->server;
+		q->p_auth = rep->authenticated;
+		x->st.public_set_aside++;
+	}
+	if (wg_log_level_current >= WG_LOG_DEBUG) {
+		char name[1024];
+		wg_wire_name_to_str(q->qi.qname, name, sizeof(name));
+		wg_debug("guard", "%s type %u: public answer looked %s, another operator %s", name,
+			 q->qi.qtype, q->p_aside == WG_PUB_FILTERED ? "filtered" : "negative",
+			 pkt ? "answered: used" : "did not help: first kept");
+	}
+	q->p_aside = 0;
+}
+
 static void on_public(void *arg, const struct wg_upstream_reply *rep)
 {
 	struct wg_xreq *q = arg;
 	struct wg_crosscheck *x = q->x;
 	q->preq = NULL;
+	if (q->p_aside) {
+		second_opinion(q, rep);
+	} else {
+		q->p_status = keep_reply(&q->p_pkt, &q->p_len, rep);
+		q->p_lat = rep->latency_us;
+		q->p_server = rep->server;
+		q->p_auth = rep->authenticated;
+		/* a filtered-looking reference is never the truth while another
+		 * operator may answer: set it aside and ask that one */
+		int look = q->p_status == 0 && x->public_dc
+				   ? wg_compare_public_suspect(q->p_pkt, q->p_len, q->qi.qname_lc,
+							       q->qi.qtype, &x->ctx)
+				   : WG_PUB_CLEAN;
+		if (look != WG_PUB_CLEAN &&
+		    wg_dnscrypt_query_other(x->public_dc, &q->qi, rep->server, on_public, q,
+					    (struct wg_dnscrypt_req **)&q->preq) == 0) {
+			q->p_aside = (uint8_t)look;
+			x->st.public_second++;
+			return;
+		}
+		q->preq = NULL;
+	}
 	q->p_done = 1;
-	q->p_status = keep_reply(&q->p_pkt, &q->p_len, rep);
-	q->p_lat = rep->latency_us;
-	q->p_server = rep->server;
-	q->p_auth = rep->authenticated;
 	if (q->l_done) {
 		decide(q);
 		return;
@@ -872,10 +935,12 @@ void wg_crosscheck_log_stats(const struct wg_crosscheck *x)
 	const struct wg_crosscheck_stats *s = &x->st;
 	wg_info("stats",
 		"guard guarded=%llu matched=%llu cdn_variance=%llu repaired=%llu would_repair=%llu "
-		"public_unavailable=%llu early=%llu late_repairs=%llu recorded=%llu",
+		"public_unavailable=%llu early=%llu late_repairs=%llu recorded=%llu "
+		"public_second=%llu public_set_aside=%llu",
 		(unsigned long long)s->guarded, (unsigned long long)s->matched,
 		(unsigned long long)s->cdn_variance, (unsigned long long)s->repaired,
 		(unsigned long long)s->would_repair, (unsigned long long)s->public_unavailable,
 		(unsigned long long)s->early_served, (unsigned long long)s->late_repairs,
-		(unsigned long long)s->recorded);
+		(unsigned long long)s->recorded, (unsigned long long)s->public_second,
+		(unsigned long long)s->public_set_aside);
 }

@@ -58,6 +58,8 @@ typedef void (*wg_xcheck_record_cb)(void *arg, const struct wg_xcheck_record *re
 struct wg_crosscheck_stats {
 	uint64_t guarded, matched, cdn_variance, repaired, would_repair, public_unavailable;
 	uint64_t early_served, late_repairs, recorded;
+	uint64_t public_second;      /* a public answer looked filtered: another operator asked */
+	uint64_t public_set_aside;   /* ... and its answer was used instead */
 	uint64_t by_category[WG_CMP__COUNT];
 };
 

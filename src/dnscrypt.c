@@ -34,6 +34,8 @@
 const char *const wg_dnscrypt_default_stamps[] = {
 	"sdns://AQYAAAAAAAAADTkuOS45LjEyOjg0NDMgZ8hHuMh1jNEgJFVDvnVnRt803x2EwAuMRwNo34Idhj4ZMi5kbnNjcnlwdC1jZXJ0LnF1YWQ5Lm5ldA",
 	"sdns://AQYAAAAAAAAAEzE0OS4xMTIuMTEyLjEyOjg0NDMgZ8hHuMh1jNEgJFVDvnVnRt803x2EwAuMRwNo34Idhj4ZMi5kbnNjcnlwdC1jZXJ0LnF1YWQ5Lm5ldA",
+	/* a second operator: one outage or filter must not leave WU names unverified */
+	"sdns://AQcAAAAAAAAAEjk0LjE0MC4xNC4xNDA6NTQ0MyC16ETWuDo-PhJo62gfvqcN48X6aNvWiBQdvy7AZrLa-iUyLmRuc2NyeXB0LnVuZmlsdGVyZWQubnMxLmFkZ3VhcmQuY29t",
 };
 const size_t wg_dnscrypt_n_default_stamps =
 	sizeof(wg_dnscrypt_default_stamps) / sizeof(wg_dnscrypt_default_stamps[0]);
@@ -50,6 +52,7 @@ struct wg_dnscrypt_req {
 	int server;                    /* index of the server of this try */
 	int tries;                     /* tries started */
 	int max_tries;
+	int avoid;                     /* server whose operator is not asked, -1: none */
 	int last_err;
 	int cancelled;
 	wg_upstream_cb cb;
@@ -208,12 +211,22 @@ static int server_usable(struct wg_dnscrypt *d, struct dc_server *s, uint32_t no
 	return 1;
 }
 
-/* First usable server from index start, or -1. */
-static int pick_server(struct wg_dnscrypt *d, int start)
+/* Do servers a and b belong to one operator (the same provider key)? */
+static int same_operator(const struct wg_dnscrypt *d, int a, int b)
+{
+	return memcmp(d->servers[a].stamp.provider_pk, d->servers[b].stamp.provider_pk,
+		      WG_DC_KEY_LEN) == 0;
+}
+
+/* First usable server from index start, not of avoid's operator (avoid -1:
+ * any), or -1. */
+static int pick_server(struct wg_dnscrypt *d, int start, int avoid)
 {
 	uint32_t now = (uint32_t)time(NULL);
 	for (size_t i = 0; i < d->n; i++) {
 		int k = (int)(((size_t)start + i) % d->n);
+		if (avoid >= 0 && same_operator(d, k, avoid))
+			continue;
 		if (server_usable(d, &d->servers[k], now))
 			return k;
 	}
@@ -249,21 +262,22 @@ static void finish(struct wg_dnscrypt_req *r, int status, const uint8_t *pkt, si
 	close_sockets(r, N_RELEASE);
 }
 
+/* No fetch is running: fail the waiters that no server can take any more. */
 static void fail_waiters(struct wg_dnscrypt *d, int status)
 {
 	for (size_t i = 0; i < POOL_SIZE; i++)
-		if (d->pool[i].state == X_WAIT)
+		if (d->pool[i].state == X_WAIT && pick_server(d, 0, d->pool[i].avoid) < 0)
 			finish(&d->pool[i], status, NULL, 0, 0);
 }
 
 static void kick_waiters(struct wg_dnscrypt *d)
 {
-	int server = pick_server(d, d->cur);
-	if (server < 0)
-		return;
 	for (size_t i = 0; i < POOL_SIZE; i++) {
 		struct wg_dnscrypt_req *r = &d->pool[i];
 		if (r->state != X_WAIT)
+			continue;
+		int server = pick_server(d, d->cur, r->avoid);
+		if (server < 0)
 			continue;
 		uv_timer_stop(&r->timer);
 		r->server = server;
@@ -339,7 +353,7 @@ static void cert_done(struct wg_dnscrypt_req *r, const uint8_t *pkt, size_t len)
 	if (s->retry_ms < d->recheck_ms / 2)
 		s->retry_ms *= 2;
 	close_sockets(r, N_NONE);
-	if (pick_server(d, 0) < 0 && !any_fetching(d))
+	if (!any_fetching(d))
 		fail_waiters(d, -ENOKEY);
 }
 
@@ -416,7 +430,7 @@ static void try_failed(struct wg_dnscrypt_req *r, int err)
 		finish(r, r->last_err, NULL, 0, 0);
 		return;
 	}
-	int next = pick_server(d, r->server + 1);
+	int next = pick_server(d, r->server + 1, r->avoid);
 	if (next < 0) {
 		finish(r, r->last_err, NULL, 0, 0);
 		return;
@@ -480,7 +494,10 @@ static void on_reply(struct wg_dnscrypt_req *r, uint8_t *pkt, size_t len, int tc
 		return;
 	}
 	d->st.replies++;
-	d->cur = r->server;
+	/* a second opinion does not move the preferred server: filtering is
+	 * per name, a timeout is what says a server is gone */
+	if (r->avoid < 0)
+		d->cur = r->server;
 	finish(r, 0, msg, (size_t)ml, tcp);
 }
 
@@ -747,12 +764,17 @@ void wg_dnscrypt_free(struct wg_dnscrypt *d)
 	}
 }
 
-int wg_dnscrypt_query(struct wg_dnscrypt *d, const struct wg_query_info *qi, wg_upstream_cb cb,
-		      void *arg, struct wg_dnscrypt_req **req)
+static int query_start(struct wg_dnscrypt *d, const struct wg_query_info *qi, int avoid,
+		       wg_upstream_cb cb, void *arg, struct wg_dnscrypt_req **req)
 {
 	struct wg_dnscrypt_req *r = d->free_list;
-	int server = pick_server(d, d->cur);
+	int server = pick_server(d, d->cur, avoid);
+	int others = 0;
 
+	for (size_t i = 0; i < d->n; i++)
+		others += avoid < 0 || !same_operator(d, (int)i, avoid);
+	if (others == 0)
+		return -ENOENT;
 	if (server < 0 && !any_fetching(d))
 		return -ENOKEY;
 	if (!r)
@@ -763,7 +785,8 @@ int wg_dnscrypt_query(struct wg_dnscrypt *d, const struct wg_query_info *qi, wg_
 	r->arg = arg;
 	r->cancelled = 0;
 	r->tries = 0;
-	r->max_tries = d->n < 2 ? 2 : (int)d->n;
+	r->max_tries = others < 2 ? 2 : others;
+	r->avoid = avoid;
 	r->last_err = -ETIMEDOUT;
 	r->t_start = uv_hrtime();
 	r->server = server;
@@ -777,6 +800,32 @@ int wg_dnscrypt_query(struct wg_dnscrypt *d, const struct wg_query_info *qi, wg_
 	}
 	send_udp(r);
 	return 0;
+}
+
+int wg_dnscrypt_query(struct wg_dnscrypt *d, const struct wg_query_info *qi, wg_upstream_cb cb,
+		      void *arg, struct wg_dnscrypt_req **req)
+{
+	return query_start(d, qi, -1, cb, arg, req);
+}
+
+int wg_dnscrypt_query_other(struct wg_dnscrypt *d, const struct wg_query_info *qi, int avoid,
+			    wg_upstream_cb cb, void *arg, struct wg_dnscrypt_req **req)
+{
+	if (avoid < 0 || (size_t)avoid >= d->n)
+		return -EINVAL;
+	return query_start(d, qi, avoid, cb, arg, req);
+}
+
+int wg_dnscrypt_n_operators(const struct wg_dnscrypt *d)
+{
+	int n = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		size_t k = 0;
+		while (k < i && !same_operator(d, (int)k, (int)i))
+			k++;
+		n += k == i;
+	}
+	return n;
 }
 
 void wg_dnscrypt_cancel(struct wg_dnscrypt_req *r)

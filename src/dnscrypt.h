@@ -23,7 +23,9 @@
  * but dnsdist and dnscrypt-proxy use big-endian, checked against dnsdist). A
  * timeout moves to the next stamp that holds a certificate; later queries
  * start with the stamp that last answered, so a dead first stamp costs one
- * timeout, not one per query.
+ * timeout, not one per query. Stamps with the same provider key are one
+ * operator: wg_dnscrypt_query_other asks only the other operators (the
+ * guard's second opinion when an answer looks filtered).
  *
  * Before any certificate is loaded, queries wait for one (bounded by the
  * slot pool and by timeout_ms times the number of tries); when every fetch
@@ -57,8 +59,11 @@ struct wg_dnscrypt_stats {
 /* Built-in public resolvers, in order: Quad9 unfiltered with ECS, whose CDN
  * answers are closer to the local ones (fewer cdn-variance rows), on its
  * primary (9.9.9.12:8443) and alternate (149.112.112.12:8443) anycast
- * addresses; provider 2.dnscrypt-cert.quad9.net, es-version 1. Source:
- * DNSCrypt/dnscrypt-resolvers v3/public-resolvers.md. */
+ * addresses, provider 2.dnscrypt-cert.quad9.net; then a second operator,
+ * AdGuard DNS non-filtering (94.140.14.140:5443, provider
+ * 2.dnscrypt.unfiltered.ns1.adguard.com; "adguard-dns-unfiltered": no
+ * logs, no filter, DNSSEC). Source: DNSCrypt/dnscrypt-resolvers
+ * v3/public-resolvers.md. */
 extern const char *const wg_dnscrypt_default_stamps[];
 extern const size_t wg_dnscrypt_n_default_stamps;
 
@@ -79,6 +84,14 @@ void wg_dnscrypt_free(struct wg_dnscrypt *d);
  * -ECONNREFUSED, -ENOKEY (the wait for a certificate ended without one). */
 int wg_dnscrypt_query(struct wg_dnscrypt *d, const struct wg_query_info *qi, wg_upstream_cb cb,
 		      void *arg, struct wg_dnscrypt_req **req);
+/* As wg_dnscrypt_query, but only stamps of another operator than stamp
+ * avoid's (a different provider key) are asked, in list order from the
+ * preferred one, failing over among them. Returns also -ENOENT (no other
+ * operator in the list) and -EINVAL (avoid out of range). */
+int wg_dnscrypt_query_other(struct wg_dnscrypt *d, const struct wg_query_info *qi, int avoid,
+			    wg_upstream_cb cb, void *arg, struct wg_dnscrypt_req **req);
+/* Number of operators (distinct provider keys) among the stamps. */
+int wg_dnscrypt_n_operators(const struct wg_dnscrypt *d);
 /* The callback will not be called. Only for an exchange still in progress. */
 void wg_dnscrypt_cancel(struct wg_dnscrypt_req *req);
 void wg_dnscrypt_get_stats(const struct wg_dnscrypt *d, struct wg_dnscrypt_stats *s);

@@ -14,6 +14,15 @@ keeps its local answer, its TTL capped, the unmistakable sinkhole gets
 SERVFAIL, or the stale repaired answer when the cache holds one); dropped
 DNSCrypt traffic; a clean stop with an exchange in flight; wuguard -n
 decodes stamps.
+
+Two operators (issue 17 part 4): a second dnsdist with its own provider key
+("other.example") that filters: it sinkholes ctldl, answers NXDOMAIN for
+www, and passes an NXDOMAIN with EDE 15 (Blocked) from a fake backend for
+ede.download; both operators sinkhole both.download. With the filtering
+operator listed first, WU names are still verified and repaired from the
+other one, and a name every operator filters is public-unavailable (a
+filtered answer is never the truth). With the first operator down (never
+reachable, or stopped after its certificate was loaded), the other answers.
 TAP output; every process is stopped at the end.
 """
 
@@ -28,14 +37,24 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wgtest as W  # noqa: E402
+from wgtest import dns  # noqa: E402
+import dns.edns  # noqa: E402
+import dns.flags  # noqa: E402
+import dns.message  # noqa: E402
+import dns.rcode  # noqa: E402
 
 PROVIDER = "2.dnscrypt-cert.example"
 ORIGIN = "windowsupdate.com"
 CTLDL = "ctldl.windowsupdate.com"
 WWW = "www.windowsupdate.com"
+PROVIDER2 = "2.dnscrypt-cert.other.example"
+EDE_NAME = "ede.download.windowsupdate.com"
+BOTH = "both.download.windowsupdate.com"
 ZONE = (W.soa(ttl=300, minimum=60) +
         "ctldl 300 IN A 192.0.2.10\n"
-        "www 300 IN A 192.0.2.11\n")
+        "www 300 IN A 192.0.2.11\n"
+        "ede.download 300 IN A 192.0.2.12\n"
+        "both.download 300 IN A 192.0.2.13\n")
 WUGUARD = os.path.join(W.BUILDDIR, "wuguard")
 CTL = os.path.join(W.BUILDDIR, "wuguardctl")
 
@@ -73,12 +92,20 @@ def setup():
                     'DNSCryptExchangeVersion.%s)\n'
                     % (f("provider.key"), f(name + ".cert"), f(name + ".key"), serial,
                        now - 600, now + 86400, ver))
+        # the second operator: its own provider key
+        g.write('generateDNSCryptProviderKeys("%s", "%s")\n' % (f("op2.pub"), f("op2.key")))
+        g.write('generateDNSCryptCertificate("%s", "%s", "%s", 1, %d, %d, '
+                'DNSCryptExchangeVersion.VERSION1)\n'
+                % (f("op2.key"), f("op2.cert"), f("op2.certkey"), now - 600, now + 86400))
     W.subprocess.run([which("dnsdist"), "--check-config", "-C", f("gen.lua")],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
     with open(f("provider.pub"), "rb") as k:
         e.pk = k.read()
-    if len(e.pk) != 32:
-        raise RuntimeError("dnsdist wrote a %d-byte provider key" % len(e.pk))
+    with open(f("op2.pub"), "rb") as k:
+        e.pk2 = k.read()
+    if len(e.pk) != 32 or len(e.pk2) != 32 or e.pk == e.pk2:
+        raise RuntimeError("dnsdist wrote provider keys of %d and %d bytes"
+                           % (len(e.pk), len(e.pk2)))
 
     e.auth = h.nsd({ORIGIN: ZONE}, probe=WWW + ".")
     plain, e.p_v1, e.p_v2 = W.free_port(), W.free_port(), W.free_port()
@@ -86,6 +113,8 @@ def setup():
         c.write('setSecurityPollSuffix("")\n')  # else dnsdist asks a server off the machine
         c.write('setLocal("127.0.0.1:%d")\n' % plain)
         c.write('newServer({address="127.0.0.1:%d"}):setUp()\n' % e.auth.port)
+        # a name every operator filters
+        c.write('addAction(QNameRule("%s."), SpoofAction("0.0.0.0"))\n' % BOTH)
         for port, name in ((e.p_v1, "v1"), (e.p_v2, "v2")):
             c.write('addDNSCryptBind("127.0.0.1:%d", "%s", "%s", "%s")\n'
                     % (port, PROVIDER, f(name + ".cert"), f(name + ".key")))
@@ -93,8 +122,38 @@ def setup():
                                         "-C", f("dnsdist.lua")],
                          (W.LOOPBACK, plain), f("dnsdist.log"), d)
     e.dnsdist.wait_ready(WWW + ".")
-    e.corp = h.dnsmasq(e.auth.addr, name="corp", addresses=("/%s/0.0.0.0" % CTLDL,),
+    e.corp = h.dnsmasq(e.auth.addr, name="corp",
+                       addresses=("/%s/0.0.0.0" % CTLDL, "/%s/0.0.0.0" % EDE_NAME),
                        probe=WWW + ".")
+    # the second operator, filtering: the blocking EDE comes from a fake
+    # backend (dnsdist 1.7 cannot add an EDE itself)
+    def blocked(q, transport):
+        r = dns.message.make_response(q)
+        r.flags |= dns.flags.RA
+        if q.question[0].name.to_text().rstrip(".").lower() == EDE_NAME:
+            r.set_rcode(dns.rcode.NXDOMAIN)
+            r.use_edns(0, payload=1232,
+                       options=[dns.edns.EDEOption(dns.edns.EDECode.BLOCKED, "policy")])
+        return r
+    e.ede_backend = W.FakeUpstream(h, blocked)
+    plain2, e.p_f = W.free_port(), W.free_port()
+    with open(f("filter.lua"), "w") as c:
+        c.write('setSecurityPollSuffix("")\n')
+        c.write('setLocal("127.0.0.1:%d")\n' % plain2)
+        c.write('newServer({address="127.0.0.1:%d"}):setUp()\n' % e.auth.port)
+        c.write('newServer({address="127.0.0.1:%d", pool="ede"}):setUp()\n'
+                % e.ede_backend.addr[1])
+        c.write('addAction(QNameRule("%s."), SpoofAction("0.0.0.0"))\n' % CTLDL)
+        c.write('addAction(QNameRule("%s."), SpoofAction("0.0.0.0"))\n' % BOTH)
+        c.write('addAction(QNameRule("%s."), RCodeAction(DNSRCode.NXDOMAIN))\n' % WWW)
+        c.write('addAction(QNameRule("%s."), PoolAction("ede"))\n' % EDE_NAME)
+        c.write('addDNSCryptBind("127.0.0.1:%d", "%s", "%s", "%s")\n'
+                % (e.p_f, PROVIDER2, f("op2.cert"), f("op2.certkey")))
+    e.filter = W.Server(h, "dnsdist-filter", [which("dnsdist"), "--supervised",
+                                              "--disable-syslog", "-C", f("filter.lua")],
+                        (W.LOOPBACK, plain2), f("dnsdist-filter.log"), d)
+    e.filter.wait_ready(WWW + ".")
+    e.s_filter = stamp("127.0.0.1:%d" % e.p_f, e.pk2, PROVIDER2)
     e.s_v1 = stamp("127.0.0.1:%d" % e.p_v1, e.pk)
     e.s_v2 = stamp("127.0.0.1:%d" % e.p_v2, e.pk)
     e.s_wrong = stamp("127.0.0.1:%d" % e.p_v1, bytes(b ^ 0x5a for b in e.pk))
@@ -262,6 +321,109 @@ def stale_on_outage(e):
          W.describe(m), log_text(wg)[-1500:])
 
 
+def two_operators(e, publics, config=None):
+    """wuguard behind the corporate dnsmasq with these stamps, in order,
+    once every reachable one holds a certificate."""
+    args = []
+    for st in publics[1:]:
+        args += ["--public", st]
+    wg = h.wuguard([e.corp.addr], public=publics[0], args=args,
+                   config=config or W.wg_config(guard={"repair-ttl": 60}))
+    return wg
+
+
+def filtering_operator(e):
+    """The filtering operator first, the clean one second."""
+    wg = two_operators(e, [e.s_filter, e.s_v1])
+    h.ok(wg.wait_log("(%s.): certificate serial" % PROVIDER2, timeout=5) and
+         wg.wait_log("(%s.): certificate serial" % PROVIDER, timeout=5),
+         "certificates of both operators in the log", log_text(wg)[-1500:])
+    # what the filtering operator says, for the record
+    m, _ = W.query(wg.addr, CTLDL, timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.10"},
+         "operator 1 sinkholes %s too: repaired from operator 2" % CTLDL, W.describe(m))
+    m, _ = W.query(wg.addr, WWW, timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.11"},
+         "operator 1 says NXDOMAIN for %s: the local answer stands" % WWW, W.describe(m))
+    m, _ = W.query(wg.addr, EDE_NAME, timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.12"},
+         "operator 1 blocks %s with EDE 15: repaired from operator 2" % EDE_NAME,
+         W.describe(m))
+    m, _ = W.query(wg.addr, BOTH, timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.13"},
+         "both operators sinkhole %s: the clean local answer is served" % BOTH,
+         W.describe(m))
+    rs = rows(wg, 3)
+    clean = "127.0.0.1:%d" % e.p_v1
+    for name in (CTLDL, EDE_NAME):
+        r = row_for(rs, name)
+        h.ok(r is not None and r["category"] == "sinkhole" and r["action"] == "public" and
+             r["public"]["addresses"] == ["192.0.2.%s" % ("10" if name == CTLDL else "12")]
+             and r["public"].get("upstream") == clean and r["authenticated"] is True,
+             "%s: row sinkhole, served public, from the clean operator" % name,
+             json.dumps(rs, indent=1))
+    h.eq(row_for(rs, WWW), None, "%s: no row (the other operator's answer matches)" % WWW,
+         json.dumps(rs, indent=1))
+    r = row_for(rs, BOTH)
+    h.ok(r is not None and r["category"] == "public-unavailable" and r["action"] == "local",
+         "%s: every operator filtered it: public-unavailable, served local" % BOTH,
+         json.dumps(rs, indent=1))
+    m, _ = W.query(wg.addr, BOTH, timeout=5)
+    ttl = W.answer_ttl(m)
+    h.ok(W.answer_set(m, "A") == {"192.0.2.13"} and ttl is not None and ttl <= 60,
+         "unverified, so the cached answer's TTL is capped by repair-ttl", W.describe(m))
+    wg.kill(signal.SIGUSR1)
+    h.ok(wg.wait_log("public_second=", timeout=3), "stats written")
+    log = log_text(wg)
+    h.ok("public_second=4 public_set_aside=3" in log,
+         "4 answers set aside for a second opinion, 3 of them replaced", log[-1500:])
+
+
+def first_operator_down(e):
+    """The first stamp never answers (its certificate fetch times out): the
+    other operator verifies and repairs."""
+    hole = W.Blackhole(h)
+    down = stamp("127.0.0.1:%d" % hole.addr[1], e.pk2, PROVIDER2)
+    wg = two_operators(e, [down, e.s_v1],
+                       config=W.wg_config(upstream={"public-timeout": 500},
+                                          guard={"repair-ttl": 60}))
+    h.ok(wg.wait_log("(%s.): certificate serial" % PROVIDER, timeout=5),
+         "the reachable operator's certificate is loaded", log_text(wg)[-1500:])
+    m, _ = W.query(wg.addr, CTLDL, timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.10"},
+         "first operator unreachable: %s repaired from the other" % CTLDL, W.describe(m))
+    m, _ = W.query(wg.addr, WWW, timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.11"}, "and a clean name is verified",
+         W.describe(m))
+    rs = rows(wg, 1)
+    r = row_for(rs, CTLDL)
+    h.ok(r is not None and r["category"] == "sinkhole" and r["action"] == "public" and
+         r["public"].get("upstream") == "127.0.0.1:%d" % e.p_v1,
+         "the row: sinkhole, served public by the second operator", json.dumps(rs, indent=1))
+    h.eq(row_for(rs, WWW), None, "the clean name matched (no public-unavailable row)",
+         json.dumps(rs, indent=1))
+
+
+def first_operator_stops(e):
+    """Both operators up, then the first one stops: the next query fails
+    over to the other (last case: it stops the filtering dnsdist)."""
+    wg = two_operators(e, [e.s_filter, e.s_v1],
+                       config=W.wg_config(upstream={"public-timeout": 500},
+                                          guard={"repair-ttl": 60}))
+    h.ok(wg.wait_log("(%s.): certificate serial" % PROVIDER2, timeout=5) and
+         wg.wait_log("(%s.): certificate serial" % PROVIDER, timeout=5),
+         "both certificates loaded", log_text(wg)[-1500:])
+    e.filter.stop()
+    m, _ = W.query(wg.addr, EDE_NAME, timeout=5)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.12"},
+         "first operator stopped: %s repaired from the other" % EDE_NAME, W.describe(m))
+    rs = rows(wg, 1)
+    r = row_for(rs, EDE_NAME)
+    h.ok(r is not None and r["category"] == "sinkhole" and
+         r["public"].get("upstream") == "127.0.0.1:%d" % e.p_v1,
+         "the row names the operator that answered", json.dumps(rs, indent=1))
+
+
 def check_mode(e):
     def run(*args):
         p = W.subprocess.run([WUGUARD, "-n", "-c", "/dev/null", "--local", "127.0.0.1:53"] +
@@ -278,6 +440,9 @@ def check_mode(e):
     rc, out = run()
     h.ok(rc == 0 and "2.dnscrypt-cert.quad9.net" in out and "built-in" in out,
          "wuguard -n shows the built-in default stamps", out)
+    h.ok("94.140.14.140:5443" in out and "2.dnscrypt.unfiltered.ns1.adguard.com" in out and
+         out.count("no filter") == 3,
+         "the built-in list has a second operator (AdGuard DNS non-filtering)", out)
 
 
 def main():
@@ -297,6 +462,9 @@ def main():
     h.case("stop with a DNSCrypt exchange in flight", stop_in_flight, e)
     h.case("stale repaired answer when the reference goes away", stale_on_outage, e)
     h.case("wuguard -n checks stamps", check_mode, e)
+    h.case("two operators, the first filtering", filtering_operator, e)
+    h.case("two operators, the first unreachable", first_operator_down, e)
+    h.case("two operators, the first stops", first_operator_stops, e)
     h.done()
 
 

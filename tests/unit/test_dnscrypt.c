@@ -67,19 +67,36 @@ static void test_stamp_quad9(void **state)
 	assert_string_equal(buf, "[2620:fe::10]:8443");
 }
 
+/* AdGuard DNS non-filtering's provider key, from its stamp in
+ * DNSCrypt/dnscrypt-resolvers v3/public-resolvers.md (adguard-dns-unfiltered) */
+static const uint8_t adguard_pk[32] = {
+	0xb5, 0xe8, 0x44, 0xd6, 0xb8, 0x3a, 0x3e, 0x3e, 0x12, 0x68, 0xeb, 0x68, 0x1f, 0xbe, 0xa7, 0x0d,
+	0xe3, 0xc5, 0xfa, 0x68, 0xdb, 0xd6, 0x88, 0x14, 0x1d, 0xbf, 0x2e, 0xc0, 0x66, 0xb2, 0xda, 0xfa};
+
+/* Two operators: Quad9 on two addresses, then AdGuard, all unfiltered. */
 static void test_default_stamps(void **state)
 {
-	static const char *want[] = {"9.9.9.12:8443", "149.112.112.12:8443"};
+	static const struct {
+		const char *addr, *provider;
+		const uint8_t *pk;
+		uint64_t props;
+	} want[] = {
+		{"9.9.9.12:8443", "2.dnscrypt-cert.quad9.net.", quad9_pk, 6},
+		{"149.112.112.12:8443", "2.dnscrypt-cert.quad9.net.", quad9_pk, 6},
+		{"94.140.14.140:5443", "2.dnscrypt.unfiltered.ns1.adguard.com.", adguard_pk, 7},
+	};
 	struct wg_dc_stamp st;
 	char err[128], buf[64];
-	assert_int_equal(wg_dnscrypt_n_default_stamps, 2);
+	assert_int_equal(wg_dnscrypt_n_default_stamps, 3);
 	for (size_t i = 0; i < wg_dnscrypt_n_default_stamps; i++) {
 		assert_int_equal(wg_dc_stamp_parse(wg_dnscrypt_default_stamps[i], &st, err, sizeof(err)), 0);
 		wg_addr_format(&st.addr, buf, sizeof(buf));
-		assert_string_equal(buf, want[i]);
-		assert_string_equal(st.provider_name, "2.dnscrypt-cert.quad9.net.");
-		assert_memory_equal(st.provider_pk, quad9_pk, 32);
+		assert_string_equal(buf, want[i].addr);
+		assert_string_equal(st.provider_name, want[i].provider);
+		assert_memory_equal(st.provider_pk, want[i].pk, 32);
+		assert_int_equal(st.props, want[i].props);
 		assert_true(st.props & 4); /* no filter */
+		assert_true(st.props & 2); /* no logs */
 	}
 }
 

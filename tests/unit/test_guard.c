@@ -210,6 +210,60 @@ static void test_local_looks_clean(void **state)
 	wg_domainset_free(names);
 }
 
+/* How the guard reads one reply alone: a public reference's answer that
+ * looks filtered (asked again of another operator), and a local AAAA
+ * NODATA (the A of the name is checked). */
+static void test_public_suspect_and_nodata(void **state)
+{
+	struct wg_addrlist sink = {0};
+	assert_int_equal(wg_addrlist_add(&sink, "146.112.61.104/30", 0), 0);
+	struct wg_compare_ctx ctx = {.sinkhole_addrs = &sink};
+	static const struct {
+		const char *name;
+		struct pkt_spec s;
+		uint16_t qtype; /* 0: A */
+		int look, nodata;
+	} c[] = {
+		{"address", {.an = {Q " 300 IN A 93.184.221.240"}}, 0, WG_PUB_CLEAN, 0},
+		{"bogon (not unmistakable)", {.an = {Q " 300 IN A 192.168.1.1"}}, 0, WG_PUB_CLEAN, 0},
+		{"NODATA", {.rcode = 0}, 0, WG_PUB_CLEAN, 1},
+		{"AAAA NODATA", {.rcode = 0}, WG_TYPE_AAAA, WG_PUB_CLEAN, 1},
+		{"AAAA NODATA, A in the answer", {.an = {Q " 300 IN A 93.184.221.240"}},
+		 WG_TYPE_AAAA, WG_PUB_CLEAN, 1},
+		{"AAAA data", {.an = {Q " 300 IN AAAA 2001:db8::1"}}, WG_TYPE_AAAA, WG_PUB_CLEAN, 0},
+		{"SERVFAIL", {.rcode = WG_RCODE_SERVFAIL}, 0, WG_PUB_CLEAN, 0},
+		{"truncated", {.tc = 1}, 0, WG_PUB_CLEAN, 0},
+		{"NXDOMAIN", {.rcode = WG_RCODE_NXDOMAIN}, 0, WG_PUB_NEGATIVE, 0},
+		{"REFUSED", {.rcode = WG_RCODE_REFUSED}, 0, WG_PUB_NEGATIVE, 0},
+		{"0.0.0.0", {.an = {Q " 2 IN A 0.0.0.0"}}, 0, WG_PUB_FILTERED, 0},
+		{"Umbrella", {.an = {Q " 2 IN A 146.112.61.105"}}, 0, WG_PUB_FILTERED, 0},
+		{"NXDOMAIN with EDE 15", {.rcode = WG_RCODE_NXDOMAIN, .ede = PKT_EDE(15)}, 0,
+		 WG_PUB_FILTERED, 0},
+		{"NODATA with EDE 17", {.rcode = 0, .ede = PKT_EDE(17)}, 0, WG_PUB_FILTERED, 1},
+		{"NXDOMAIN with EDE 3", {.rcode = WG_RCODE_NXDOMAIN, .ede = PKT_EDE(3)}, 0,
+		 WG_PUB_NEGATIVE, 0},
+	};
+	uint8_t buf[1024], qn[WG_NAME_MAX];
+	pkt_name(Q, qn);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct pkt_spec s = c[i].s;
+		s.qname = Q;
+		s.qtype = c[i].qtype ? c[i].qtype : WG_TYPE_A;
+		size_t len = pkt_build(&s, buf, sizeof(buf));
+		int got = wg_compare_public_suspect(buf, len, qn, s.qtype, &ctx);
+		if (got != c[i].look)
+			fail_msg("%s: look=%d, want %d", c[i].name, got, c[i].look);
+		got = wg_compare_reply_is_nodata(buf, len, qn, s.qtype);
+		if (got != c[i].nodata)
+			fail_msg("%s: nodata=%d, want %d", c[i].name, got, c[i].nodata);
+	}
+	assert_int_equal(wg_compare_public_suspect(NULL, 0, qn, WG_TYPE_A, &ctx), WG_PUB_CLEAN);
+	assert_int_equal(wg_compare_public_suspect(buf, 5, qn, WG_TYPE_A, NULL), WG_PUB_CLEAN);
+	assert_false(wg_compare_reply_is_nodata(NULL, 0, qn, WG_TYPE_AAAA));
+	assert_false(wg_compare_reply_is_nodata(buf, 5, qn, WG_TYPE_AAAA));
+	wg_addrlist_clear(&sink);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_compare_then_guard),
 		cmocka_unit_test(test_local_looks_clean),
+		cmocka_unit_test(test_public_suspect_and_nodata),
 	};
 	return cmocka_run_group_tests_name("guard", tests, NULL, NULL);
 }
