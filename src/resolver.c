@@ -381,14 +381,17 @@ static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg
 	f->stale_at = 0;
 	f->stale_sent = 0;
 	f->qi = *qi;
+	/* every exchange asks for recursion: its answer is cached and shared
+	 * (a prefetch started by an RD=0 client's hit is one too) */
+	f->qi.flags |= WG_F_RD;
 	f->hnext = r->table[h & r->mask];
 	r->table[h & r->mask] = f;
 	f->guarded = wg_crosscheck_enabled(r->xc) && wg_crosscheck_is_wu(r->xc, qi->qname_lc);
 	int rc;
 	if (f->guarded)
-		rc = wg_crosscheck_query(r->xc, qi, flags, client, on_guarded_reply, f);
+		rc = wg_crosscheck_query(r->xc, &f->qi, flags, client, on_guarded_reply, f);
 	else
-		rc = wg_upstream_query(r->local, qi, on_local_reply, f, &f->req);
+		rc = wg_upstream_query(r->local, &f->qi, on_local_reply, f, &f->req);
 	if (rc < 0) {
 		inflight_unlink(r, f);
 		return NULL;
@@ -726,6 +729,18 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 		return;
 	}
 	r->st.cache_misses++;
+	if (!(qi.flags & WG_F_RD)) {
+		/* RD=0 is answered from the cache only, as unbound's allow_snoop
+		 * does: forwarding it would cache (and share with RD=1 clients)
+		 * whatever an upstream says to a non-recursive query, a referral
+		 * or a REFUSED */
+		if (have_ctx)
+			wg_plugin_qctx_end(&ctx);
+		r->st.refused++;
+		r->st.norec_refused++;
+		reply_direct(r, c, pkt, &qi, WG_RCODE_REFUSED);
+		return;
+	}
 
 	struct wg_waiter *w = waiter_get(r);
 	if (!w) {
@@ -968,13 +983,15 @@ void wg_resolver_log_stats(const struct wg_resolver *r)
 	wg_info("stats",
 		"queries=%llu cache_hits=%llu cache_misses=%llu shared=%llu stale=%llu "
 		"prefetch=%llu upstream_failures=%llu servfail=%llu formerr=%llu notimp=%llu "
-		"refused=%llu dropped=%llu truncated=%llu policy_blocked=%llu policy_overridden=%llu",
+		"refused=%llu norec_refused=%llu dropped=%llu truncated=%llu policy_blocked=%llu "
+		"policy_overridden=%llu",
 		(unsigned long long)s->queries, (unsigned long long)s->cache_hits,
 		(unsigned long long)s->cache_misses, (unsigned long long)s->shared,
 		(unsigned long long)s->stale_served, (unsigned long long)s->prefetches,
 		(unsigned long long)s->upstream_failures, (unsigned long long)s->servfail,
 		(unsigned long long)s->formerr, (unsigned long long)s->notimp,
-		(unsigned long long)s->refused, (unsigned long long)s->dropped,
+		(unsigned long long)s->refused, (unsigned long long)s->norec_refused,
+		(unsigned long long)s->dropped,
 		(unsigned long long)s->truncated, (unsigned long long)s->policy_blocked,
 		(unsigned long long)s->policy_overridden);
 	wg_info("stats", "cache entries=%llu bytes=%llu evictions=%llu",

@@ -27,7 +27,8 @@ struct wg_resolver_stats {
 	uint64_t servfail;        /* SERVFAIL sent to clients */
 	uint64_t formerr;
 	uint64_t notimp;
-	uint64_t refused;         /* denied by the ACL, or zone transfer */
+	uint64_t refused;         /* denied by the ACL, zone transfer, class CH, RD=0 miss */
+	uint64_t norec_refused;   /* RD=0 query not in the cache (of refused) */
 	uint64_t dropped;         /* not answered: runt, QR=1, no slot */
 	uint64_t truncated;       /* answered TC=1 to a UDP client */
 	uint64_t policy_blocked;  /* answered by a plugin verdict */

@@ -251,8 +251,79 @@ def chaos():
          "version of 256 bytes: wuguard -n fails naming bad.conf:2",
          rc.stderr + rc.stdout)
 
+# ---------------------------------------------------------------------------
+# item 3: RD=0
+
+def usr1_counters(wg, keys):
+    """SIGUSR1, then {key: int} for keys from the stats lines it writes."""
+    start = wg.log_size()
+    wg.kill(W.signal.SIGUSR1)
+    wg.wait_log("upstream sent=", start=start)
+    text = wg.log_since(start)
+    out = {}
+    for k in keys:
+        i = text.find(" %s=" % k)
+        if i < 0:
+            i = text.find("stats] %s=" % k)
+        if i >= 0:
+            v = text[text.index("=", i) + 1:].split()[0]
+            out[k] = int(v)
+    return out
+
+
+def rd0():
+    ns = h.nsd({Z: W.ZONE})
+    for acl in ("allow", "allow_snoop"):
+        ub = h.unbound(ns.addr, name="unbound-%s" % acl,
+                       extra="\taccess-control: 127.0.0.0/8 %s\n" % acl)
+        wg = h.wuguard([ub.addr], config=W.wg_config())
+        before = usr1_counters(wg, ["sent"]).get("sent", 0)
+        for name, want, addrs in (("other", "NOERROR", {"192.0.2.4"}),
+                                  ("nx-rd0", "NXDOMAIN", set())):
+            qname = "%s.%s" % (name, Z)
+            m, _ = W.query(wg.addr, qname, rd=False)
+            h.rcode(m, "REFUSED", "unbound %s: RD=0 for %s, not cached: REFUSED" % (acl, name))
+            # another client (a fresh socket) asks with RD=1 and gets the
+            # real answer, not what unbound said to the RD=0 query
+            m, _ = W.query(wg.addr, qname)
+            h.ok(m is not None and W.rcode_text(m) == want and
+                 W.answer_set(m, "A") == addrs and m.flags & dns.flags.RD,
+                 "unbound %s: then RD=1 for %s: %s %s" % (acl, name, want, sorted(addrs)),
+                 W.describe(m))
+            m, _ = W.query(wg.addr, qname, rd=False)
+            h.ok(m is not None and W.rcode_text(m) == want and
+                 W.answer_set(m, "A") == addrs and not m.flags & dns.flags.RD,
+                 "unbound %s: RD=0 for %s once cached: the cached answer, RD=0" % (acl, name),
+                 W.describe(m))
+        c = usr1_counters(wg, ["sent", "norec_refused"])
+        h.eq((c.get("sent", 0) - before, c.get("norec_refused")), (2, 2),
+             "unbound %s: two exchanges upstream (the RD=1 ones), two RD=0 refused" % acl)
+        ub.stop()
+
+    # a prefetch started by an RD=0 client's cache hit still asks with RD=1
+    def short(q, transport):
+        r = W.FakeUpstream.default_handler(q, transport)
+        for rrset in r.answer:
+            rrset.ttl = 2
+        return r
+    fake = W.FakeUpstream(h, short)
+    wg = h.wuguard([fake.addr], config=W.wg_config(
+        cache={"prefetch": True, "prefetch-min-hits": 1}))
+    qname = "prefetch.%s" % Z
+    W.query(wg.addr, qname)
+    deadline = W.time.monotonic() + 6
+    n0 = len(fake.queries())
+    while len(fake.queries()) <= n0 and W.time.monotonic() < deadline:
+        W.query(wg.addr, qname, rd=False, timeout=1)
+        W.time.sleep(0.02)
+    rds = [bool(q.flags & dns.flags.RD) for _t, _s, _w, q in fake.queries()
+           if q is not None and q.question and q.question[0].name.to_text() == qname + "."]
+    h.ok(len(rds) >= 2 and all(rds),
+         "a prefetch triggered by RD=0 hits asks the upstream with RD=1", "RD flags seen: %r" % rds)
+
 
 h.case("CD bit: the query's, cached apart (item 6)", cd_bit)
 h.case("error replies: OPT and flags (item 8)", error_replies)
 h.case("class CH answered locally, never forwarded (item 9)", chaos)
+h.case("RD=0: from the cache only (item 3)", rd0)
 h.done()
