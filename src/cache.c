@@ -21,6 +21,7 @@
  * entries when they meet them. */
 #include "autoconfig.h"
 
+#include "assume.h"
 #include "cache.h"
 
 #include <errno.h>
@@ -351,7 +352,7 @@ enum wg_cache_result wg_cache_lookup(struct wg_cache *c, const struct wg_cache_k
 
 /* Collect the TTL offsets of every RR but OPT when wg_wire_scan's fixed
  * array overflowed. out may be NULL to count. Returns the count or -EBADMSG
- * (cannot happen after a successful scan of the same bytes). */
+ * (cannot happen after a successful scan of the same bytes: WG_ASSUME). */
 static int walk_ttls(const uint8_t *pkt, size_t len, uint16_t *out)
 {
 	struct wg_wire_iter it;
@@ -433,7 +434,7 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 	 * last and skipped */
 	if (t.truncated) {
 		n = walk_ttls(pkt, t.end, NULL);
-		if (n < 0)
+		if (!WG_ASSUME(n >= 0))
 			return -EINVAL;
 	}
 
@@ -467,9 +468,12 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 	e->rcode = (uint8_t)rcode;
 	e->ede1 = 0;
 	e->verified = 0;
-	if (t.truncated)
-		walk_ttls(pkt, t.end, e->ttl_off);
-	else
+	if (t.truncated) {
+		if (!WG_ASSUME(walk_ttls(pkt, t.end, e->ttl_off) == n)) {
+			free(e);
+			return -EINVAL;
+		}
+	} else
 		memcpy(e->ttl_off, t.off, (size_t)n * sizeof(uint16_t));
 	memcpy(entry_key(e), key, (size_t)klen);
 	uint8_t *dst = entry_pkt(e);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "assume.h"
 #include "compare.h"
 #include "wire.h"
 
@@ -831,11 +832,12 @@ int wg_compare_public_suspect(const uint8_t *reply, size_t len, const uint8_t *q
 	return WG_PUB_CLEAN;
 }
 
-static const char *const category_names[WG_CMP__COUNT] = {
+static const char *const category_names[] = {
 	"both-fail", "public-unavailable", "sanctioned", "local-timeout", "blocked-ede",
 	"sinkhole",  "blocked-rcode",      "local-servfail", "aaaa-suppressed", "nodata",
 	"match",     "cdn-variance",       "rewrite",        "local-extra",
 };
+_Static_assert(WG_NELEM(category_names) == WG_CMP__COUNT, "a name per category, in enum order");
 
 const char *wg_compare_category_name(enum wg_compare_category c)
 {
@@ -853,17 +855,20 @@ int wg_compare_category_parse(const char *s)
 const char *wg_compare_severity_name(enum wg_compare_severity s)
 {
 	static const char *const n[] = {"info", "low", "medium", "high"};
-	return (unsigned)s < 4 ? n[s] : "?";
+	_Static_assert(WG_NELEM(n) == WG_SEV_HIGH + 1, "a name per severity");
+	return (unsigned)s < WG_NELEM(n) ? n[s] : "?";
 }
 
 const char *wg_compare_hint_name(enum wg_compare_hint h)
 {
 	static const char *const n[] = {"serve-local", "serve-public", "serve-stale"};
-	return (unsigned)h < 3 ? n[h] : "?";
+	_Static_assert(WG_NELEM(n) == WG_HINT_SERVE_STALE + 1, "a name per hint");
+	return (unsigned)h < WG_NELEM(n) ? n[h] : "?";
 }
 
 const char *wg_compare_outcome_name(enum wg_side_outcome o)
 {
 	static const char *const n[] = {"answer", "timeout", "error", "truncated", "malformed"};
-	return (unsigned)o < 5 ? n[o] : "?";
+	_Static_assert(WG_NELEM(n) == WG_OUT_MALFORMED + 1, "a name per outcome");
+	return (unsigned)o < WG_NELEM(n) ? n[o] : "?";
 }

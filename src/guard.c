@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "assume.h"
 #include "guard.h"
 
 int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_conf *conf,
@@ -63,5 +64,6 @@ int wg_guard_local_looks_clean(const uint8_t *reply, size_t len, const uint8_t *
 const char *wg_guard_action_name(enum wg_guard_action a)
 {
 	static const char *const n[] = {"serve-local", "serve-public", "serve-stale"};
-	return (unsigned)a < 3 ? n[a] : "?";
+	_Static_assert(WG_NELEM(n) == WG_GUARD_SERVE_STALE + 1, "a name per action");
+	return (unsigned)a < WG_NELEM(n) ? n[a] : "?";
 }
