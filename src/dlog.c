@@ -10,6 +10,16 @@
  * start, closes it after a fault that a fresh connection may cure
  * (read-only, I/O, corrupt, full) and opens it again before the retry.
  *
+ * A database that cannot be opened (at start or after a fault) is tried
+ * again with its own back-off, open_retry_ms doubling to open_retry_max_ms,
+ * or at once on wg_dlog_kick(); meanwhile rows wait in the ring (a full ring
+ * drops and counts new ones) and no batch is given up, since nothing was
+ * tried. Before and after every batch the writer checks that the path still
+ * names the file it has open (st_dev, st_ino): a database deleted or renamed
+ * under it is closed with one warning and a fresh one is created at the path
+ * (migrations, a new hash chain), and a batch that went into the old file is
+ * written again into the new one.
+ *
  * Aggregation: an event identical to a row first seen within aggregate_s
  * (same client, name, type, category, local and public addresses) bumps that
  * row's count and last_seen instead of adding a row; those two columns are
@@ -27,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -51,6 +62,9 @@ struct wg_dlog {
 	struct wg_dlog_event *ring; /* owned, p.queue_size slots */
 	size_t head, tail, count;
 	int stopping;
+	int kick;              /* wg_dlog_kick/flush: try to open now */
+	int unavailable;       /* no database open after a failed open */
+	uint64_t open_tries;   /* failed opens so far (flush waits for one) */
 	uint64_t submitted, finished; /* finished: written, aggregated or given up */
 	struct wg_dlog_stats st;
 
@@ -59,10 +73,16 @@ struct wg_dlog {
 	/* writer thread only */
 	sqlite3 *db;           /* owned; NULL while faulted */
 	sqlite3_stmt *s_insert, *s_find, *s_update; /* owned, with db */
+	dev_t db_dev;          /* the file db has open; has_id: known */
+	ino_t db_ino;
+	int has_id;
 	int64_t last_id;
 	uint8_t last_hash[WG_DLOG_HASH_LEN];
 	uint64_t last_log_ms;
 	uint64_t suppressed;
+	uint64_t open_at;      /* next open try (mono ms) while db is NULL */
+	uint64_t open_backoff; /* ms until the try after that */
+	uint32_t open_fails;   /* in a row, for the recovery line */
 };
 
 static uint64_t mono_ms(void)
@@ -226,7 +246,84 @@ static int db_open(struct wg_dlog *d, char *err, size_t errcap)
 		db_close(d);
 		return -EIO;
 	}
+	/* What the path names now: the file SQLite opened moments ago (the
+	 * schema was just read through it). A URI names no file to watch. */
+	struct stat sb;
+	d->has_id = strncmp(d->path, "file:", 5) != 0 && stat(d->path, &sb) == 0;
+	if (d->has_id) {
+		d->db_dev = sb.st_dev;
+		d->db_ino = sb.st_ino;
+	}
 	return 0;
+}
+
+/* Does the path still name the open database? A deleted or renamed file
+ * keeps taking commits that vanish with it (or land under another name). */
+static int db_moved(struct wg_dlog *d)
+{
+	struct stat sb;
+	if (!d->db || !d->has_id)
+		return 0;
+	if (stat(d->path, &sb) < 0)
+		return errno == ENOENT || errno == ENOTDIR;
+	return sb.st_dev != d->db_dev || sb.st_ino != d->db_ino;
+}
+
+/* Open the database now. On failure count it, mark the log unavailable
+ * (rows wait in the ring) and schedule the next try with back-off. */
+static int try_open(struct wg_dlog *d)
+{
+	char err[256];
+	if (db_open(d, err, sizeof(err)) == 0) {
+		pthread_mutex_lock(&d->mu);
+		d->unavailable = 0;
+		pthread_mutex_unlock(&d->mu);
+		if (d->open_fails)
+			wg_info(TAG, "database %s open after %u failed attempts", d->path,
+				d->open_fails);
+		d->open_fails = 0;
+		d->open_backoff = d->p.open_retry_ms;
+		return 0;
+	}
+	fault(d, "open", err);
+	d->open_fails++;
+	d->open_at = mono_ms() + d->open_backoff;
+	d->open_backoff = d->open_backoff * 2 > d->p.open_retry_max_ms ? d->p.open_retry_max_ms
+									: d->open_backoff * 2;
+	pthread_mutex_lock(&d->mu);
+	d->unavailable = 1;
+	d->open_tries++;
+	pthread_cond_broadcast(&d->done); /* a flush waiting for it gives up */
+	pthread_mutex_unlock(&d->mu);
+	return -EIO;
+}
+
+/* The database was deleted or renamed: close it and make a fresh one at
+ * the path, whose hash chain starts anew. Returns 0 when one is open. */
+static int db_replace(struct wg_dlog *d)
+{
+	struct stat sb;
+	wg_warn(TAG, "%s was deleted or renamed while open: writing to a new database "
+		"at that path (its hash chain starts anew)", d->path);
+	/* SQLite skips the checkpoint at close for a moved file, leaving the
+	 * committed rows in the WAL at the old name: move them into the file
+	 * (a renamed copy stays whole) before the WAL is let go. */
+	sqlite3_wal_checkpoint_v2(d->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	db_close(d);
+	if (stat(d->path, &sb) < 0 && errno == ENOENT) {
+		/* The old file's WAL and index, left if the close could not
+		 * remove them, would be replayed into the new file. */
+		static const char *const sfx[] = {"-wal", "-shm", "-journal"};
+		char f[4200];
+		for (size_t i = 0; i < 3; i++) {
+			snprintf(f, sizeof(f), "%s%s", d->path, sfx[i]);
+			unlink(f);
+		}
+	}
+	pthread_mutex_lock(&d->mu);
+	d->st.reopened++;
+	pthread_mutex_unlock(&d->mu);
+	return try_open(d);
 }
 
 /* Faults a fresh connection may cure. BUSY/LOCKED only need a later retry. */
@@ -418,6 +515,22 @@ static void deadline_ts(struct timespec *ts, uint64_t wait_ms)
 	}
 }
 
+/* Take n rows off the ring as finished (w written, a aggregated, dropped
+ * given up). */
+static void finish_rows(struct wg_dlog *d, size_t n, uint64_t w, uint64_t a, int dropped)
+{
+	pthread_mutex_lock(&d->mu);
+	d->tail = (d->tail + n) % d->p.queue_size;
+	d->count -= n;
+	d->finished += n;
+	d->st.written += w;
+	d->st.aggregated += a;
+	if (dropped)
+		d->st.dropped += n;
+	pthread_cond_broadcast(&d->done);
+	pthread_mutex_unlock(&d->mu);
+}
+
 static void *writer_main(void *arg)
 {
 	struct wg_dlog *d = arg;
@@ -425,47 +538,74 @@ static void *writer_main(void *arg)
 	uint64_t next_tick = now + d->p.tick_ms;
 	uint64_t next_prune = now; /* once at start-up */
 	uint64_t retry_at = 0, backoff = d->p.retry_ms;
-	uint32_t fails = 0;
+	uint32_t fails = 0, stop_opens = 0;
 
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
 		now = mono_ms();
-		while (!d->stopping && (d->count == 0 || retry_at > now) && now < next_tick) {
+		for (;;) {
+			/* due: a batch to write, or (no database) an open to try */
+			int due = d->db ? d->count && retry_at <= now : d->open_at <= now;
+			if (d->stopping || d->kick || due || now >= next_tick)
+				break;
 			uint64_t until = next_tick;
-			if (d->count && retry_at && retry_at < until)
+			if (d->db && d->count && retry_at < until)
 				until = retry_at;
+			if (!d->db && d->open_at < until)
+				until = d->open_at;
 			struct timespec ts;
 			deadline_ts(&ts, until - now);
 			pthread_cond_timedwait(&d->wake, &d->mu, &ts);
 			now = mono_ms();
 		}
-		int stopping = d->stopping;
+		int stopping = d->stopping, kick = d->kick;
+		d->kick = 0;
 		size_t n = d->count < d->p.batch_max ? d->count : d->p.batch_max;
 		size_t tail = d->tail;
 		if (stopping && n == 0)
 			break;
 		pthread_mutex_unlock(&d->mu);
 
-		if (n && (retry_at <= now || stopping)) {
-			char err[256];
-			uint64_t w = 0, a = 0;
-			int rc = SQLITE_OK;
-			if (!d->db && db_open(d, err, sizeof(err)) < 0) {
-				fault(d, "open", err);
-				rc = SQLITE_CANTOPEN;
+		if (!d->db && (kick || d->open_at <= now || (stopping && stop_opens < 3))) {
+			if (try_open(d) < 0 && stopping) {
+				stop_opens++;
+				usleep(100 * 1000);
 			}
-			if (d->db) {
+		}
+		if (!d->db && stopping && stop_opens >= 3) {
+			/* Closing and still no database: nothing can be kept. */
+			pthread_mutex_lock(&d->mu);
+			n = d->count;
+			pthread_mutex_unlock(&d->mu);
+			finish_rows(d, n, 0, 0, 1);
+			wg_warn(TAG, "gave up on %zu rows: the database could not be opened", n);
+		}
+
+		if (d->db && n && (retry_at <= now || stopping)) {
+			uint64_t w = 0, a = 0;
+			int rc = SQLITE_OK, again = 0;
+			if (db_moved(d))
+				db_replace(d);
+			if (!d->db) {
+				again = 1; /* the rows wait for the next open */
+			} else {
 				rc = write_batch(d, tail, n, &w, &a);
-				if (rc != SQLITE_OK) {
+				if (rc == SQLITE_OK && db_moved(d)) {
+					/* Committed into the file that just went
+					 * away: write the batch again into the new
+					 * one (a renamed file keeps a copy). */
+					again = 1;
+					db_replace(d);
+				} else if (rc != SQLITE_OK) {
 					/* errstr: write_batch's ROLLBACK already
 					 * reset errmsg to "not an error" */
 					fault(d, "write", sqlite3_errstr(rc));
-					if (needs_reopen(rc))
-						db_close(d);
 				}
 			}
 			int give_up = 0;
-			if (rc == SQLITE_OK) {
+			if (again) {
+				retry_at = 0;
+			} else if (rc == SQLITE_OK) {
 				if (fails)
 					wg_info(TAG, "database writable again after %u failures", fails);
 				fails = 0;
@@ -479,32 +619,33 @@ static void *writer_main(void *arg)
 					backoff = 100;
 				retry_at = mono_ms() + backoff;
 				backoff = backoff * 2 > d->p.retry_max_ms ? d->p.retry_max_ms : backoff * 2;
+				if (needs_reopen(rc)) {
+					/* reopened when the retry is due */
+					db_close(d);
+					d->open_at = retry_at;
+				}
 				if (stopping)
 					usleep(100 * 1000);
 			}
-			pthread_mutex_lock(&d->mu);
-			if (rc == SQLITE_OK || give_up) {
-				if (give_up && stopping)
+			if (!again && (rc == SQLITE_OK || give_up)) {
+				if (give_up && stopping) {
+					pthread_mutex_lock(&d->mu);
 					n = d->count; /* the fault persists: drop the rest too */
-				d->tail = (d->tail + n) % d->p.queue_size;
-				d->count -= n;
-				d->finished += n;
-				d->st.written += w;
-				d->st.aggregated += a;
+					pthread_mutex_unlock(&d->mu);
+				}
+				finish_rows(d, n, w, a, give_up);
 				if (give_up) {
-					d->st.dropped += n;
 					fails = 0;
 					retry_at = 0;
+					wg_warn(TAG, "gave up on %zu rows after repeated errors", n);
 				}
-				pthread_cond_broadcast(&d->done);
 			}
-			pthread_mutex_unlock(&d->mu);
-			if (give_up)
-				wg_warn(TAG, "gave up on %zu rows after repeated errors", n);
 		}
 
 		now = mono_ms();
 		if (now >= next_tick || stopping) {
+			if (db_moved(d))
+				db_replace(d);
 			flush_counters(d);
 			next_tick = now + d->p.tick_ms;
 			if (now >= next_prune && d->db) {
@@ -514,12 +655,11 @@ static void *writer_main(void *arg)
 		}
 		pthread_mutex_lock(&d->mu);
 	}
+	int unavailable = d->unavailable;
 	pthread_mutex_unlock(&d->mu);
-	if (!d->db) {
-		char err[256];
-		if (db_open(d, err, sizeof(err)) < 0)
-			fault(d, "open", err);
-	}
+	/* closed after a write fault: once more for the counters */
+	if (!d->db && !unavailable)
+		try_open(d);
 	flush_counters(d);
 	db_close(d);
 	return NULL;
@@ -536,6 +676,8 @@ static void set_defaults(struct wg_dlog_params *p)
 	DEF(retry_max_ms, 5000);
 	DEF(retry_max, 8);
 	DEF(busy_timeout_ms, 200);
+	DEF(open_retry_ms, 1000);
+	DEF(open_retry_max_ms, 60000);
 #undef DEF
 }
 
@@ -562,10 +704,6 @@ struct wg_dlog *wg_dlog_open(const char *path, const struct wg_dlog_params *p,
 	}
 	for (int i = 0; i < WG_DLOG_NCOUNTERS; i++)
 		atomic_init(&d->counters[i], 0);
-	/* Opened here so the caller hears about a wrong path or a foreign
-	 * file; from pthread_create on, only the writer touches d->db. */
-	if (db_open(d, err, errcap) < 0)
-		goto fail;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -573,6 +711,23 @@ struct wg_dlog *wg_dlog_open(const char *path, const struct wg_dlog_params *p,
 	pthread_cond_init(&d->done, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&d->mu, NULL);
+	/* Opened here so the caller hears at once about a wrong path or a
+	 * foreign file; from pthread_create on, only the writer touches d->db.
+	 * A database that cannot be opened yet is the writer's to retry. */
+	err[0] = 0;
+	d->open_backoff = d->p.open_retry_ms;
+	if (db_open(d, err, errcap) < 0) {
+		d->unavailable = 1;
+		d->open_tries = d->open_fails = 1;
+		d->open_at = mono_ms() + d->open_backoff;
+		d->open_backoff = d->open_backoff * 2 > d->p.open_retry_max_ms
+					  ? d->p.open_retry_max_ms : d->open_backoff * 2;
+		d->st.errors = 1;
+		snprintf(d->st.last_error, sizeof(d->st.last_error), "open: %s", err);
+		d->last_log_ms = mono_ms(); /* the caller logs this one */
+		if (!err[0])
+			snprintf(err, errcap, "%s: cannot open", path);
+	}
 	int rc = pthread_create(&d->thread, NULL, writer_main, d);
 	if (rc != 0) {
 		snprintf(err, errcap, "writer thread: %s", strerror(rc));
@@ -624,6 +779,7 @@ void wg_dlog_get_stats(struct wg_dlog *d, struct wg_dlog_stats *out)
 	*out = d->st;
 	out->queued = d->count;
 	out->submitted = d->submitted;
+	out->unavailable = (uint64_t)d->unavailable;
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -633,9 +789,14 @@ int wg_dlog_flush(struct wg_dlog *d, uint32_t timeout_ms)
 	int rc = 0;
 	deadline_ts(&ts, timeout_ms);
 	pthread_mutex_lock(&d->mu);
-	uint64_t target = d->submitted;
+	uint64_t target = d->submitted, tries = d->open_tries;
+	d->kick = 1; /* and try to open now if there is no database */
 	pthread_cond_signal(&d->wake);
 	while (d->finished < target && rc == 0) {
+		if (d->unavailable && d->open_tries > tries) {
+			rc = -EIO; /* cannot be opened: the rows stay queued */
+			break;
+		}
 		if (timeout_ms)
 			rc = pthread_cond_timedwait(&d->done, &d->mu, &ts) == ETIMEDOUT ? -ETIMEDOUT : 0;
 		else
@@ -643,6 +804,16 @@ int wg_dlog_flush(struct wg_dlog *d, uint32_t timeout_ms)
 	}
 	pthread_mutex_unlock(&d->mu);
 	return rc;
+}
+
+void wg_dlog_kick(struct wg_dlog *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->kick = 1;
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->mu);
 }
 
 void wg_dlog_close(struct wg_dlog *d)

@@ -12,7 +12,15 @@
  * Faults (locked by a reader, read-only file, disk full, corrupt): the batch
  * stays queued and is retried with back-off (reopening the database), and is
  * dropped and counted after retry_max failures; meanwhile a full ring drops
- * and counts new rows. Nothing here ever stops resolution. */
+ * and counts new rows. A database that cannot be opened at all (at start or
+ * on a reopen) is tried again with back-off, open_retry_ms doubling to
+ * open_retry_max_ms, or at once on wg_dlog_kick(); the rows wait in the ring
+ * meanwhile (no batch is given up: none was tried), a full ring drops and
+ * counts new ones, and rows still waiting at close are dropped and counted.
+ * A database deleted or renamed while open (the path no longer names the
+ * open file) is noticed at the next batch or tick, warned about once, and
+ * replaced by a fresh database at the path: migrations, and a hash chain that
+ * starts anew in the new file. Nothing here ever stops resolution. */
 #ifndef WG_DLOG_H
 #define WG_DLOG_H
 
@@ -78,6 +86,8 @@ struct wg_dlog_params {
 	uint32_t retry_max_ms;       /* back-off ceiling; 5000 */
 	uint32_t retry_max;          /* failures before a batch is dropped; 8 */
 	uint32_t busy_timeout_ms;    /* sqlite busy_timeout; 200 */
+	uint32_t open_retry_ms;      /* first wait after a failed open, doubling; 1000 */
+	uint32_t open_retry_max_ms;  /* its ceiling; 60000 */
 };
 
 /* Health counters kept per hour (table counters). */
@@ -98,6 +108,8 @@ struct wg_dlog_stats {
 	uint64_t dropped;    /* ring full, or batch given up after errors */
 	uint64_t errors;     /* failed database operations */
 	uint64_t pruned;     /* rows removed by retention */
+	uint64_t reopened;   /* new databases made after the file went away */
+	uint64_t unavailable; /* 1: no database open now (rows wait) */
 	char last_error[160];
 };
 
@@ -105,9 +117,11 @@ struct wg_dlog;
 
 /* Open (create with mode 0640, or migrate in place) the database at path
  * and start the writer thread, which owns the connection from then on. A
- * path starting with "file:" is a SQLite URI. Returns NULL with a reason in
- * err on failure: cannot open or create, not a wuguard database, a newer
- * schema, no memory, no thread. */
+ * path starting with "file:" is a SQLite URI. err is left empty when the
+ * database is open. When it cannot be opened (cannot create, not a wuguard
+ * database, a newer schema, I/O) the log is returned all the same, with the
+ * reason in err, and the writer keeps trying (see above). Returns NULL, with
+ * the reason in err, only for no memory or no thread. */
 struct wg_dlog *wg_dlog_open(const char *path, const struct wg_dlog_params *p,
 			     char *err, size_t errcap);
 
@@ -123,9 +137,15 @@ void wg_dlog_count(struct wg_dlog *d, enum wg_dlog_counter which);
 void wg_dlog_get_stats(struct wg_dlog *d, struct wg_dlog_stats *out);
 
 /* Wait until every row submitted before the call has been written or given
- * up. Returns 0, or -ETIMEDOUT after timeout_ms (0: wait forever). For
- * tests and for SIGHUP. */
+ * up. Returns 0, -ETIMEDOUT after timeout_ms (0: wait forever), or -EIO when
+ * there is no database and one more try to open it (made at once) failed:
+ * the rows stay queued. For tests and for the exit. */
 int wg_dlog_flush(struct wg_dlog *d, uint32_t timeout_ms);
+
+/* Try to open a database that could not be opened now, not at the end of
+ * the back-off (SIGHUP: the operator may have fixed it). Never waits
+ * beyond the ring's mutex. NULL is a no-op. */
+void wg_dlog_kick(struct wg_dlog *d);
 
 /* Write every queued row and the counters, stop the writer, close the
  * database and free d. NULL is a no-op. */

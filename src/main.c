@@ -110,6 +110,7 @@ static void free_config(struct wg_config *c)
 static void on_sighup(uv_signal_t *s, int signum)
 {
 	struct wg_main *m = s->data;
+	wg_dlog_kick(m->dlog); /* a database that could not be opened: try now */
 	char err[512];
 	struct wg_config *c = load_config(m, err, sizeof(err));
 	if (!c) {
@@ -235,12 +236,10 @@ static struct wg_dlog *open_dlog(const struct wg_config *c)
 	/* a "file:" SQLite URI is no file system path: nothing to create */
 	int rc = strncmp(c->db_path, "file:", 5) == 0 ? 0
 						      : make_parent_dirs(c->db_path, dir, sizeof(dir));
-	if (rc < 0) {
+	if (rc < 0)
 		wg_err("main", "discrepancy database %s: cannot create directory %s: %s "
-			       "(resolution goes on without it)",
+			       "(resolution goes on; rows wait in memory and opening is retried)",
 		       c->db_path, dir, strerror(-rc));
-		return NULL;
-	}
 	struct wg_dlog *d = wg_dlog_open(c->db_path, &p, err, sizeof(err));
 	/* the writer may have to reopen the database after a fault, by then as
 	 * the service user: hand it the files (and a directory we made for
@@ -261,7 +260,10 @@ static struct wg_dlog *open_dlog(const struct wg_config *c)
 	if (!d)
 		wg_err("main", "discrepancy database %s: %s (resolution goes on without it)",
 		       c->db_path, err);
-	else
+	else if (err[0] && rc == 0)
+		wg_err("main", "discrepancy database %s: %s (resolution goes on; rows wait in "
+			       "memory and opening is retried)", c->db_path, err);
+	else if (!err[0])
 		wg_info("main", "discrepancy database %s", c->db_path);
 	return d;
 }

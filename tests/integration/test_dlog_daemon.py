@@ -8,7 +8,9 @@ repair mode with the database under the test's temporary directory. Checked
 with wuguardctl and Python's sqlite3 module: the rows and their categories,
 the health counters, aggregation, the hash chain (verify), every queued row
 written at SIGTERM, resolution going on while the database is read-only or
-locked by another process, and a database path that cannot be created.
+locked by another process, a database path that cannot be created, a
+database that cannot be opened at start and is fixed later, and one deleted
+or renamed while the daemon runs (issue 15).
 """
 
 import os
@@ -387,6 +389,133 @@ def db_dir_not_creatable():
     h.eq(wg.stop(), 0, "no database: daemon exits 0")
 
 
+def usr1_stats(wg):
+    """SIGUSR1, then the database figures of the stats line it logs:
+    {queued, submitted, written, aggregated, dropped, errors: int,
+    last_error: str}."""
+    start = wg.log_size()
+    wg.kill(signal.SIGUSR1)
+    wg.wait_log("database queued=", start, timeout=20)
+    m = re.search(r"database (queued=.*)", wg.log_since(start))
+    if not m:
+        return {}
+    out = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)\b", m.group(1))}
+    e = re.search(r"last_error=(.*)", m.group(1))
+    out["last_error"] = e.group(1) if e else ""
+    return out
+
+
+def db_unopenable_then_fixed():
+    """Issue 15 item 5: the database's directory is a regular file at
+    start-up (root cannot open a path under a file, unlike a mode 0500
+    directory). Resolution goes on; rows wait in the ring (queue-size 16,
+    the rest dropped and counted); once the directory exists, SIGHUP makes
+    the writer try at once and every waiting row is written, migrations
+    and all."""
+    ns, dm = servers(block=WU)
+    parent = h.write(os.path.join(h.tmp, "dbdir-later"), "a file where the directory goes\n")
+    db = os.path.join(parent, "wuguard.db")
+    wg = h.wuguard([dm.addr], public=ns.addr, config=wu_config(database={"queue-size": 16}),
+                   args=["--db", db])
+    names = ["un%02d.%s" % (i, WU) for i in range(20)]
+    bad = []
+    for n in names:
+        m, _ = W.query(wg.addr, n)
+        if W.answer_set(m, "A") != {"192.0.2.9"}:
+            bad.append("%s: %s" % (n, W.describe(m)))
+    h.eq(bad, [], "unopenable: 20 names answered (repaired) without a database")
+    h.ok(wg.wait_log("rows wait in memory and opening is retried"),
+         "unopenable: the log says rows wait and opening is retried", *wg.log_tail(10))
+    st = usr1_stats(wg)
+    h.eq((st.get("queued"), st.get("dropped"), st.get("written")), (16, 4, 0),
+         "unopenable: USR1 stats: 16 rows waiting (the ring), 4 dropped, 0 written", str(st))
+    h.ok("open:" in st.get("last_error", ""), "unopenable: last_error names the open",
+         str(st))
+    # fix the fault: the directory appears where the file was
+    os.unlink(parent)
+    os.mkdir(parent, 0o750)
+    start = wg.log_size()
+    wg.kill(signal.SIGHUP)
+    r = wait_rows(db, 16, 30)
+    h.eq(len(r), 16, "fixed: the 16 waiting rows are written after SIGHUP",
+         *wg.log_tail(10))
+    h.ok(wg.wait_log("[dlog] info: database %s open after" % db, start),
+         "fixed: the log says the database is open", *wg.log_tail(10))
+    W.query(wg.addr, "after.%s" % WU)
+    r = wait_rows(db, 17, 30)
+    h.ok(any(x.get("name") == "after.%s." % WU for x in r), "fixed: a new row is written too")
+    st = usr1_stats(wg)
+    h.eq((st.get("queued"), st.get("dropped"), st.get("written")), (0, 4, 17),
+         "fixed: USR1 stats: nothing waiting, 4 dropped, 17 written", str(st))
+    h.eq(wg.stop(), 0, "fixed: daemon exits 0")
+    p = ctl(db, "verify")
+    h.eq(p.returncode, 0, "fixed: the hash chain verifies", p.stdout, p.stderr)
+    c = sqlite3.connect(db)
+    ver = c.execute("PRAGMA user_version").fetchone()[0]
+    c.close()
+    h.ok(ver >= 1, "fixed: migrations applied (user_version %d)" % ver)
+
+
+def db_unopenable_at_exit():
+    """A database that never opens: SIGTERM is not held up, and the rows
+    that waited are counted as dropped in the close line."""
+    ns, dm = servers(block=WU)
+    parent = h.write(os.path.join(h.tmp, "dbdir-never"), "never a directory\n")
+    wg = h.wuguard([dm.addr], public=ns.addr, config=wu_config(),
+                   args=["--db", os.path.join(parent, "wuguard.db")])
+    for i in range(3):
+        W.query(wg.addr, "nv%d.%s" % (i, WU))
+    st = usr1_stats(wg)
+    h.eq((st.get("queued"), st.get("dropped")), (3, 0), "never: 3 rows waiting", str(st))
+    t0 = time.monotonic()
+    h.eq(wg.stop(), 0, "never: daemon exits 0 on SIGTERM")
+    h.diag("exit took %.2f s" % (time.monotonic() - t0))
+    log = log_text(wg)
+    h.ok(re.search(r"closed: 0 rows written, 3 dropped", log),
+         "never: the close line counts the 3 rows as dropped", *wg.log_tail(10))
+
+
+def db_deleted_while_running(how):
+    """Issue 15 item 6: the database deleted (or renamed) under the running
+    daemon: one warning, a fresh database at the path, later rows in it,
+    and its own hash chain verifies."""
+    ns, dm = servers(block=WU)
+    wg = h.wuguard([dm.addr], public=ns.addr, config=wu_config())
+    db = db_of(wg)
+    W.query(wg.addr, "before.%s" % WU)
+    h.eq(len(wait_rows(db, 1, 30)), 1, "%s: first row written" % how)
+    if how == "deleted":
+        os.unlink(db)
+    else:
+        os.rename(db, db + ".old")
+    start = wg.log_size()
+    W.query(wg.addr, "later1.%s" % WU)
+    h.ok(wg.wait_log("was deleted or renamed while open", start, timeout=30),
+         "%s: the log warns" % how, *wg.log_tail(10))
+    r = wait_rows(db, 1, 30)
+    h.eq([x.get("name") for x in r], ["later1.%s." % WU],
+         "%s: the next row is in a new database at the path" % how)
+    W.query(wg.addr, "later2.%s" % WU)
+    r = wait_rows(db, 2, 30)
+    h.eq(sorted(x.get("name") for x in r), ["later1.%s." % WU, "later2.%s." % WU],
+         "%s: and the one after it" % how)
+    st = usr1_stats(wg)
+    h.eq((st.get("written"), st.get("dropped"), st.get("queued")), (3, 0, 0),
+         "%s: USR1 stats: 3 written, 0 dropped" % how, str(st))
+    h.eq(wg.stop(), 0, "%s: daemon exits 0" % how)
+    h.eq(log_text(wg).count("was deleted or renamed while open"), 1,
+         "%s: warned once" % how)
+    p = ctl(db, "verify")
+    h.eq(p.returncode, 0, "%s: verify passes on the new file" % how, p.stdout, p.stderr)
+    h.eq([x.get("id") for x in rows(db)], [2, 1], "%s: the new chain starts at row 1" % how)
+    if how == "renamed":
+        old = rows(db + ".old")
+        h.eq([x.get("name") for x in old], ["before.%s." % WU],
+             "renamed: the old file keeps its row")
+        p = ctl(db + ".old", "verify")
+        h.eq(p.returncode, 0, "renamed: the old file verifies", p.stdout, p.stderr)
+
+
 def hidden_names():
     """[database] hide-name / hide-client: the guard still repairs, no row."""
     ns, dm = servers(block=WU)
@@ -422,4 +551,8 @@ h.case("SIGKILL: committed rows survive, the chain verifies", sigkill_loss)
 h.case("resolution while another process holds the write lock", locked_db)
 h.case("resolution while the database file is read-only", readonly_db)
 h.case("database directory that cannot be created", db_dir_not_creatable)
+h.case("database that cannot be opened at start, then fixed", db_unopenable_then_fixed)
+h.case("database that never opens: rows dropped at exit", db_unopenable_at_exit)
+h.case("database deleted while the daemon runs", db_deleted_while_running, "deleted")
+h.case("database renamed while the daemon runs", db_deleted_while_running, "renamed")
 h.done()

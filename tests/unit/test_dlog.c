@@ -454,15 +454,174 @@ static void test_readonly_never_blocks(void **state)
 	assert_int_equal(q_int(path, "SELECT count(*) FROM events"), 0);
 }
 
+/* Poll the writer's counters until written reaches n (bounded by a
+ * generous deadline: a busy machine only makes it slower). */
+static int wait_written(struct wg_dlog *d, uint64_t n)
+{
+	struct wg_dlog_stats s;
+	uint64_t t0 = now_us();
+	for (;;) {
+		wg_dlog_get_stats(d, &s);
+		if (s.written >= n)
+			return 1;
+		if (now_us() - t0 > 30000000u)
+			return 0;
+		usleep(10000);
+	}
+}
+
 static void test_not_ours(void **state)
 {
 	char path[300], err[256] = "";
+	struct wg_dlog_event ev;
+	struct wg_dlog_stats s;
 	db_path(path, sizeof(path), "foreign.db");
 	exec_sql(path, "CREATE TABLE t (x)");
-	assert_null(wg_dlog_open(path, NULL, err, sizeof(err)));
+	/* A foreign file is never written to, but the log waits for the path
+	 * to be fixed instead of being off for good. */
+	struct wg_dlog *d = wg_dlog_open(path, NULL, err, sizeof(err));
+	assert_non_null(d);
 	assert_non_null(strstr(err, "not a wuguard database"));
-	db_path(path, sizeof(path), "no/such/dir.db");
-	assert_null(wg_dlog_open(path, NULL, err, sizeof(err)));
+	make_event(&ev, 1);
+	assert_int_equal(wg_dlog_submit(d, &ev), 0);
+	assert_int_equal(wg_dlog_flush(d, 10000), -EIO);
+	wg_dlog_get_stats(d, &s);
+	assert_int_equal(s.unavailable, 1);
+	assert_int_equal(s.queued, 1);
+	assert_non_null(strstr(s.last_error, "not a wuguard database"));
+	wg_dlog_close(d);
+	assert_int_equal(q_int(path, "SELECT count(*) FROM sqlite_master"), 1);
+	assert_int_equal(q_int(path, "PRAGMA user_version"), 0);
+}
+
+/* Issue 15 item 5: a database that cannot be opened at start (its
+ * directory does not exist yet) keeps the rows in the ring (bounded: the
+ * rest is dropped and counted), is retried with back-off, and is written
+ * as soon as it can be opened. */
+static void test_open_retried(void **state)
+{
+	char sub[300], path[340], err[256] = "";
+	struct wg_dlog_event ev;
+	struct wg_dlog_stats s;
+	db_path(sub, sizeof(sub), "later");
+	snprintf(path, sizeof(path), "%s/retry.db", sub);
+	struct wg_dlog_params p = {.queue_size = 4, .open_retry_ms = 20, .open_retry_max_ms = 40};
+	struct wg_dlog *d = wg_dlog_open(path, &p, err, sizeof(err));
+	assert_non_null(d);
+	assert_true(err[0] != 0);
+	int accepted = 0;
+	for (int i = 0; i < 6; i++) {
+		make_event(&ev, i);
+		accepted += wg_dlog_submit(d, &ev) == 0;
+	}
+	assert_int_equal(accepted, 4);
+	assert_int_equal(wg_dlog_flush(d, 10000), -EIO);
+	wg_dlog_get_stats(d, &s);
+	assert_int_equal(s.queued, 4);
+	assert_int_equal(s.dropped, 2);
+	assert_int_equal(s.written, 0);
+	assert_int_equal(s.unavailable, 1);
+	assert_true(s.errors >= 2);
+	assert_non_null(strstr(s.last_error, "open: "));
+	assert_int_equal(mkdir(sub, 0750), 0);
+	assert_true(wait_written(d, 4)); /* the back-off alone, no kick */
+	make_event(&ev, 7);
+	assert_int_equal(wg_dlog_submit(d, &ev), 0);
+	assert_int_equal(wg_dlog_flush(d, 10000), 0);
+	wg_dlog_get_stats(d, &s);
+	assert_int_equal(s.written, 5);
+	assert_int_equal(s.dropped, 2);
+	assert_int_equal(s.unavailable, 0);
+	wg_dlog_close(d);
+	char why[128] = "";
+	assert_int_equal(verify(path, why, sizeof(why)), 0);
+	assert_int_equal(q_int(path, "SELECT count(*) FROM events"), 5);
+	assert_int_equal(q_int(path, "PRAGMA user_version"), wg_dlog_db_latest());
+}
+
+/* wg_dlog_kick (SIGHUP) opens at once, not at the end of a long back-off;
+ * rows still waiting at close are dropped and close does not hang. */
+static void test_open_kick(void **state)
+{
+	char sub[300], path[340], err[256] = "";
+	struct wg_dlog_event ev;
+	struct wg_dlog_stats s;
+	db_path(sub, sizeof(sub), "kicked");
+	snprintf(path, sizeof(path), "%s/kick.db", sub);
+	struct wg_dlog_params p = {.open_retry_ms = 3600000, .open_retry_max_ms = 3600000};
+	struct wg_dlog *d = wg_dlog_open(path, &p, err, sizeof(err));
+	assert_non_null(d);
+	make_event(&ev, 1);
+	assert_int_equal(wg_dlog_submit(d, &ev), 0);
+	assert_int_equal(mkdir(sub, 0750), 0);
+	wg_dlog_kick(d);
+	assert_true(wait_written(d, 1));
+	wg_dlog_close(d);
+	assert_int_equal(q_int(path, "SELECT count(*) FROM events"), 1);
+
+	/* never openable: close drops what waits, promptly */
+	db_path(path, sizeof(path), "nowhere/x.db");
+	d = wg_dlog_open(path, &p, err, sizeof(err));
+	assert_non_null(d);
+	assert_int_equal(wg_dlog_submit(d, &ev), 0);
+	uint64_t t0 = now_us();
+	wg_dlog_close(d);
+	assert_true(now_us() - t0 < 5000000); /* 5 s */
+	(void)s;
+}
+
+/* Issue 15 item 6: the database deleted (or renamed) under the writer is
+ * replaced by a fresh one at the path, so later rows are not lost. */
+static void check_replaced(const char *name, int rename_it)
+{
+	char path[300], old[340], why[128] = "";
+	struct wg_dlog_event ev;
+	struct wg_dlog_stats s;
+	db_path(path, sizeof(path), name);
+	struct wg_dlog *d = open_ok(path, NULL);
+	for (int i = 0; i < 3; i++) {
+		make_event(&ev, i);
+		assert_int_equal(wg_dlog_submit(d, &ev), 0);
+	}
+	assert_int_equal(wg_dlog_flush(d, 10000), 0);
+	snprintf(old, sizeof(old), "%s.old", path);
+	if (rename_it)
+		assert_int_equal(rename(path, old), 0);
+	else
+		assert_int_equal(unlink(path), 0);
+	for (int i = 3; i < 5; i++) {
+		make_event(&ev, i);
+		assert_int_equal(wg_dlog_submit(d, &ev), 0);
+	}
+	assert_int_equal(wg_dlog_flush(d, 10000), 0);
+	wg_dlog_get_stats(d, &s);
+	assert_int_equal(s.reopened, 1);
+	assert_int_equal(s.written, 5);
+	assert_int_equal(s.dropped, 0);
+	/* readable while the writer still has it open */
+	assert_int_equal(q_int(path, "SELECT count(*) FROM events"), 2);
+	wg_dlog_close(d);
+	assert_int_equal(q_int(path, "SELECT count(*) FROM events WHERE "
+			       "qname IN ('n3.download.windowsupdate.com', "
+			       "'n4.download.windowsupdate.com')"), 2);
+	assert_int_equal(q_int(path, "SELECT min(id) FROM events"), 1); /* a new chain */
+	assert_int_equal(q_int(path, "PRAGMA user_version"), wg_dlog_db_latest());
+	assert_int_equal(verify(path, why, sizeof(why)), 0);
+	if (rename_it) {
+		assert_int_equal(q_int(old, "SELECT count(*) FROM events WHERE qname = "
+				       "'n2.download.windowsupdate.com'"), 1);
+		assert_int_equal(verify(old, why, sizeof(why)), 0);
+	}
+}
+
+static void test_deleted_replaced(void **state)
+{
+	check_replaced("deleted.db", 0);
+}
+
+static void test_renamed_replaced(void **state)
+{
+	check_replaced("renamed.db", 1);
 }
 
 static void test_privacy(void **state)
@@ -515,6 +674,10 @@ int main(void)
 		cmocka_unit_test(test_close_flushes),
 		cmocka_unit_test(test_readonly_never_blocks),
 		cmocka_unit_test(test_not_ours),
+		cmocka_unit_test(test_open_retried),
+		cmocka_unit_test(test_open_kick),
+		cmocka_unit_test(test_deleted_replaced),
+		cmocka_unit_test(test_renamed_replaced),
 		cmocka_unit_test(test_privacy),
 	};
 	return cmocka_run_group_tests_name("dlog", tests, setup, teardown);
