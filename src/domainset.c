@@ -418,8 +418,8 @@ static int parse_header(char *line, char *group, size_t gcap, int *default_on,
 	return 0;
 }
 
-int wg_domainset_parse_file(const char *path, const char *const *enabled_groups,
-			    wg_domainset_line_cb cb, void *arg, char *err, size_t errcap)
+int wg_domainset_scan_file(const char *path, const char *const *enabled_groups,
+			   wg_domainset_scan_cb cb, void *arg, char *err, size_t errcap)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
@@ -429,56 +429,67 @@ int wg_domainset_parse_file(const char *path, const char *const *enabled_groups,
 	}
 	char line[1024];
 	char group[64] = "";
-	int loaded = 1;
-	unsigned lineno = 0;
+	struct wg_domainset_line l = {.group = group, .group_default_on = 1, .group_on = 1};
 	int rc = 0;
 	char why[256];
 	why[0] = 0;
 
 	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		size_t l = strlen(line);
-		if (l == sizeof(line) - 1 && line[l - 1] != '\n' && !feof(f)) {
+		l.lineno++;
+		size_t n = strlen(line);
+		if (n == sizeof(line) - 1 && line[n - 1] != '\n' && !feof(f)) {
 			snprintf(why, sizeof(why), "line too long (over %zu bytes)",
 				 sizeof(line) - 1);
 			rc = -EINVAL;
 			break;
 		}
-		char *hash = strchr(line, '#');
-		if (hash)
-			*hash = 0;
+		char *comment = strchr(line, '#');
+		if (comment) {
+			*comment++ = 0;
+			while (*comment == ' ' || *comment == '\t' || *comment == '#')
+				comment++;
+			size_t cl = strlen(comment);
+			while (cl && (comment[cl - 1] == '\n' || comment[cl - 1] == '\r' ||
+				      comment[cl - 1] == ' ' || comment[cl - 1] == '\t'))
+				comment[--cl] = 0;
+		}
+		l.comment = comment ? comment : "";
+		l.header = 0;
+		l.entry = NULL;
+		l.rest = "";
 		char *p = line;
 		while (*p == ' ' || *p == '\t')
 			p++;
-		l = strlen(p);
-		while (l && (p[l - 1] == '\n' || p[l - 1] == '\r' || p[l - 1] == ' ' ||
-			     p[l - 1] == '\t'))
-			p[--l] = 0;
-		if (l == 0)
-			continue;
-		if (p[0] == '[') {
+		n = strlen(p);
+		while (n && (p[n - 1] == '\n' || p[n - 1] == '\r' || p[n - 1] == ' ' ||
+			     p[n - 1] == '\t'))
+			p[--n] = 0;
+		if (n == 0) {
+			if (!comment)
+				continue;
+		} else if (p[0] == '[') {
 			const char *r = "";
-			int default_on;
-			if (parse_header(p, group, sizeof(group), &default_on, &r) < 0) {
+			if (parse_header(p, group, sizeof(group), &l.group_default_on, &r) < 0) {
 				snprintf(why, sizeof(why), "%s", r);
 				rc = -EINVAL;
 				break;
 			}
-			loaded = group_enabled(group, default_on, enabled_groups);
-			continue;
-		}
-		if (!loaded)
-			continue;
-		char *rest = p;
-		while (*rest && *rest != ' ' && *rest != '\t')
-			rest++;
-		if (*rest) {
-			*rest++ = 0;
-			while (*rest == ' ' || *rest == '\t')
+			l.group_on = group_enabled(group, l.group_default_on, enabled_groups);
+			l.header = 1;
+		} else {
+			char *rest = p;
+			while (*rest && *rest != ' ' && *rest != '\t')
 				rest++;
+			if (*rest) {
+				*rest++ = 0;
+				while (*rest == ' ' || *rest == '\t')
+					rest++;
+			}
+			l.entry = p;
+			l.rest = rest;
 		}
 		why[0] = 0;
-		rc = cb(arg, group, p, rest, why, sizeof(why));
+		rc = cb(arg, &l, why, sizeof(why));
 		if (rc < 0) {
 			if (!why[0])
 				snprintf(why, sizeof(why), "%s", strerror(-rc));
@@ -489,10 +500,31 @@ int wg_domainset_parse_file(const char *path, const char *const *enabled_groups,
 		rc = -EIO;
 		snprintf(err, errcap, "%s: read error", path);
 	} else if (rc < 0) {
-		snprintf(err, errcap, "%s:%u: %s", path, lineno, why);
+		snprintf(err, errcap, "%s:%u: %s", path, l.lineno, why);
 	}
 	fclose(f);
 	return rc;
+}
+
+struct parse_adapter {
+	wg_domainset_line_cb cb;
+	void *arg;
+};
+
+/* The entries of loaded groups, as wg_domainset_parse_file() promises. */
+static int parse_adapt(void *arg, const struct wg_domainset_line *l, char *err, size_t errcap)
+{
+	const struct parse_adapter *a = arg;
+	if (!l->entry || !l->group_on)
+		return 0;
+	return a->cb(a->arg, l->group, l->entry, l->rest, err, errcap);
+}
+
+int wg_domainset_parse_file(const char *path, const char *const *enabled_groups,
+			    wg_domainset_line_cb cb, void *arg, char *err, size_t errcap)
+{
+	struct parse_adapter a = {cb, arg};
+	return wg_domainset_scan_file(path, enabled_groups, parse_adapt, &a, err, errcap);
 }
 
 static int load_cb(void *arg, const char *group, const char *entry, const char *rest,

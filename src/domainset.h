@@ -84,6 +84,28 @@ int wg_domainset_foreach(const struct wg_domainset *set, wg_domainset_entry_cb c
 typedef int (*wg_domainset_line_cb)(void *arg, const char *group, const char *entry,
 				    const char *rest, char *err, size_t errcap);
 
+/* One line of a list file as wg_domainset_scan_file() hands it over. All
+ * strings are borrowed, valid during the call. */
+struct wg_domainset_line {
+	unsigned lineno;
+	const char *group;    /* the current group ("" before any header) */
+	int group_default_on; /* its header says default=on (or none: "" group) */
+	int group_on;         /* it is loaded with the given enabled_groups */
+	int header;           /* this line is the group's header (entry NULL) */
+	const char *entry;    /* the first word; NULL for a header or a comment line */
+	const char *rest;     /* the words after entry, "" */
+	const char *comment;  /* the text after '#', trimmed, "" when none */
+};
+typedef int (*wg_domainset_scan_cb)(void *arg, const struct wg_domainset_line *l, char *err,
+				    size_t errcap);
+
+/* Read a list file whole, for tools that show it (`wuguardctl domains`):
+ * cb gets every group header, every entry of every group, loaded or not,
+ * and every line that holds only a comment. Errors as
+ * wg_domainset_parse_file(). */
+int wg_domainset_scan_file(const char *path, const char *const *enabled_groups,
+			   wg_domainset_scan_cb cb, void *arg, char *err, size_t errcap);
+
 /* Parse a list file and call cb for each entry of each loaded group.
  * enabled_groups: NULL or a NULL-terminated array of group names; a name
  * switches on a default=off group, "-name" switches off a default-on group.

@@ -368,8 +368,27 @@ static void test_real_wu_list(void **state)
 		{"officecdn.microsoft.com", 1},
 		{"x.officecdn.microsoft.com", 1},
 		{"officecdn.microsoft.com.edgesuite.net", 1},
-		{"a.microsoft.com.edgesuite.net", 1},
 		{"catalog.update.microsoft.com", 1},
+		/* issue 17: patterns Microsoft documents that the set missed */
+		{"licensing.mp.microsoft.com", 1},
+		{"purchase.md.mp.microsoft.com", 1},
+		{"livetileedge.dsx.mp.microsoft.com", 1},
+		{"cdn.storeedgefd.dsx.mp.microsoft.com", 1},
+		{"x.displaycatalog.mp.microsoft.com", 1},
+		{"crl.microsoft.com", 1},
+		{"x.download.microsoft.com", 1},
+		{"win1910.ipv6.microsoft.com", 1},
+		{"x.cdn.office.net", 1},
+		{"x.statics.teams.cdn.office.net", 1},
+		{"do.dsp.mp.microsoft.com", 1},
+		/* broader than any document: now in the off-by-default
+		 * cache-appliance group */
+		{"a.microsoft.com.edgesuite.net", 0},
+		{"microsoft.com.edgesuite.net", 0},
+		{"cdn.office.net", 0},
+		{"ipv6.microsoft.com", 0},
+		{"mp.microsoft.com", 0},
+		{"dsx.mp.microsoft.com", 0},
 		/* not WU names */
 		{"microsoft.com", 0},
 		{"www.microsoft.com", 0},
@@ -394,6 +413,248 @@ static void test_real_wu_list(void **state)
 	assert_false(wg_domainset_match_str(s, "microsoft.com"));
 	assert_true(wg_domainset_match_str(s, "ctldl.windowsupdate.com"));
 	wg_domainset_free(s);
+
+	/* the generic Microsoft hosts: download.microsoft.com and
+	 * go.microsoft.com on by default in a group that can be switched off,
+	 * www.microsoft.com off by default, crl.microsoft.com in crl */
+	s = wg_domainset_new();
+	const char *const generic_off[] = {"-microsoft-download", "microsoft-www",
+					   "cache-appliance", NULL};
+	assert_int_equal(wg_domainset_load_file(s, path, generic_off, err, sizeof(err)), 0);
+	assert_false(wg_domainset_match_str(s, "download.microsoft.com"));
+	assert_false(wg_domainset_match_str(s, "x.download.microsoft.com"));
+	assert_false(wg_domainset_match_str(s, "go.microsoft.com"));
+	assert_true(wg_domainset_match_str(s, "www.microsoft.com"));
+	assert_true(wg_domainset_match_str(s, "crl.microsoft.com"));
+	assert_true(wg_domainset_match_str(s, "a.microsoft.com.edgesuite.net"));
+	/* what the groups do not cover stays guarded */
+	assert_true(wg_domainset_match_str(s, "download.windowsupdate.com"));
+	assert_true(wg_domainset_match_str(s, "officecdn.microsoft.com.edgesuite.net"));
+	wg_domainset_free(s);
+	s = wg_domainset_new();
+	assert_int_equal(wg_domainset_load_file(s, path, NULL, err, sizeof(err)), 0);
+	assert_true(wg_domainset_match_str(s, "download.microsoft.com"));
+	assert_true(wg_domainset_match_str(s, "go.microsoft.com"));
+	assert_true(wg_domainset_match_str(s, "crl.microsoft.com"));
+	assert_false(wg_domainset_match_str(s, "www.microsoft.com"));
+	assert_true(wg_domainset_match_str(s, "ctldl.windowsupdate.com"));
+	wg_domainset_free(s);
+}
+
+/* Every entry of db/wu-domains.list names its source: a key of a
+ * "#@source KEY REPOSITORY PATH" line above it, in the entry's comment. */
+struct source_check {
+	char keys[32][16];
+	size_t n_keys;
+	size_t entries, unsourced;
+	unsigned unsourced_line[8];
+	size_t microsoft_keys; /* keys of MicrosoftDocs repositories */
+	size_t marked_keys;    /* other keys, each marked "NOT Microsoft" */
+	size_t unmarked_keys;
+};
+
+static int has_key(const struct source_check *c, const char *w, size_t n)
+{
+	for (size_t i = 0; i < c->n_keys; i++)
+		if (strlen(c->keys[i]) == n && strncmp(c->keys[i], w, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int source_line(void *arg, const struct wg_domainset_line *l, char *err, size_t errcap)
+{
+	struct source_check *c = arg;
+	(void)err;
+	(void)errcap;
+	if (!l->entry && !l->header && strncmp(l->comment, "@source ", 8) == 0) {
+		char key[16], repo[128];
+		assert_int_equal(sscanf(l->comment + 8, "%15s %127s", key, repo), 2);
+		assert_true(c->n_keys < 32);
+		snprintf(c->keys[c->n_keys++], sizeof(c->keys[0]), "%s", key);
+		if (strncmp(repo, "MicrosoftDocs/", 14) == 0)
+			c->microsoft_keys++;
+		else if (strstr(l->comment, "NOT Microsoft"))
+			c->marked_keys++;
+		else
+			c->unmarked_keys++;
+		return 0;
+	}
+	if (!l->entry)
+		return 0;
+	c->entries++;
+	int found = 0;
+	for (const char *p = l->comment; *p && !found;) {
+		while (*p && strchr(" \t,;:()", *p))
+			p++;
+		size_t n = strcspn(p, " \t,;:()");
+		found = n && has_key(c, p, n);
+		p += n;
+	}
+	if (!found && c->unsourced < 8)
+		c->unsourced_line[c->unsourced] = l->lineno;
+	c->unsourced += !found;
+	return 0;
+}
+
+static void test_real_wu_list_sources(void **state)
+{
+	char path[1024], err[512];
+	real_list_path(path, sizeof(path), "wu-domains.list");
+	struct source_check c;
+	memset(&c, 0, sizeof(c));
+	int rc = wg_domainset_scan_file(path, NULL, source_line, &c, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_true(c.entries > 50);
+	assert_true(c.microsoft_keys >= 7); /* the documents of issue 17 */
+	assert_int_equal(c.unmarked_keys, 0);
+	if (c.unsourced)
+		fail_msg("%zu entries without a source key, first at lines %u %u %u", c.unsourced,
+			 c.unsourced_line[0], c.unsourced_line[1], c.unsourced_line[2]);
+
+	/* the check itself catches an entry without a source */
+	const char *text = "#@source K MicrosoftDocs/x a.md\n[g]\na.example # K\n"
+			   "b.example # a comment naming nothing\nc.example\n";
+	write_tmp(path, sizeof(path), text);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(wg_domainset_scan_file(path, NULL, source_line, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.entries, 3);
+	assert_int_equal(c.unsourced, 2);
+	assert_int_equal(c.unsourced_line[0], 4);
+	assert_int_equal(c.unsourced_line[1], 5);
+	unlink(path);
+}
+
+/* Issue 17: the core endpoint patterns Microsoft documents for Windows
+ * Update, Delivery Optimization, Defender updates, the Store and CRL (the
+ * keys are db/wu-domains.list's #@source keys), measured against the set
+ * with its default groups: every one guarded but www.microsoft.com, which
+ * only its off-by-default group holds. "*.x" counts as guarded when a name
+ * below x is. */
+static void test_real_wu_list_documented(void **state)
+{
+	static const struct {
+		const char *pattern, *docs;
+	} doc[] = {
+		{"*.update.microsoft.com", "W11 WUTS WSUS MDAV INTUNE"},
+		{"*.windowsupdate.com", "W11 DOFAQ WUTS WSUS MDAV INTUNE"},
+		{"*.delivery.mp.microsoft.com", "W11 WUTS DOFAQ MDAV INTUNE"},
+		{"*.dl.delivery.mp.microsoft.com", "W11 WUTS DOEP DOFAQ INTUNE"},
+		{"*.download.windowsupdate.com", "WSUS WUTS DOEP MDAV"},
+		{"download.windowsupdate.com", "WSUS DOFAQ"},
+		{"windowsupdate.microsoft.com", "WSUS"},
+		{"*.windowsupdate.microsoft.com", "WSUS"},
+		{"wustat.windows.com", "WSUS"},
+		{"ntservicepack.microsoft.com", "WSUS"},
+		{"download.microsoft.com", "WSUS"},
+		{"go.microsoft.com", "WSUS MDAV"},
+		{"dl.delivery.mp.microsoft.com", "WSUS"},
+		{"adl.windows.com", "W11 INTUNE"},
+		{"tsfe.trafficshaping.dsp.mp.microsoft.com", "W11 WUTS DOFAQ INTUNE"},
+		{"emdl.ws.microsoft.com", "WUTS"},
+		{"*.prod.do.dsp.mp.microsoft.com", "W11 WUTS DOFAQ INTUNE"},
+		{"*.do.dsp.mp.microsoft.com", "DOEP INTUNE20"},
+		{"*.b1.download.windowsupdate.com", "DOEP"},
+		{"*.au.download.windowsupdate.com", "DOEP"},
+		{"*.au.b1.download.windowsupdate.com", "DOEP"},
+		{"*.tlu.dl.delivery.mp.microsoft.com", "DOEP"},
+		{"*.ctldl.windowsupdate.com", "DOEP"},
+		{"*.emdl.ws.microsoft.com", "DOEP22 INTUNE20"},
+		{"win1910.ipv6.microsoft.com", "DOFAQ"},
+		{"*.officecdn.microsoft.com", "DOEP"},
+		{"*.officecdn.microsoft.com.edgesuite.net", "DOEP"},
+		{"*.cdn.office.net", "DOEP"},
+		{"definitionupdates.microsoft.com", "W11 MDAV"},
+		{"*.download.microsoft.com", "MDAV"},
+		{"fe3cr.delivery.mp.microsoft.com", "MDAV"},
+		{"ctldl.windowsupdate.com", "W11 MDAV"},
+		{"www.microsoft.com", "MDAV"},
+		{"displaycatalog.mp.microsoft.com", "W11 INTUNE"},
+		{"storeedgefd.dsx.mp.microsoft.com", "W11 INTUNE"},
+		{"livetileedge.dsx.mp.microsoft.com", "W11"},
+		{"storecatalogrevocation.storequality.microsoft.com", "W11"},
+		{"licensing.mp.microsoft.com", "W11 INTUNE"},
+		{"purchase.md.mp.microsoft.com", "INTUNE"},
+		{"cdn.storeedgefd.dsx.mp.microsoft.com", "INTUNE"},
+		{"crl.microsoft.com", "MDAV"},
+	};
+	char path[1024], err[512], probe[300];
+	real_list_path(path, sizeof(path), "wu-domains.list");
+	for (int www = 0; www < 2; www++) {
+		struct wg_domainset *s = wg_domainset_new();
+		const char *const groups[] = {www ? "microsoft-www" : "-none", NULL};
+		assert_int_equal(wg_domainset_load_file(s, path, groups, err, sizeof(err)), 0);
+		size_t guarded = 0, n = sizeof(doc) / sizeof(doc[0]);
+		for (size_t i = 0; i < n; i++) {
+			const char *p = doc[i].pattern;
+			if (p[0] == '*')
+				snprintf(probe, sizeof(probe), "wgcov%s", p + 1);
+			else
+				snprintf(probe, sizeof(probe), "%s", p);
+			int g = wg_domainset_match_str(s, probe);
+			if (!g && !(www == 0 && strcmp(p, "www.microsoft.com") == 0))
+				fail_msg("documented pattern %s (%s) not guarded", p, doc[i].docs);
+			guarded += (size_t)g;
+		}
+		print_message("documented patterns guarded%s: %zu / %zu\n",
+			      www ? " (microsoft-www on)" : "", guarded, n);
+		assert_int_equal(guarded, www ? n : n - 1);
+		wg_domainset_free(s);
+	}
+}
+
+/* wg_domainset_scan_file() hands over every group, loaded or not, its
+ * header, entries with their comments, and comment lines. */
+struct scan_seen {
+	char lines[16][96];
+	size_t n;
+};
+
+static int scan_line(void *arg, const struct wg_domainset_line *l, char *err, size_t errcap)
+{
+	struct scan_seen *s = arg;
+	(void)err;
+	(void)errcap;
+	assert_true(s->n < 16);
+	snprintf(s->lines[s->n++], sizeof(s->lines[0]), "%u %s %d%d%d %s|%s|%s", l->lineno,
+		 l->group[0] ? l->group : "-", l->header, l->group_default_on, l->group_on,
+		 l->entry ? l->entry : "(none)", l->rest, l->comment);
+	return 0;
+}
+
+static void test_scan_file(void **state)
+{
+	const char *text = "top.example\n"
+			   "# a comment line\n"
+			   "\n"
+			   "[on]\n"
+			   "a.example   # src A\n"
+			   "[off default=off] # why\n"
+			   "*.b.example\n"
+			   "c.example extra words\n";
+	char path[64], err[256];
+	write_tmp(path, sizeof(path), text);
+	struct scan_seen s;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(wg_domainset_scan_file(path, NULL, scan_line, &s, err, sizeof(err)), 0);
+	static const char *want[] = {
+		"1 - 011 top.example||",
+		"2 - 011 (none)||a comment line",
+		"4 on 111 (none)||",
+		"5 on 011 a.example||src A",
+		"6 off 100 (none)||why",
+		"7 off 000 *.b.example||",
+		"8 off 000 c.example|extra words|",
+	};
+	assert_int_equal(s.n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < s.n; i++)
+		assert_string_equal(s.lines[i], want[i]);
+	/* switched on, the off group's lines say so */
+	memset(&s, 0, sizeof(s));
+	const char *const on[] = {"off", NULL};
+	assert_int_equal(wg_domainset_scan_file(path, on, scan_line, &s, err, sizeof(err)), 0);
+	assert_string_equal(s.lines[5], "7 off 001 *.b.example||");
+	unlink(path);
 }
 
 static void test_real_cdn_list(void **state)
@@ -427,6 +688,9 @@ int main(void)
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_file_long_line),
 		cmocka_unit_test(test_file_groups),
+		cmocka_unit_test(test_scan_file),
+		cmocka_unit_test(test_real_wu_list_sources),
+		cmocka_unit_test(test_real_wu_list_documented),
 		cmocka_unit_test(test_real_wu_list),
 		cmocka_unit_test(test_real_cdn_list),
 	};
