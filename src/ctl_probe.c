@@ -30,6 +30,7 @@
 #include "record.h"
 #include "upstream.h"
 #include "wire.h"
+#include "wulist.h"
 
 #define PROBE_CONCURRENCY 16 /* names in flight: a small burst for any resolver */
 #define PROBE_OVERRIDES 64
@@ -60,7 +61,9 @@ struct job {
 	uint8_t wire[WG_NAME_MAX];/* lower-case wire form */
 	uint16_t wire_len;
 	uint8_t wu;               /* in the loaded WU set */
-	char *group;              /* owned: the set's group, NULL outside the set */
+	char *group;              /* owned: the deciding entry's group, NULL outside the set */
+	char *groups;             /* owned: every loaded group covering it, ", "-separated,
+				   * "config" for [guard] add; NULL outside the set */
 	struct check checks[2];
 	size_t n_checks;
 	size_t next;              /* the check running now, or to run next */
@@ -277,18 +280,59 @@ static int cmp_job(const void *a, const void *b)
 	return strcmp(((const struct job *)a)->text, ((const struct job *)b)->text);
 }
 
+/* Every group a name in the set belongs to: the loaded groups of the file
+ * with an entry covering it (the set keeps one group a name), and "config"
+ * for a [guard] add entry. */
+static int name_groups(const struct wg_wulist *l, const struct wg_domainset *added,
+		       const uint8_t *wire, char **out)
+{
+	size_t idx[64];
+	size_t n = l ? wg_wulist_groups_of(l, wire, 1, idx, 64) : 0;
+	size_t len = 1;
+	n = n > 64 ? 64 : n;
+	for (size_t k = 0; k < n; k++)
+		len += strlen(l->groups[idx[k]].name) + 2;
+	len += 8;
+	if (!(*out = malloc(len)))
+		return -ENOMEM;
+	(*out)[0] = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (k)
+			strcat(*out, ", ");
+		strcat(*out, l->groups[idx[k]].name[0] ? l->groups[idx[k]].name : "-");
+	}
+	if (added && wg_domainset_match_wire(added, wire))
+		strcat(strcat(*out, n ? ", " : ""), "config");
+	return 0;
+}
+
 /* After the array has its final place: set membership, checks, back
  * pointers. */
 static int finish_jobs(struct probe *p, const struct opts *o)
 {
 	const struct wg_domainset *wu = wg_crosscheck_wu_set(p->xc);
-	for (size_t i = 0; i < p->n_jobs; i++) {
+	struct wg_wulist *l = NULL;
+	struct wg_domainset *added = wg_domainset_new();
+	char path[1024], err[512];
+	const char *enabled[65];
+	if (!added)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->cfg.domains_add.n; i++)
+		wg_domainset_add(added, p->cfg.domains_add.v[i], "config");
+	/* the cross-check has read this file already: an error here is not
+	 * expected, and costs only the group list */
+	wg_wulist_path(&p->cfg, path, sizeof(path));
+	wg_wulist_enabled(&p->cfg, enabled, sizeof(enabled) / sizeof(enabled[0]));
+	if (wg_wulist_load(path, enabled, &l, err, sizeof(err)) < 0)
+		perr("groups: %s", err);
+	int rc = 0;
+	for (size_t i = 0; i < p->n_jobs && rc == 0; i++) {
 		struct job *j = &p->jobs[i];
 		const char *g = wg_domainset_match_group(wu, j->wire);
 		j->p = p;
 		j->wu = g != NULL;
-		if (g && !(j->group = strdup(g)))
-			return -ENOMEM;
+		if (g && (!(j->group = strdup(g)) || name_groups(l, added, j->wire, &j->groups) < 0))
+			rc = -ENOMEM;
 		if (o->want_a)
 			j->checks[j->n_checks++].qtype = WG_TYPE_A;
 		if (o->want_aaaa)
@@ -297,7 +341,9 @@ static int finish_jobs(struct probe *p, const struct opts *o)
 			j->checks[k].job = j;
 		p->open_checks += j->n_checks;
 	}
-	return 0;
+	wg_wulist_free(l);
+	wg_domainset_free(added);
+	return rc;
 }
 
 /* --- the run ------------------------------------------------------------ */
@@ -523,6 +569,10 @@ static void print_table(const struct probe *p, FILE *o)
 	fputc('\n', o);
 	if (outside)
 		fputs("* not in the WU set: the daemon forwards it without a check\n", o);
+	fputs("\ngroups:\n", o);
+	for (size_t i = 0; i < p->n_jobs; i++)
+		fprintf(o, "  %s %s\n", p->jobs[i].text,
+			p->jobs[i].groups ? p->jobs[i].groups : "(not in the WU set)");
 }
 
 static void print_json(const struct job *j, const struct check *c, FILE *o)
@@ -536,6 +586,15 @@ static void print_json(const struct job *j, const struct check *c, FILE *o)
 		wg_ctl_json_str(o, j->group);
 	else
 		fputs("null", o);
+	fputs(",\"groups\":[", o);
+	for (const char *g = j->groups; g && *g;) {
+		size_t n = strcspn(g, ",");
+		fprintf(o, "%s\"%.*s\"", g == j->groups ? "" : ",", (int)n, g);
+		g += n;
+		while (*g == ',' || *g == ' ')
+			g++;
+	}
+	fputc(']', o);
 	if (!c->have_verdict) {
 		fputs(",\"category\":\"no-verdict\",\"severity\":null,\"action\":null,"
 		      "\"would_repair\":false,\"local\":null,\"public\":null,\"markers\":[],"
@@ -605,6 +664,7 @@ static void probe_free(struct probe *p)
 	for (size_t i = 0; i < p->n_jobs; i++) {
 		free(p->jobs[i].text);
 		free(p->jobs[i].group);
+		free(p->jobs[i].groups);
 	}
 	free(p->jobs);
 	if (p->cfg_ready)

@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "ctl_out.h"
+#include "ctl_domains.h"
 #include "ctl_probe.h"
 #include "dlog.h"
 #include "dlog_db.h"
@@ -98,13 +99,15 @@ static void usage(FILE *out)
 	      "  backup FILE                            consistent copy of the live database\n"
 	      "  stats                                  database facts and health counters\n", out);
 	wg_ctl_probe_usage(out);
+	wg_ctl_domains_usage(out);
 	fputs("filters: --since T --until T --category C --severity S --name GLOB\n"
 	      "         --client GLOB --upstream GLOB\n"
 	      "times: 10m 1h 24h 7d 30d (ago), today, yesterday, all, YYYY-MM-DD[ HH:MM[:SS]],\n"
 	      "       @EPOCH; local time unless --utc\n"
 	      "-c CONFIG: the daemon's config file: its [database] path (unless --db),\n"
 	      "           and its hide-name / hide-client entries stay hidden; for probe,\n"
-	      "           its upstreams, WU set, lists and timeouts\n", out);
+	      "           its upstreams, WU set, lists and timeouts; for domains, its\n"
+	      "           [guard] domains, groups, add and remove\n", out);
 }
 
 /* --- time ------------------------------------------------------------- */
@@ -1410,6 +1413,8 @@ int main(int argc, char **argv)
 	/* probe reads the config as the daemon does (with its own flags on
 	 * top); it needs no database */
 	int probe = strcmp(argv[optind], "probe") == 0;
+	if (strcmp(argv[optind], "domains") == 0)
+		return wg_ctl_domains(argc - optind, argv + optind, config);
 	if (config && !probe)
 		load_config(config);
 	/* --db, then WUGUARD_DB, then the config's [database] path */

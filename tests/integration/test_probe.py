@@ -63,7 +63,7 @@ CORP_RULES = [
     'local-data: "v6.update.microsoft.com. 300 A 192.0.2.42"',
 ]
 
-JSON_KEYS = ("name", "type", "wu", "group", "category", "severity", "action",
+JSON_KEYS = ("name", "type", "wu", "group", "groups", "category", "severity", "action",
              "would_repair", "local", "public", "markers", "authenticated", "error")
 SIDE_KEYS = ("rcode", "flags", "ede", "cname", "addresses", "min_ttl", "upstream",
              "latency_us", "status")
@@ -139,6 +139,15 @@ def mixed_json():
     h.ok(r is not None and r["wu"] is True and r["group"] == "windows-update" and
          r["error"] is None,
          "it is in the WU set, with the group of its exact entry", json.dumps(r))
+    # every group of the real list that covers a name, in file order: ctldl
+    # is an entry of windows-update, defender and crl
+    r = row(rows, CTLDL, "A")
+    h.ok(r is not None and r["groups"] == ["windows-update", "defender", "crl"],
+         "groups: every group holding an entry that covers ctldl", json.dumps(r))
+    r = row(rows, DOWNLOAD, "A")
+    h.ok(r is not None and r["groups"] == ["windows-update", "defender"],
+         "groups: download.windowsupdate.com, its exact entry and defender's "
+         "*.windowsupdate.com", json.dumps(r))
     h.ok(r is not None and r["local"]["upstream"] == addr(E.corp.addr) and
          r["public"]["upstream"] == addr(E.auth.addr) and r["authenticated"] is False,
          "the sides name the upstreams; plain DNS is not authenticated", json.dumps(r))
@@ -177,6 +186,9 @@ def mixed_table():
     h.ok("3 checks: 1 sinkhole, 1 blocked-rcode, 1 match" in out,
          "the footer counts the verdicts in rule order", out)
     h.ok(all(len(l) <= 80 for l in ls), "the table fits 80 columns here", out)
+    h.ok("groups:\n" in out and
+         ("  %s. windows-update, defender, crl\n" % CTLDL) in out,
+         "below the table: every group of each name", out)
 
 
 def clean_exit_0():
@@ -236,7 +248,11 @@ def write_domains():
                    "*.windowsupdate.com\n"
                    "%s\n"
                    "[optional default=off]\n"
-                   "%s\n" % (DOWNLOAD, CTLDL, FE3))
+                   "%s\n"
+                   "[extra]\n"
+                   "*.windowsupdate.com\n"
+                   "[extra-off default=off]\n"
+                   "%s\n" % (DOWNLOAD, CTLDL, FE3, DOWNLOAD))
 
 
 def default_names_domains():
@@ -249,6 +265,9 @@ def default_names_domains():
          *dump(out, err))
     h.ok(rows and all(r["wu"] is True and r["group"] == "windows-update" for r in rows),
          "each with its group from the file", json.dumps(rows))
+    h.ok(rows and all(r["groups"] == ["windows-update", "extra"] for r in rows),
+         "groups: both loaded groups covering each name, not the off one",
+         json.dumps(rows))
     h.eq(rc, 1, "ctldl among them is sinkholed: exit 1", err)
 
 
@@ -269,6 +288,19 @@ def default_names_config():
     r = row(rows, WWW_UPDATE, "A")
     h.ok(r is not None and r["group"] == "config" and r["category"] == "match",
          "a name from [guard] add: group config, judged", json.dumps(rows))
+    h.ok(r is not None and r["groups"] == ["config"],
+         "a name from [guard] add: groups [config]", json.dumps(rows))
+    r = row(rows, FE3, "A")
+    h.ok(r is not None and r["groups"] == ["optional"],
+         "a name of a group switched on by the config: that group", json.dumps(rows))
+    rc2, out2, err2, _ = probe("--format", "json", "--type", "A", CTLDL, OUTSIDE, config=conf)
+    rows2 = lines(out2)
+    r = row(rows2, CTLDL, "A")
+    h.ok(r is not None and r["wu"] is False and r["groups"] == [],
+         "a name taken out by [guard] remove: no groups", *dump(out2, err2))
+    r = row(rows2, OUTSIDE, "A")
+    h.ok(r is not None and r["groups"] == [], "a name outside the set: no groups",
+         json.dumps(r))
     r = row(rows, FE3, "A")
     h.ok(r is not None and r["category"] == "blocked-rcode" and
          r["local"]["upstream"] == addr(E.corp.addr),
