@@ -62,6 +62,8 @@ MS_ZONE = (W.soa() +
            "v6both.update 300 IN AAAA 2001:db8::45\n"
            "v6bad.update 300 IN A 192.0.2.46\n"
            "v6bad.update 300 IN AAAA 2001:db8::46\n"
+           "v6slow.update 300 IN A 192.0.2.47\n"
+           "v6slow.update 300 IN AAAA 2001:db8::47\n"
            "fe2cr.update 300 IN A 192.0.2.41\n"
            "fe3.delivery.mp 300 IN A 192.0.2.35\n"
            "fe3cr.delivery.mp 300 IN A 192.0.2.39\n"
@@ -488,6 +490,8 @@ V6_RULES = [
     'local-data: "v6both.update.microsoft.com. 300 A 192.0.2.45"',
     'local-zone: "v6bad.update.microsoft.com." redirect',
     'local-data: "v6bad.update.microsoft.com. 300 A 146.112.61.106"',
+    'local-zone: "v6slow.update.microsoft.com." static',
+    'local-data: "v6slow.update.microsoft.com. 300 A 192.0.2.47"',
 ]
 V6_PUBLIC_A_DELAY = 0.3  # s: the public A verdict comes after the AAAA one
 
@@ -498,10 +502,11 @@ class DelayA:
     public AAAA answer is in before the A exchange of the name has a verdict,
     whatever order the client asked in."""
 
-    def __init__(self, upstream):
+    def __init__(self, upstream, delay=V6_PUBLIC_A_DELAY):
         import socket
         import threading
         self.upstream = upstream
+        self.delay = delay
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((W.LOOPBACK, 0))
         self.addr = self.sock.getsockname()
@@ -514,7 +519,7 @@ class DelayA:
         try:
             q = dns.message.from_wire(wire)
             if q.question[0].rdtype == dns.rdatatype.A:
-                time.sleep(V6_PUBLIC_A_DELAY)
+                time.sleep(self.delay)
             _, reply = W.ask(self.upstream, q, timeout=2)
             if reply is not None:
                 self.sock.sendto(reply, src)
@@ -618,6 +623,25 @@ def ipv6_suppression_any_order():
                      ("v6first", "v6alone", "v6both", "v6bad")}), [],
              "%s: no rows for the internal A checks or other names" % mode,
              json.dumps(rows)[:1500])
+
+    # the A verdict comes too late: public-wait bounds the wait, then the
+    # AAAA is judged without it (nodata, repaired), as before
+    late = DelayA(PUBLIC.addr, delay=1.5)
+    wg = h.wuguard([ub.addr], name="wuguard-v6-late", public=late.addr,
+                   config=guard_config({"guard": {"public-wait": 300}}),
+                   args=["--mode", "repair", "--domains", DOMAINS])
+    t0 = time.monotonic()
+    m = ask(wg, "v6slow.update.microsoft.com", "AAAA")
+    dt = time.monotonic() - t0
+    h.eq(view(m, "AAAA"), "2001:db8::47",
+         "A verdict later than public-wait: the AAAA is judged nodata and repaired",
+         W.describe(m))
+    h.ok(dt < 1.2, "... after public-wait (300 ms), not after the late A (1.5 s)",
+         "took %.2f s" % dt)
+    rows = db_rows(wg)
+    mine = rows_for(rows, "v6slow.update.microsoft.com", "AAAA")
+    h.eq(sorted({(r.get("category"), r.get("action")) for r in mine}), [("nodata", "public")],
+         "the late case's row: nodata, served public", json.dumps(rows)[:1500])
 
 
 PUBLIC = None
