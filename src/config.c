@@ -79,6 +79,7 @@ static const struct key keys[] = {
 	{"server", "mode", K_MODE, OFF(mode), 0, 0, 0},
 	{"server", "tcp-idle-timeout", K_U32, OFF(tcp_idle_ms), 0, 1, 3600000},
 	{"server", "tcp-max-clients", K_U32, OFF(tcp_max_clients), 0, 1, 65535},
+	{"server", "tcp-per-client", K_U32, OFF(tcp_per_client), 0, 1, 65535},
 	{"server", "max-inflight", K_U32, OFF(max_inflight), 0, 1, 1048576},
 	{"server", "pidfile", K_STR, OFF(pidfile), 0, 0, 0},
 	{"server", "identity", K_STR, OFF(identity), 0, 0, 255},
@@ -619,6 +620,7 @@ int wg_config_defaults(struct wg_config *c)
 	c->mode = WG_MODE_REPAIR;
 	c->tcp_idle_ms = 10000;
 	c->tcp_max_clients = 256;
+	c->tcp_per_client = 32;
 	c->max_inflight = 4096;
 
 	c->timeout_ms = 1000;
@@ -1058,7 +1060,8 @@ static bool addr_is_local_if(const struct wg_addr *a, const struct ifaddrs *ifs)
 /* Loop guard: would a query to ns come back to one of our listeners?
  * Same address and port; or we listen on a wildcard address on ns's port
  * and ns is a loopback or local interface address. [::] counts for IPv4
- * too, since a dual-stack socket receives IPv4 as well. */
+ * too when it is dual-stack (wg_addr_listen_dual), since it then receives
+ * IPv4 as well. */
 static bool is_self(const struct wg_config *c, const struct wg_addr *ns, const struct ifaddrs *ifs)
 {
 	for (size_t i = 0; i < c->n_listen; i++) {
@@ -1069,6 +1072,9 @@ static bool is_self(const struct wg_config *c, const struct wg_addr *ns, const s
 			continue;
 		if (l->ss.ss_family == AF_INET && ns->ss.ss_family != AF_INET)
 			continue;
+		if (ns->ss.ss_family == AF_INET && !wg_addr_listen_dual(c->listen, c->n_listen, i) &&
+		    l->ss.ss_family != AF_INET)
+			continue; /* an IPv6-only [::]: IPv4 goes to another socket */
 		if (addr_is_loopback(ns) || addr_is_local_if(ns, ifs))
 			return true;
 	}

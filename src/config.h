@@ -37,6 +37,7 @@ struct wg_config {
 	enum wg_mode mode;
 	uint32_t tcp_idle_ms;       /* idle TCP client timeout */
 	uint32_t tcp_max_clients;
+	uint32_t tcp_per_client;    /* TCP connections per client address (IPv6: per /64) */
 	uint32_t max_inflight;      /* query slots; beyond: SERVFAIL + counted */
 	char *pidfile;              /* owned, NULL: none */
 	char *identity;             /* owned, NULL: hostname.bind/id.server REFUSED */

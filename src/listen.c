@@ -9,6 +9,13 @@
  * shorter than the maximum ends the round without a final EAGAIN read:
  * epoll is level-triggered and reports what came in meanwhile.
  *
+ * A wildcard socket asks for IP_PKTINFO / IPV6_PKTINFO with every datagram
+ * (control buffers preallocated beside the batch) and hands the same
+ * message back with the answer, so a host with several addresses answers
+ * from the one the client asked; a reply from another address is dropped
+ * by the client. No extra system call: the control data rides in the same
+ * recvmmsg and sendmmsg.
+ *
  * TCP connections carry RFC 7766 framing; several queries may be in flight
  * per connection and are answered in completion order. A connection is
  * freed only when it is closed and no query still holds it. Pipelining is
@@ -19,9 +26,21 @@
  * answers without limit. Reading resumes from the uv_prepare, never from
  * inside the resolver's answer path.
  *
+ * The TCP slots are shared, so a few clients must not be able to hold them
+ * all (RFC 7766 6.2.3): a client the ACL refuses is closed at accept; one
+ * client address (IPv6: one /64, which a single host fills with SLAAC and
+ * temporary addresses) holds at most tcp-per-client connections, counted in
+ * a keyed hash table; when every slot is taken the longest-idle connection
+ * (the head of an LRU list, moved on every read and answer) is closed for
+ * the new one; and once 3/4 of the slots are taken the idle timeout drops
+ * to a tenth until fewer than half are. Idle timers are lazy: activity only
+ * stamps the connection, and the timer, when it fires, re-arms for what is
+ * left.
+ *
  * libuv itself keeps a reserve descriptor to shed connections on EMFILE; on
- * top of that we accept-and-close beyond tcp-max-clients so a flood cannot
- * starve the UDP side of descriptors. */
+ * top of that we accept-and-close beyond tcp-max-clients (when no
+ * connection is idle) so a flood cannot starve the UDP side of
+ * descriptors. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -30,7 +49,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
+#include <sodium.h>
 
 #include "listen.h"
 #include "log.h"
@@ -43,6 +64,16 @@
 #define UDP_READ_ROUNDS 4 /* full batches read per readiness before yielding */
 #define TCP_PIPELINE_MAX 64           /* queries in flight per connection */
 #define TCP_WQ_HIGH (256 * 1024)      /* bytes of answers queued per connection */
+#define TCP_SRC_BUCKETS 1024          /* per-client table; chains stay short */
+#define TCP_SRC_KEY 9                 /* family byte, then IPv4 or the IPv6 /64 */
+#define TCP_EVICT_SCAN 16             /* LRU entries looked at for an idle victim */
+#define TCP_PRESSURE_MIN_MS 200       /* shortest idle timeout under pressure */
+
+/* Room for one IP_PKTINFO or IPV6_PKTINFO message, aligned for cmsghdr. */
+union wg_ctl {
+	struct cmsghdr hdr;
+	uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+};
 
 struct wg_conn {
 	struct wg_listen *l;      /* borrowed: owner */
@@ -59,17 +90,28 @@ struct wg_conn {
 	int paused;               /* not read: too much in flight */
 	struct wg_conn *resume_next; /* on the listener's resume list (holds a ref) */
 	int resume_queued;
+	int counted;              /* in the LRU list, the source table and n_open */
+	TAILQ_ENTRY(wg_conn) lru; /* open connections, least recently active first */
+	struct wg_conn *src_next; /* same bucket of the source table */
+	uint32_t src_bucket;
+	uint8_t src_key[TCP_SRC_KEY];
+	uint64_t last_ms;         /* last read or answer, uv_now */
+	uint64_t due_ms;          /* when the idle timer fires */
 };
 
 struct wg_udp_sock {
 	uv_poll_t poll;
 	int fd;                        /* owned; -1: not open */
 	struct wg_listen *l;           /* borrowed: owner */
+	int family;                    /* of the socket */
+	int pktinfo;                   /* wildcard: answer from the query's destination */
+	int dual;                      /* [::] that also takes IPv4 */
 	/* answers waiting for the next sendmmsg */
 	unsigned nout;
 	struct mmsghdr out[UDP_BATCH];
 	struct iovec oiov[UDP_BATCH];
 	struct sockaddr_storage oaddr[UDP_BATCH];
+	union wg_ctl octl[UDP_BATCH];
 	uint8_t obuf[UDP_BATCH][UDP_SLOT];
 };
 
@@ -81,13 +123,19 @@ struct wg_tcp_sock {
 struct wg_listen {
 	uv_loop_t *loop;               /* borrowed */
 	wg_listen_query_cb cb;
+	wg_listen_allow_cb allow;      /* NULL: everyone */
 	void *arg;
 	struct wg_listen_params p;
 	struct wg_udp_sock *udp;       /* owned array */
 	struct wg_tcp_sock *tcp;       /* owned array */
 	size_t n;
 	size_t n_udp_open, n_tcp_open;
-	struct wg_conn conns;          /* sentinel */
+	struct wg_conn conns;          /* sentinel: every connection not yet freed */
+	TAILQ_HEAD(, wg_conn) lru;     /* borrowed: the open ones, least recently active first */
+	struct wg_conn *src[TCP_SRC_BUCKETS]; /* borrowed: open ones by client address */
+	uint8_t src_hkey[crypto_shorthash_KEYBYTES];
+	size_t n_open;                 /* open (not closing) connections */
+	int pressure;                  /* short idle timeouts: the slots are filling up */
 	size_t closing_handles;
 	int closed;
 	struct wg_listen_stats st;
@@ -97,6 +145,7 @@ struct wg_listen {
 	struct mmsghdr in[UDP_BATCH];
 	struct iovec iiov[UDP_BATCH];
 	struct sockaddr_storage iaddr[UDP_BATCH];
+	union wg_ctl ictl[UDP_BATCH];
 	uint8_t *rbuf;                 /* owned: UDP_BATCH slots of UDP_RSLOT */
 };
 
@@ -139,6 +188,107 @@ static void udp_flush(struct wg_udp_sock *s)
 	}
 }
 
+/* The destination of a datagram read on a wildcard socket, from its
+ * IP_PKTINFO / IPV6_PKTINFO message; dst_set stays 0 without one. */
+static void udp_read_dst(struct msghdr *h, struct wg_client *c)
+{
+	c->dst_set = 0;
+	if (h->msg_flags & MSG_CTRUNC)
+		return;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			/* ipi_spec_dst, not ipi_addr: our own address even when
+			 * the query went to a broadcast address */
+			if (pi.ipi_spec_dst.s_addr == htonl(INADDR_ANY))
+				continue;
+			memset(&c->dst, 0, sizeof(c->dst));
+			c->dst.s6_addr[10] = c->dst.s6_addr[11] = 0xff;
+			memcpy(c->dst.s6_addr + 12, &pi.ipi_spec_dst, 4);
+			c->dst_ifindex = (unsigned)pi.ipi_ifindex;
+			c->dst_set = 1;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			/* a multicast destination is no source we may send from */
+			if (IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr) ||
+			    IN6_IS_ADDR_UNSPECIFIED(&pi.ipi6_addr))
+				continue;
+			c->dst = pi.ipi6_addr;
+			c->dst_ifindex = pi.ipi6_ifindex;
+			c->dst_set = 1;
+		}
+	}
+}
+
+/* The control message that makes an answer to c leave from the address c
+ * asked. Returns its length, 0 when there is none to send. */
+static size_t udp_put_ctl(const struct wg_udp_sock *s, const struct wg_client *c,
+			  union wg_ctl *ctl)
+{
+	if (!s->pktinfo || !c->dst_set)
+		return 0;
+	memset(ctl, 0, sizeof(*ctl));
+	struct cmsghdr *cm = &ctl->hdr;
+	if (s->family == AF_INET) {
+		struct in_pktinfo pi;
+		memset(&pi, 0, sizeof(pi));
+		/* the source only: ifindex 0 leaves the way out to the routing
+		 * table, which may differ from the way in (as unbound and
+		 * dnsmasq do) */
+		memcpy(&pi.ipi_spec_dst, c->dst.s6_addr + 12, 4);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	}
+	struct in6_pktinfo pi;
+	memset(&pi, 0, sizeof(pi));
+	/* the interface only where our address needs it to be unique
+	 * (link-local); a v4-mapped source makes the kernel send IPv4 */
+	pi.ipi6_addr = c->dst;
+	if (IN6_IS_ADDR_LINKLOCAL(&c->dst))
+		pi.ipi6_ifindex = c->dst_ifindex;
+	cm->cmsg_level = IPPROTO_IPV6;
+	cm->cmsg_type = IPV6_PKTINFO;
+	cm->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	return CMSG_SPACE(sizeof(pi));
+}
+
+/* c's address as s's family wants it (IPv4 as ::ffff:a.b.c.d on [::]).
+ * Returns its length. */
+static socklen_t udp_put_dest(const struct wg_udp_sock *s, const struct wg_client *c,
+			      struct sockaddr_storage *out)
+{
+	if (s->family == AF_INET6)
+		return wg_addr_map6(&c->addr, out);
+	memcpy(out, &c->addr, sizeof(struct sockaddr_in));
+	return sizeof(struct sockaddr_in);
+}
+
+/* Fill one outgoing message: name, iovec and control in the caller's
+ * storage. */
+static void udp_put_msg(const struct wg_udp_sock *s, const struct wg_client *c,
+			struct msghdr *h, struct sockaddr_storage *name, struct iovec *iov,
+			union wg_ctl *ctl)
+{
+	memset(h, 0, sizeof(*h));
+	h->msg_name = name;
+	h->msg_namelen = udp_put_dest(s, c, name);
+	h->msg_iov = iov;
+	h->msg_iovlen = 1;
+	size_t cl = udp_put_ctl(s, c, ctl);
+	if (cl) {
+		h->msg_control = ctl;
+		h->msg_controllen = cl;
+	}
+}
+
 static void run_resumes(struct wg_listen *l);
 
 static void on_flush(uv_prepare_t *h)
@@ -167,6 +317,10 @@ static void on_udp_readable(uv_poll_t *p, int status, int events)
 			l->in[i].msg_hdr.msg_namelen = sizeof(l->iaddr[i]);
 			l->in[i].msg_hdr.msg_iov = &l->iiov[i];
 			l->in[i].msg_hdr.msg_iovlen = 1;
+			if (s->pktinfo) {
+				l->in[i].msg_hdr.msg_control = &l->ictl[i];
+				l->in[i].msg_hdr.msg_controllen = sizeof(l->ictl[i]);
+			}
 		}
 		int n = recvmmsg(s->fd, l->in, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
@@ -183,6 +337,11 @@ static void on_udp_readable(uv_poll_t *p, int status, int events)
 			c.conn = NULL;
 			memcpy(&c.addr, &l->iaddr[i], h->msg_namelen <= sizeof(c.addr)
 							     ? h->msg_namelen : sizeof(c.addr));
+			c.dst_set = 0;
+			if (s->pktinfo)
+				udp_read_dst(h, &c);
+			if (s->dual)
+				wg_addr_unmap(&c.addr); /* the ACL, the log, plugins see IPv4 */
 			l->cb(l->arg, &c, l->rbuf + (size_t)i * UDP_RSLOT, l->in[i].msg_len);
 		}
 		if (s->fd >= 0 && s->nout)
@@ -215,21 +374,155 @@ static void on_conn_handle_closed(uv_handle_t *h)
 	}
 }
 
+/* --- TCP slots: per-client table, LRU list, pressure --- */
+
+static void on_idle(uv_timer_t *t);
+
+/* The idle timeout now: a tenth (at least TCP_PRESSURE_MIN_MS) under
+ * pressure, so idle connections make room before new ones must evict. */
+static uint64_t idle_timeout(const struct wg_listen *l)
+{
+	uint64_t ms = l->p.tcp_idle_ms, brief = ms / 10;
+	if (!l->pressure)
+		return ms;
+	if (brief < TCP_PRESSURE_MIN_MS)
+		brief = TCP_PRESSURE_MIN_MS;
+	return brief < ms ? brief : ms;
+}
+
+static void conn_arm(struct wg_conn *c, uint64_t due)
+{
+	uint64_t now = uv_now(c->l->loop);
+	c->due_ms = due;
+	uv_timer_start(&c->idle, on_idle, due > now ? due - now : 0, 0);
+}
+
+/* Under pressure from 3/4 of the slots (checked at accept) until fewer
+ * than half are taken (checked at close); the gap keeps a count near one
+ * mark from flapping. Entering it pulls every armed deadline in; leaving
+ * it needs nothing: an early timer finds the connection was active and
+ * re-arms for the rest. */
+static void pressure_on(struct wg_listen *l)
+{
+	if (l->pressure || (uint64_t)l->n_open * 4 < (uint64_t)l->p.tcp_max_clients * 3)
+		return;
+	l->pressure = 1;
+	l->st.tcp_pressure++;
+	uint64_t t = idle_timeout(l);
+	struct wg_conn *c;
+	TAILQ_FOREACH(c, &l->lru, lru)
+		if (c->last_ms + t < c->due_ms)
+			conn_arm(c, c->last_ms + t);
+}
+
+static void pressure_off(struct wg_listen *l)
+{
+	if (l->pressure && (uint64_t)l->n_open * 2 < l->p.tcp_max_clients)
+		l->pressure = 0;
+}
+
+/* A client's table key: its IPv4 address, or the /64 of its IPv6 one (a
+ * host has a /64 of SLAAC and temporary addresses to spread over). */
+static void src_key(const struct sockaddr_storage *ss, uint8_t key[TCP_SRC_KEY])
+{
+	memset(key, 0, TCP_SRC_KEY);
+	if (ss->ss_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		key[0] = 6;
+		memcpy(key + 1, ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr, 8);
+	}
+}
+
+/* Open connections with c's key, c not counted yet. */
+static uint64_t src_count(const struct wg_listen *l, const struct wg_conn *c)
+{
+	uint64_t n = 0;
+	for (const struct wg_conn *o = l->src[c->src_bucket]; o; o = o->src_next)
+		n += memcmp(o->src_key, c->src_key, TCP_SRC_KEY) == 0;
+	return n;
+}
+
+static void conn_count_in(struct wg_conn *c)
+{
+	struct wg_listen *l = c->l;
+	c->counted = 1;
+	c->src_next = l->src[c->src_bucket];
+	l->src[c->src_bucket] = c;
+	TAILQ_INSERT_TAIL(&l->lru, c, lru);
+	l->n_open++;
+}
+
+static void conn_count_out(struct wg_conn *c)
+{
+	struct wg_listen *l = c->l;
+	if (!c->counted)
+		return;
+	c->counted = 0;
+	struct wg_conn **pp = &l->src[c->src_bucket];
+	while (*pp != c)
+		pp = &(*pp)->src_next;
+	*pp = c->src_next;
+	TAILQ_REMOVE(&l->lru, c, lru);
+	l->n_open--;
+	pressure_off(l);
+}
+
+/* A read or an answer: the connection is not idle. The timer is left
+ * alone (lazy: it re-arms when it fires). */
+static void conn_touch(struct wg_conn *c)
+{
+	c->last_ms = uv_now(c->l->loop);
+	if (c->counted && TAILQ_NEXT(c, lru)) {
+		TAILQ_REMOVE(&c->l->lru, c, lru);
+		TAILQ_INSERT_TAIL(&c->l->lru, c, lru);
+	}
+}
+
 static void conn_close(struct wg_conn *c)
 {
 	if (c->closing)
 		return;
 	c->closing = 1;
+	conn_count_out(c);
 	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->idle, on_conn_handle_closed);
 	c->refs--; /* the open reference */
 }
 
+/* Every slot is taken: close the least recently active connection that
+ * has no query being resolved, among the TCP_EVICT_SCAN oldest. Returns 1
+ * when one was closed. */
+static int evict_idle(struct wg_listen *l)
+{
+	unsigned k = 0;
+	struct wg_conn *c;
+	TAILQ_FOREACH(c, &l->lru, lru) {
+		if (k++ == TCP_EVICT_SCAN)
+			break;
+		if (c->held == 0) {
+			l->st.tcp_evicted++;
+			conn_close(c);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void on_idle(uv_timer_t *t)
 {
 	struct wg_conn *c = t->data;
-	c->l->st.tcp_idle_closed++;
-	conn_close(c);
+	struct wg_listen *l = c->l;
+	uint64_t now = uv_now(l->loop), tmo = idle_timeout(l);
+	if (c->held > 0) {
+		conn_arm(c, now + tmo); /* a query is being resolved: not idle */
+	} else if (now - c->last_ms < tmo) {
+		conn_arm(c, c->last_ms + tmo);
+	} else {
+		l->st.tcp_idle_closed++;
+		conn_close(c);
+	}
 }
 
 static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -279,6 +572,7 @@ static void conn_dispatch(struct wg_conn *c)
 		cl.udp = NULL;
 		cl.conn = c;
 		cl.addr = c->peer;
+		cl.dst_set = 0;
 		l->st.tcp_in++;
 		if (flen > 0)
 			l->cb(l->arg, &cl, c->buf + off + 2, flen);
@@ -304,7 +598,7 @@ static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return;
 	c->len += (size_t)nread;
-	uv_timer_again(&c->idle);
+	conn_touch(c);
 	conn_dispatch(c);
 }
 
@@ -360,17 +654,45 @@ static void on_connection(uv_stream_t *server, int status)
 	l->conns.next->prev = c;
 	l->conns.next = c;
 	l->st.tcp_clients++;
+	int plen = sizeof(c->peer);
 	int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
-	if (rc < 0 || l->st.tcp_clients > l->p.tcp_max_clients) {
+	if (rc == 0)
+		rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &plen);
+	if (rc < 0) {
 		l->st.tcp_rejected++;
 		conn_close(c);
 		return;
 	}
+	wg_addr_unmap(&c->peer); /* IPv4 on a dual-stack [::] */
+	if (l->allow && !l->allow(l->arg, (const struct sockaddr *)&c->peer)) {
+		/* it would only ever get REFUSED: not worth a slot */
+		l->st.tcp_denied++;
+		conn_close(c);
+		return;
+	}
+	uint64_t h;
+	src_key(&c->peer, c->src_key);
+	crypto_shorthash((unsigned char *)&h, c->src_key, TCP_SRC_KEY, l->src_hkey);
+	c->src_bucket = (uint32_t)(h % TCP_SRC_BUCKETS);
+	if (src_count(l, c) >= l->p.tcp_per_client) {
+		l->st.tcp_per_client_closed++;
+		conn_close(c);
+		return;
+	}
+	while (l->n_open >= l->p.tcp_max_clients && evict_idle(l))
+		;
+	if (l->n_open >= l->p.tcp_max_clients) {
+		l->st.tcp_rejected++; /* every slot is busy resolving */
+		conn_close(c);
+		return;
+	}
 	l->st.tcp_accepted++;
-	int plen = sizeof(c->peer);
-	uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &plen);
+	conn_count_in(c);
+	c->last_ms = uv_now(l->loop);
+	c->due_ms = UINT64_MAX;
+	pressure_on(l);
+	conn_arm(c, c->last_ms + idle_timeout(l));
 	uv_tcp_nodelay(&c->tcp, 1);
-	uv_timer_start(&c->idle, on_idle, l->p.tcp_idle_ms, l->p.tcp_idle_ms);
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_conn_alloc, on_conn_read) < 0)
 		conn_close(c);
 }
@@ -383,37 +705,49 @@ static void on_sock_closed(uv_handle_t *h)
 }
 
 /* Socket, options and bind for one UDP address; s->fd stays -1 on failure.
- * Returns 0 or a negative errno. */
+ * s->pktinfo and s->dual are set by the caller. Returns 0 or a negative
+ * errno. */
 static int udp_open(uv_loop_t *loop, struct wg_udp_sock *s, const struct sockaddr *sa)
 {
-	int one = 1;
+	int one = 1, zero = 0;
 	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	s->family = sa->sa_family;
 	/* no SO_REUSEADDR: on Linux it would let another socket (another
 	 * user's, on an unprivileged port) bind the same UDP address and take
 	 * a share of the queries; UDP has no TIME_WAIT to wait out anyway.
 	 * A bigger receive buffer rides out bursts (dnsperf, storms). */
 	int rcv = 4 << 20;
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	/* answers never exceed 1232 bytes: send them unfragmented (DF) as DNS
+	 * flag day 2020 asks; it also spares the kernel an IP ID hash per
+	 * packet. On [::] it applies to the IPv4 it takes. */
+	int pmtu = IP_PMTUDISC_PROBE;
 	socklen_t len;
+	int rc = 0;
 	if (sa->sa_family == AF_INET6) {
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		/* set either way: net.ipv6.bindv6only must not decide */
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, s->dual ? &zero : &one, sizeof(int)) < 0 ||
+		    (s->pktinfo &&
+		     setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0))
+			rc = -errno;
+		if (s->dual)
+			setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
 		len = sizeof(struct sockaddr_in6);
 	} else {
-		/* answers never exceed 1232 bytes: send them unfragmented (DF)
-		 * as DNS flag day 2020 asks; it also spares the kernel an IP ID
-		 * hash per packet */
-		int pmtu = IP_PMTUDISC_PROBE;
 		setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+		if (s->pktinfo && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0)
+			rc = -errno;
 		len = sizeof(struct sockaddr_in);
 	}
-	if (bind(fd, sa, len) < 0) {
-		int e = errno;
+	if (rc == 0 && bind(fd, sa, len) < 0)
+		rc = -errno;
+	if (rc < 0) {
 		close(fd);
-		return -e;
+		return rc;
 	}
-	int rc = uv_poll_init(loop, &s->poll, fd);
+	rc = uv_poll_init(loop, &s->poll, fd);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -424,18 +758,36 @@ static int udp_open(uv_loop_t *loop, struct wg_udp_sock *s, const struct sockadd
 	return uv_poll_start(&s->poll, UV_READABLE, on_udp_readable);
 }
 
+/* The error text for a failed bind; a dual-stack [::] also needs the IPv4
+ * port, which is the usual reason it is in use. */
+static void bind_error(char *err, size_t errcap, const char *as, const char *proto, int dual,
+		       int rc)
+{
+	if (dual && rc == -EADDRINUSE)
+		snprintf(err, errcap,
+			 "%s (%s): %s: [::] also takes IPv4 and the IPv4 port is taken; "
+			 "list an IPv4 address on this port too to keep [::] to IPv6",
+			 as, proto, strerror(EADDRINUSE));
+	else
+		snprintf(err, errcap, "%s (%s): %s", as, proto, strerror(-rc));
+}
+
 int wg_listen_open(uv_loop_t *loop, const struct wg_addr *addrs, size_t n,
-		   const struct wg_listen_params *p, wg_listen_query_cb cb, void *arg,
-		   struct wg_listen **out, char *err, size_t errcap)
+		   const struct wg_listen_params *p, wg_listen_query_cb cb,
+		   wg_listen_allow_cb allow, void *arg, struct wg_listen **out, char *err,
+		   size_t errcap)
 {
 	struct wg_listen *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	l->loop = loop;
 	l->cb = cb;
+	l->allow = allow;
 	l->arg = arg;
 	l->p = *p;
 	l->conns.next = l->conns.prev = &l->conns;
+	TAILQ_INIT(&l->lru);
+	randombytes_buf(l->src_hkey, sizeof(l->src_hkey));
 	l->rbuf = malloc((size_t)UDP_BATCH * UDP_RSLOT);
 	l->udp = calloc(n ? n : 1, sizeof(*l->udp));
 	l->tcp = calloc(n ? n : 1, sizeof(*l->tcp));
@@ -456,13 +808,16 @@ int wg_listen_open(uv_loop_t *loop, const struct wg_addr *addrs, size_t n,
 		char as[80];
 		int rc;
 		const struct sockaddr *sa = (const struct sockaddr *)&addrs[i].ss;
+		int dual = wg_addr_listen_dual(addrs, n, i);
 		wg_addr_format(&addrs[i], as, sizeof(as));
 
 		l->udp[i].l = l;
 		l->udp[i].fd = -1;
+		l->udp[i].pktinfo = wg_addr_is_wildcard(&addrs[i]);
+		l->udp[i].dual = dual;
 		rc = udp_open(loop, &l->udp[i], sa);
 		if (rc < 0) {
-			snprintf(err, errcap, "%s (udp): %s", as, strerror(-rc));
+			bind_error(err, errcap, as, "udp", dual, rc);
 			wg_listen_close(l);
 			return rc;
 		}
@@ -471,11 +826,14 @@ int wg_listen_open(uv_loop_t *loop, const struct wg_addr *addrs, size_t n,
 		uv_tcp_init(loop, &l->tcp[i].tcp);
 		l->tcp[i].tcp.data = &l->tcp[i];
 		l->n_tcp_open++;
-		rc = uv_tcp_bind(&l->tcp[i].tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+		/* libuv sets IPV6_V6ONLY either way; a dual-stack [::] takes
+		 * IPv4 connections as UDP does */
+		rc = uv_tcp_bind(&l->tcp[i].tcp, sa,
+				 sa->sa_family == AF_INET6 && !dual ? UV_TCP_IPV6ONLY : 0);
 		if (rc == 0)
 			rc = uv_listen((uv_stream_t *)&l->tcp[i].tcp, 128, on_connection);
 		if (rc < 0) {
-			snprintf(err, errcap, "%s (tcp): %s", as, uv_strerror(rc));
+			bind_error(err, errcap, as, "tcp", dual, rc);
 			wg_listen_close(l);
 			return rc;
 		}
@@ -549,13 +907,15 @@ int wg_listen_send(struct wg_listen *l, const struct wg_client *c, const uint8_t
 		struct wg_udp_sock *s = c->udp;
 		if (s->fd < 0)
 			return -EBADF;
-		socklen_t alen = c->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							       : sizeof(struct sockaddr_in);
 		if (len > UDP_SLOT) {
 			/* never built by the resolver (answers are capped); kept
 			 * correct for any caller */
-			if (sendto(s->fd, pkt, len, MSG_DONTWAIT, (const struct sockaddr *)&c->addr,
-				   alen) < 0) {
+			struct msghdr h;
+			struct sockaddr_storage name;
+			union wg_ctl ctl;
+			struct iovec iov = {(void *)pkt, len};
+			udp_put_msg(s, c, &h, &name, &iov, &ctl);
+			if (sendmsg(s->fd, &h, MSG_DONTWAIT) < 0) {
 				l->st.send_errors++;
 				return -errno;
 			}
@@ -567,12 +927,8 @@ int wg_listen_send(struct wg_listen *l, const struct wg_client *c, const uint8_t
 		memcpy(s->obuf[i], pkt, len);
 		s->oiov[i].iov_base = s->obuf[i];
 		s->oiov[i].iov_len = len;
-		memcpy(&s->oaddr[i], &c->addr, alen);
-		memset(&s->out[i], 0, sizeof(s->out[i]));
-		s->out[i].msg_hdr.msg_name = &s->oaddr[i];
-		s->out[i].msg_hdr.msg_namelen = alen;
-		s->out[i].msg_hdr.msg_iov = &s->oiov[i];
-		s->out[i].msg_hdr.msg_iovlen = 1;
+		s->out[i].msg_len = 0;
+		udp_put_msg(s, c, &s->out[i].msg_hdr, &s->oaddr[i], &s->oiov[i], &s->octl[i]);
 		return 0;
 	}
 	struct wg_conn *conn = c->conn;
@@ -593,6 +949,7 @@ int wg_listen_send(struct wg_listen *l, const struct wg_client *c, const uint8_t
 		l->st.send_errors++;
 		return rc;
 	}
+	conn_touch(conn);
 	return 0;
 }
 

@@ -130,7 +130,7 @@ static void on_sighup(uv_signal_t *s, int signum)
 	m->rec.hide_names = rec.hide_names;
 	m->rec.hide_clients = rec.hide_clients;
 	m->rec.n_hide_clients = rec.n_hide_clients;
-	struct wg_listen_params lp = {c->tcp_idle_ms, c->tcp_max_clients};
+	struct wg_listen_params lp = {c->tcp_idle_ms, c->tcp_max_clients, c->tcp_per_client};
 	wg_listen_set_params(m->listen, &lp);
 	wg_log_set_level((enum wg_log_level)c->log_level);
 	if ((c->db_path || m->cfg->db_path) &&
@@ -167,11 +167,14 @@ static void log_listen_stats(const struct wg_listen *l)
 	wg_listen_get_stats(l, &ls);
 	wg_info("stats",
 		"listen udp_in=%llu udp_too_long=%llu tcp_in=%llu tcp_accepted=%llu "
-		"tcp_rejected=%llu tcp_idle_closed=%llu tcp_paused=%llu tcp_clients=%llu "
+		"tcp_rejected=%llu tcp_denied=%llu tcp_per_client_closed=%llu tcp_evicted=%llu "
+		"tcp_pressure=%llu tcp_idle_closed=%llu tcp_paused=%llu tcp_clients=%llu "
 		"send_errors=%llu",
 		(unsigned long long)ls.udp_in, (unsigned long long)ls.udp_too_long,
 		(unsigned long long)ls.tcp_in, (unsigned long long)ls.tcp_accepted,
-		(unsigned long long)ls.tcp_rejected, (unsigned long long)ls.tcp_idle_closed,
+		(unsigned long long)ls.tcp_rejected, (unsigned long long)ls.tcp_denied,
+		(unsigned long long)ls.tcp_per_client_closed, (unsigned long long)ls.tcp_evicted,
+		(unsigned long long)ls.tcp_pressure, (unsigned long long)ls.tcp_idle_closed,
 		(unsigned long long)ls.tcp_paused, (unsigned long long)ls.tcp_clients,
 		(unsigned long long)ls.send_errors);
 }
@@ -527,9 +530,11 @@ int main(int argc, char **argv)
 		wg_err("main", "%s", err);
 		return startup_fail(&m);
 	}
-	struct wg_listen_params lp = {m.cfg->tcp_idle_ms, m.cfg->tcp_max_clients};
+	struct wg_listen_params lp = {m.cfg->tcp_idle_ms, m.cfg->tcp_max_clients,
+				      m.cfg->tcp_per_client};
 	if ((rc = wg_listen_open(m.loop, m.cfg->listen, m.cfg->n_listen, &lp, wg_resolver_on_query,
-				 m.resolver, &m.listen, err, sizeof(err))) < 0) {
+				 wg_resolver_client_allowed, m.resolver, &m.listen, err,
+				 sizeof(err))) < 0) {
 		wg_err("main", "cannot listen on %s", err);
 		return startup_fail(&m);
 	}

@@ -98,6 +98,58 @@ uint16_t wg_addr_port(const struct wg_addr *a)
 	return 0;
 }
 
+int wg_addr_is_wildcard(const struct wg_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (a->ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+	return 0;
+}
+
+int wg_addr_listen_dual(const struct wg_addr *list, size_t n, size_t i)
+{
+	if (list[i].ss.ss_family != AF_INET6 || !wg_addr_is_wildcard(&list[i]))
+		return 0;
+	for (size_t j = 0; j < n; j++)
+		if (list[j].ss.ss_family == AF_INET && wg_addr_port(&list[j]) == wg_addr_port(&list[i]))
+			return 0;
+	return 1;
+}
+
+void wg_addr_unmap(struct sockaddr_storage *ss)
+{
+	if (ss->ss_family != AF_INET6)
+		return;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+	if (!IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return;
+	struct sockaddr_in s4;
+	memset(&s4, 0, sizeof(s4));
+	s4.sin_family = AF_INET;
+	s4.sin_port = s6->sin6_port;
+	memcpy(&s4.sin_addr, s6->sin6_addr.s6_addr + 12, 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &s4, sizeof(s4));
+}
+
+socklen_t wg_addr_map6(const struct sockaddr_storage *ss, struct sockaddr_storage *out)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
+		memset(s6, 0, sizeof(*s6));
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = s4->sin_port;
+		s6->sin6_addr.s6_addr[10] = 0xff;
+		s6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(s6->sin6_addr.s6_addr + 12, &s4->sin_addr, 4);
+		return sizeof(*s6);
+	}
+	memcpy(out, ss, sizeof(struct sockaddr_in6));
+	return sizeof(struct sockaddr_in6);
+}
+
 int wg_addr_equal(const struct wg_addr *a, const struct wg_addr *b)
 {
 	if (a->ss.ss_family != b->ss.ss_family)

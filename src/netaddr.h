@@ -2,6 +2,7 @@
 #ifndef WG_NETADDR_H
 #define WG_NETADDR_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -25,6 +26,19 @@ void wg_addr_format(const struct wg_addr *a, char *buf, size_t cap);
 /* Same family, address and port. */
 int wg_addr_equal(const struct wg_addr *a, const struct wg_addr *b);
 uint16_t wg_addr_port(const struct wg_addr *a);
+/* 0.0.0.0 or ::? */
+int wg_addr_is_wildcard(const struct wg_addr *a);
+/* Does listen address i, of the n in list, also take IPv4? Only the IPv6
+ * wildcard [::] does (dual-stack), and only when no IPv4 address is listed
+ * on the same port: then that socket takes the IPv4 queries, and a
+ * dual-stack bind would collide with it (EADDRINUSE). */
+int wg_addr_listen_dual(const struct wg_addr *list, size_t n, size_t i);
+/* A v4-mapped IPv6 address (::ffff:a.b.c.d, as a dual-stack socket reports
+ * IPv4 peers) becomes AF_INET in place, port kept; anything else is left. */
+void wg_addr_unmap(struct sockaddr_storage *ss);
+/* The reverse, for sending on an IPv6 socket: AF_INET becomes ::ffff:a.b.c.d
+ * in out; an AF_INET6 ss is copied. Returns the length to give the kernel. */
+socklen_t wg_addr_map6(const struct sockaddr_storage *ss, struct sockaddr_storage *out);
 
 /* Parse "10.0.0.0/8", "fd00::/8", or a bare address (host prefix).
  * Returns 0 or -EINVAL. */

@@ -137,6 +137,11 @@ static int acl_allows(const struct wg_resolver *r, const struct sockaddr *sa)
 	return 0;
 }
 
+int wg_resolver_client_allowed(void *arg, const struct sockaddr *client)
+{
+	return acl_allows(arg, client);
+}
+
 static size_t udp_limit(const struct wg_waiter *w)
 {
 	if (!w->client.udp)

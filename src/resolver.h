@@ -46,6 +46,10 @@ int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_reso
 int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char *err, size_t errcap);
 /* The listener callback (arg = the resolver). */
 void wg_resolver_on_query(void *arg, const struct wg_client *client, const uint8_t *pkt, size_t len);
+/* The ACL's verdict on a client (arg: the resolver), for the listener to
+ * close a TCP connection the resolver would only answer REFUSED. Returns 1
+ * when allowed. */
+int wg_resolver_client_allowed(void *arg, const struct sockaddr *client);
 /* Tell the resolver which listener answers go out through. */
 void wg_resolver_set_listener(struct wg_resolver *r, struct wg_listen *l);
 struct wg_record_ctx;

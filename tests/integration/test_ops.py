@@ -78,6 +78,7 @@ def emfile():
     ns = h.nsd({Z: W.ZONE})
     wg = h.wuguard([ns.addr], prefix=["prlimit", "--nofile=64:64", "--"],
                    config=W.wg_config(server={"tcp-max-clients": 1000,
+                                              "tcp-per-client": 1000,
                                               "tcp-idle-timeout": 60000}))
     m, _ = W.query(wg.addr, "www.%s" % Z)
     h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "answers under a 64-descriptor limit")

@@ -59,6 +59,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.log_level, WG_LOG_INFO);
 	assert_int_equal(c.tcp_idle_ms, 10000);
 	assert_int_equal(c.tcp_max_clients, 256);
+	assert_int_equal(c.tcp_per_client, 32);
 	assert_int_equal(c.max_inflight, 4096);
 	assert_int_equal(c.timeout_ms, 1000);
 	assert_int_equal(c.retries, 2);
@@ -101,6 +102,7 @@ static const char every_key[] =
 	"mode = monitor\n"
 	"tcp-idle-timeout = 2500\n"
 	"tcp-max-clients = 17\n"
+	"tcp-per-client = 3\n"
 	"max-inflight = 99\n"
 	"pidfile = /run/wuguard.pid\n"
 	"identity = resolver one\n"
@@ -174,6 +176,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c.mode, WG_MODE_MONITOR);
 	assert_int_equal(c.tcp_idle_ms, 2500);
 	assert_int_equal(c.tcp_max_clients, 17);
+	assert_int_equal(c.tcp_per_client, 3);
 	assert_int_equal(c.max_inflight, 99);
 	assert_string_equal(c.pidfile, "/run/wuguard.pid");
 	assert_string_equal(c.identity, "resolver one");
@@ -335,6 +338,8 @@ static const struct bad_case bad_cases[] = {
 	{"server", "max-inflight = 4294967296", "too large (at most 1048576)"},
 	{"server", "tcp-max-clients = 0", "too small (at least 1)"},
 	{"server", "tcp-max-clients =", "'' is not a whole number"},
+	{"server", "tcp-per-client = 0", "too small (at least 1)"},
+	{"server", "tcp-per-client = 65536", "too large (at most 65535)"},
 	{"server", "log-level = loud", "not a log level"},
 	{"server", "mode = fix", "not a mode"},
 	{"server", "listen = 127.0.0.1", "is not ADDR:PORT"},
