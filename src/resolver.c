@@ -169,16 +169,13 @@ static void send_reply(struct wg_resolver *r, const struct wg_waiter *w, size_t 
 	    wg_wire_name_eq(p + WG_HDR_LEN, w->qname))
 		memcpy(p + WG_HDR_LEN, w->qname, w->qname_len);
 	size_t opt = w->has_edns ? WG_OPT_LEN + (ede >= 0 ? 6 : 0) : 0;
-	if (len + opt > udp_limit(w)) {
-		size_t qend = WG_HDR_LEN + (size_t)w->qname_len + 4;
-		if (qend > len)
-			qend = WG_HDR_LEN;
-		wg_put16(p + 2, (uint16_t)(wg_get16(p + 2) | WG_F_TC));
-		wg_put16(p + 6, 0);
-		wg_put16(p + 8, 0);
-		wg_put16(p + 10, 0);
-		len = qend;
-		r->st.truncated++;
+	size_t lim = udp_limit(w);
+	if (len + opt > lim) {
+		len = wg_wire_truncate(p, len, lim > opt ? lim - opt : 0, w->do_bit);
+		if (wg_get16(p + 2) & WG_F_TC)
+			r->st.truncated++;
+		else
+			r->st.trimmed++;
 	}
 	if (w->has_edns) {
 		int n = wg_wire_append_opt(p, len, sizeof(r->out), w->do_bit, ede);
@@ -988,7 +985,8 @@ void wg_resolver_log_stats(const struct wg_resolver *r)
 	wg_info("stats",
 		"queries=%llu cache_hits=%llu cache_misses=%llu shared=%llu stale=%llu "
 		"prefetch=%llu upstream_failures=%llu servfail=%llu formerr=%llu notimp=%llu "
-		"refused=%llu norec_refused=%llu dropped=%llu truncated=%llu policy_blocked=%llu "
+		"refused=%llu norec_refused=%llu dropped=%llu truncated=%llu trimmed=%llu "
+		"policy_blocked=%llu "
 		"policy_overridden=%llu",
 		(unsigned long long)s->queries, (unsigned long long)s->cache_hits,
 		(unsigned long long)s->cache_misses, (unsigned long long)s->shared,
@@ -997,7 +995,8 @@ void wg_resolver_log_stats(const struct wg_resolver *r)
 		(unsigned long long)s->formerr, (unsigned long long)s->notimp,
 		(unsigned long long)s->refused, (unsigned long long)s->norec_refused,
 		(unsigned long long)s->dropped,
-		(unsigned long long)s->truncated, (unsigned long long)s->policy_blocked,
+		(unsigned long long)s->truncated, (unsigned long long)s->trimmed,
+		(unsigned long long)s->policy_blocked,
 		(unsigned long long)s->policy_overridden);
 	wg_info("stats", "cache entries=%llu bytes=%llu evictions=%llu",
 		(unsigned long long)cs.entries, (unsigned long long)cs.bytes,

@@ -31,6 +31,7 @@ struct wg_resolver_stats {
 	uint64_t norec_refused;   /* RD=0 query not in the cache (of refused) */
 	uint64_t dropped;         /* not answered: runt, QR=1, no slot */
 	uint64_t truncated;       /* answered TC=1 to a UDP client */
+	uint64_t trimmed;         /* too big for a UDP client, fitted without TC */
 	uint64_t policy_blocked;  /* answered by a plugin verdict */
 	uint64_t policy_overridden; /* plugin verdicts on WU names set aside */
 };

@@ -530,16 +530,76 @@ int wg_wire_append_opt(uint8_t *pkt, size_t len, size_t cap, int do_bit, int ede
 	return (int)(len + n);
 }
 
-size_t wg_wire_truncate(uint8_t *pkt, size_t len, const struct wg_query_info *qi)
+size_t wg_wire_truncate(uint8_t *pkt, size_t len, size_t limit, int dnssec)
 {
-	size_t keep = qi->question_end ? qi->question_end : WG_HDR_LEN;
-	if (keep > len)
-		keep = len;
+	struct wg_wire_iter it;
+	struct wg_wire_rr rr;
+	if (len < WG_HDR_LEN)
+		return len;
+	if (wg_wire_iter_init(&it, pkt, len) < 0) {
+		/* not a message we can walk: the header alone, TC=1 */
+		wg_put16(pkt + 4, 0);
+		goto tc;
+	}
+	size_t qend = it.off;
+	unsigned an = wg_get16(pkt + 6), ns = wg_get16(pkt + 8);
+	uint16_t flags = wg_get16(pkt + 2);
+	/* what a negative answer needs from the authority section: its SOA
+	 * (RFC 2308 5), and with DNSSEC the whole section, the denial proofs
+	 * and their signatures (RFC 4035 3.1.3) */
+	int negative = an == 0 || WG_RCODE(flags) == WG_RCODE_NXDOMAIN;
+	unsigned need = an;
+	uint8_t prev[WG_NAME_MAX], cur[WG_NAME_MAX];
+	int prev_len = -1;
+	uint16_t prev_type = 0, prev_class = 0;
+	unsigned keep_n = 0;
+	size_t keep_off = qend;
+	int rc, over = 0;
+	/* walk every record: the SOA a negative answer needs may lie past
+	 * the limit */
+	while ((rc = wg_wire_iter_next(&it, &rr)) > 0) {
+		int cl = wg_wire_name_read(pkt, len, rr.owner, cur);
+		if (cl < 0) {
+			rc = -EBADMSG;
+			break;
+		}
+		/* a cut may fall only between RRsets (RFC 2181 9: no partial
+		 * RRset without TC), and an RRSIG stays with what it signs */
+		int boundary = rr.index == an || rr.index == an + ns || prev_len != cl ||
+			       memcmp(prev, cur, (size_t)cl) != 0 || rr.rclass != prev_class ||
+			       (rr.type != prev_type && rr.type != WG_TYPE_RRSIG);
+		if (!over && boundary) {
+			keep_n = rr.index;
+			keep_off = rr.owner;
+		}
+		if (it.off > limit)
+			over = 1;
+		if (negative && rr.index >= an && rr.index < an + ns &&
+		    (dnssec || rr.type == WG_TYPE_SOA))
+			need = rr.index + 1;
+		memcpy(prev, cur, (size_t)cl);
+		prev_len = cl;
+		prev_type = rr.type;
+		prev_class = rr.rclass;
+	}
+	if (rc == 0 && !over) {
+		keep_n = it.total; /* everything fits (bytes after the last record go) */
+		keep_off = it.off;
+	}
+	if (rc >= 0 && keep_n >= need && keep_n >= an) {
+		/* only whole RRsets of the authority and additional sections
+		 * are left out: no TC (RFC 2181 9) */
+		wg_put16(pkt + 8, (uint16_t)(keep_n - an < ns ? keep_n - an : ns));
+		wg_put16(pkt + 10, (uint16_t)(keep_n > an + ns ? keep_n - an - ns : 0));
+		return keep_off;
+	}
+	len = qend;
+tc:
 	wg_put16(pkt + 2, (uint16_t)(wg_get16(pkt + 2) | WG_F_TC));
 	wg_put16(pkt + 6, 0);
 	wg_put16(pkt + 8, 0);
 	wg_put16(pkt + 10, 0);
-	return keep;
+	return wg_get16(pkt + 4) ? len : WG_HDR_LEN;
 }
 
 const char *wg_wire_type_str(uint16_t type, char *buf, size_t cap)

@@ -218,9 +218,15 @@ size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t)
  * -ENOSPC. */
 int wg_wire_append_opt(uint8_t *pkt, size_t len, size_t cap, int do_bit, int ede);
 
-/* Make pkt a truncated reply: header + question, TC=1, counts zeroed.
- * Returns the new length. */
-size_t wg_wire_truncate(uint8_t *pkt, size_t len, const struct wg_query_info *qi);
+/* Fit the reply pkt (no OPT) into limit bytes, as RFC 2181 9 asks: whole
+ * RRsets of the additional section are left out first, then of the
+ * authority section, and TC is not set when the answer section is whole.
+ * A negative answer keeps its authority SOA (with dnssec, its whole
+ * authority section: the denial proofs); an RRSIG stays with the RRset it
+ * follows. When that cannot fit, pkt becomes header + question with TC=1
+ * and the other counts zeroed. Returns the new length (len when it already
+ * fits; never less than header + question). */
+size_t wg_wire_truncate(uint8_t *pkt, size_t len, size_t limit, int dnssec);
 
 /* Render a TTL/type for logs. */
 const char *wg_wire_type_str(uint16_t type, char *buf, size_t cap);

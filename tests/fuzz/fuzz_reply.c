@@ -141,8 +141,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memcpy(pkt, reply, len);
 	if (len >= WG_HDR_LEN && qi.question_end && qi.question_end <= len) {
-		size_t tl = wg_wire_truncate(pkt, len, &qi);
+		/* fitted into a limit from the input: whatever is left is a
+		 * whole message within the limit, or TC with no records */
+		size_t limit = (size_t)split * len / 255;
+		int tc_before = (wg_get16(pkt + 2) & WG_F_TC) != 0;
+		size_t tl = wg_wire_truncate(pkt, len, limit, sel & 1);
 		FUZZ_CHECK(tl <= len);
+		struct wg_wire_ttls t4;
+		if (!tc_before && (wg_get16(pkt + 2) & WG_F_TC)) {
+			FUZZ_CHECK(wg_get16(pkt + 6) == 0 && wg_get16(pkt + 8) == 0 &&
+				   wg_get16(pkt + 10) == 0);
+		} else if (tl < len && wg_wire_scan(pkt, tl, &t4) == 0) {
+			FUZZ_CHECK(t4.end == tl);
+		}
 	}
 
 	/* judged alone (the early-serve check) and against a second reply */

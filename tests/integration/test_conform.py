@@ -321,9 +321,60 @@ def rd0():
     h.ok(len(rds) >= 2 and all(rds),
          "a prefetch triggered by RD=0 hits asks the upstream with RD=1", "RD flags seen: %r" % rds)
 
+# ---------------------------------------------------------------------------
+# item 7: fitting 512 bytes without needless TC
+
+MX_ZONE = W.soa() + "".join(
+    "mx 300 IN MX %d mail%d\nmail%d 300 IN A 192.0.2.%d\nmail%d 300 IN A 198.51.100.%d\n"
+    "mail%d 300 IN AAAA 2001:db8::%d\n"
+    % (i * 10, i, i, 100 + i, i, 100 + i, i, 100 + i) for i in range(1, 9))
+
+
+def fit512():
+    ns = h.nsd({Z: MX_ZONE}, minimal=False)
+    qname = "mx.%s" % Z
+    full, fwire = W.query(ns.addr, qname, "MX", edns=0, payload=4096)
+    h.ok(full is not None and len(full.answer[0]) == 8 and full.additional and
+         len(fwire) > 512 and not full.flags & dns.flags.TC,
+         "nsd's own answer: 8 MX, an additional section, more than 512 bytes (%d)" % (
+             len(fwire) if fwire else 0), W.describe(full))
+    wg = h.wuguard([ns.addr], config=W.wg_config())
+    want = W.answer_set(full, "MX")
+    for edns, payload, what in ((None, 512, "no EDNS"), (0, 512, "EDNS 512"),
+                                (0, 511, "EDNS 511"), (0, 0, "EDNS 0")):
+        for attempt in ("miss", "hit") if edns is None else ("hit",):
+            m, wire = W.query(wg.addr, qname, "MX", edns=edns, payload=payload)
+            h.ok(m is not None and not m.flags & dns.flags.TC and
+                 W.answer_set(m, "MX") == want and len(wire) <= 512 and
+                 len(m.additional) < len(full.additional),
+                 "%s (%s): the 8 MX without TC in %d bytes, additional cut" % (
+                     what, attempt, len(wire) if wire else 0), W.describe(m))
+            if m is not None and edns is not None:
+                h.ok(m.edns == 0, "%s: the reply keeps its OPT" % what)
+    # whole RRsets only: every target's A RRset left in the additional
+    # section has both its records
+    m, _ = W.query(wg.addr, qname, "MX")
+    a_sets = [rr for rr in (m.additional if m else []) 
+              if rr.rdtype == dns.rdatatype.A and rr.name.to_text().startswith("mail")]
+    h.ok(a_sets and all(len(rr) == 2 for rr in a_sets),
+         "no A RRset of the additional section is cut in two", W.describe(m))
+    m, wire = W.query(wg.addr, qname, "MX", tcp=True)
+    h.ok(m is not None and len(m.additional) == len(full.additional),
+         "TCP: the whole additional section", W.describe(m))
+    c = usr1_counters(wg, ["trimmed", "truncated"])
+    h.ok(c.get("trimmed", 0) >= 5 and c.get("truncated") == 0,
+         "SIGUSR1: trimmed=%s truncated=%s" % (c.get("trimmed"), c.get("truncated")))
+    # an answer section that does not fit still gets TC
+    ns2 = h.nsd({Z: W.ZONE}, name="nsd-big")
+    wg2 = h.wuguard([ns2.addr], config=W.wg_config())
+    m, wire = W.query(wg2.addr, "big.%s" % Z, "TXT")
+    h.ok(m is not None and m.flags & dns.flags.TC and not m.answer and len(wire) <= 512,
+         "an answer section over 512 bytes: TC=1, empty", W.describe(m))
+
 
 h.case("CD bit: the query's, cached apart (item 6)", cd_bit)
 h.case("error replies: OPT and flags (item 8)", error_replies)
 h.case("class CH answered locally, never forwarded (item 9)", chaos)
 h.case("RD=0: from the cache only (item 3)", rd0)
+h.case("512-byte clients: additional, then authority, before TC (item 7)", fit512)
 h.done()

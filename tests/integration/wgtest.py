@@ -576,9 +576,10 @@ class Harness:
         return path
 
     # -- servers -----------------------------------------------------------
-    def nsd(self, zones, name="nsd", port=None, probe=None, prefix=()):
+    def nsd(self, zones, name="nsd", port=None, probe=None, prefix=(), minimal=True):
         """Start nsd 4 in the foreground serving zones {origin: zone text}.
-        The zone text may use $ORIGIN-relative names."""
+        The zone text may use $ORIGIN-relative names. minimal=False: full
+        authority and additional sections (minimal-responses: no)."""
         d = self.mkdir("%s-%d" % (name, len(self._servers)))
         port = port or free_port()
         zconf = []
@@ -605,12 +606,13 @@ class Harness:
             '\tlogfile: "{d}/server.log"\n'
             '\tverbosity: 1\n'
             '\thide-version: yes\n'
-            '\tminimal-responses: yes\n'
+            '\tminimal-responses: {minimal}\n'
             '\trrl-ratelimit: 0\n'
             '\trrl-whitelist-ratelimit: 0\n'
             'remote-control:\n'
             '\tcontrol-enable: no\n'
-            '{zones}').format(port=port, d=d, zones="".join(zconf)))
+            '{zones}').format(port=port, d=d, zones="".join(zconf),
+                              minimal="yes" if minimal else "no"))
         s = Server(self, name, list(prefix) + ["nsd", "-d", "-c", conf], (LOOPBACK, port),
                    os.path.join(d, "server.log"), d)
         s.conf = conf

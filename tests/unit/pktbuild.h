@@ -23,6 +23,7 @@ struct pkt_spec {
 				      * PKT_EDE(n) to attach code n (even 0) */
 	const char *an[PKT_MAX_RR];  /* answer RRs, zone-file syntax */
 	const char *ns[PKT_MAX_RR];  /* authority RRs */
+	const char *ar[PKT_MAX_RR];  /* additional RRs */
 };
 
 #define PKT_EDE(n) ((n) + 1) /* so that a zero-initialised spec has no EDE */
@@ -62,6 +63,12 @@ static inline size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t ca
 		assert_int_equal(ldns_rr_new_frm_str(&rr, s->ns[i], 3600, NULL, NULL),
 				 LDNS_STATUS_OK);
 		ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, rr);
+	}
+	for (int i = 0; i < PKT_MAX_RR && s->ar[i]; i++) {
+		rr = NULL;
+		assert_int_equal(ldns_rr_new_frm_str(&rr, s->ar[i], 3600, NULL, NULL),
+				 LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL, rr);
 	}
 	uint8_t *wire = NULL;
 	size_t len = 0;

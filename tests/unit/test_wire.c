@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "wire.h"
+#include "pktbuild.h"
 
 static size_t make_query(uint8_t *buf, const char *name, uint16_t type)
 {
@@ -146,6 +147,104 @@ static void test_error_edns(void **state)
 	assert_true(qi.has_edns);
 	wg_put16(q + len + 2, 7); /* one byte left over */
 	assert_int_equal(wg_wire_parse_query(q, len + sizeof(opts), &qi), -EBADMSG);
+}
+
+/* RFC 2181 9: whole RRsets of additional, then authority, go before TC;
+ * a negative answer keeps its SOA (with DNSSEC its whole authority). */
+static size_t trunc_case(const struct pkt_spec *sp, uint8_t *buf, size_t limit_cut, int dnssec,
+			 unsigned *an, unsigned *ns, unsigned *ar, int *tc)
+{
+	size_t len = pkt_build(sp, buf, 4096);
+	size_t n = wg_wire_truncate(buf, len, len - limit_cut, dnssec);
+	struct wg_wire_ttls t;
+	assert_true(n <= len);
+	assert_int_equal(wg_wire_scan(buf, n, &t), 0);
+	assert_int_equal(t.end, n); /* the counts and the bytes agree */
+	*an = wg_get16(buf + 6);
+	*ns = wg_get16(buf + 8);
+	*ar = wg_get16(buf + 10);
+	*tc = (wg_get16(buf + 2) & WG_F_TC) != 0;
+	return n;
+}
+
+static void test_truncate(void **state)
+{
+	uint8_t buf[4096];
+	unsigned an, ns, ar;
+	int tc;
+	struct pkt_spec pos = {
+		.qname = "www.example.test.", .qtype = WG_TYPE_A,
+		.an = {"www.example.test. 300 IN A 192.0.2.1"},
+		.ns = {"example.test. 300 IN NS ns1.example.test.",
+		       "example.test. 300 IN NS ns2.example.test."},
+		.ar = {"ns1.example.test. 300 IN A 192.0.2.10",
+		       "ns1.example.test. 300 IN A 192.0.2.11",
+		       "ns2.example.test. 300 IN A 192.0.2.12"},
+	};
+	size_t full = pkt_build(&pos, buf, sizeof(buf));
+	/* already fits: unchanged */
+	assert_int_equal(wg_wire_truncate(buf, full, full, 0), full);
+	assert_int_equal(wg_get16(buf + 10), 3);
+	/* one byte short: ns2's glue RRset goes, nothing else */
+	trunc_case(&pos, buf, 1, 0, &an, &ns, &ar, &tc);
+	assert_int_equal(an, 1);
+	assert_int_equal(ns, 2);
+	assert_int_equal(ar, 2);
+	assert_false(tc);
+	/* 17 bytes short: ns1's two A records are one RRset, both go */
+	trunc_case(&pos, buf, 17, 0, &an, &ns, &ar, &tc);
+	assert_int_equal(ns, 2);
+	assert_int_equal(ar, 0);
+	assert_false(tc);
+	/* the whole NS RRset goes with it, never one NS of two */
+	trunc_case(&pos, buf, 60, 0, &an, &ns, &ar, &tc);
+	assert_int_equal(an, 1);
+	assert_int_equal(ns, 0);
+	assert_int_equal(ar, 0);
+	assert_false(tc);
+	/* the answer itself does not fit: TC, header and question only */
+	size_t qend = WG_HDR_LEN + 18 + 4;
+	assert_int_equal(trunc_case(&pos, buf, full - qend - 4, 0, &an, &ns, &ar, &tc), qend);
+	assert_int_equal(an + ns + ar, 0);
+	assert_true(tc);
+
+	/* NXDOMAIN: the SOA stays or TC is set */
+	struct pkt_spec nx = {
+		.qname = "nx.example.test.", .qtype = WG_TYPE_A, .rcode = WG_RCODE_NXDOMAIN,
+		.ns = {"example.test. 300 IN SOA ns1.example.test. h.example.test. 1 2 3 4 60",
+		       "example.test. 300 IN NS ns1.example.test."},
+		.ar = {"ns1.example.test. 300 IN A 192.0.2.10"},
+	};
+	trunc_case(&nx, buf, 20, 0, &an, &ns, &ar, &tc);
+	assert_int_equal(ns, 1);
+	assert_int_equal(ar, 0);
+	assert_false(tc);
+	full = pkt_build(&nx, buf, sizeof(buf));
+	trunc_case(&nx, buf, full - 40, 0, &an, &ns, &ar, &tc);
+	assert_true(tc);
+	/* the SOA after another authority RRset: needed all the same */
+	struct pkt_spec nx2 = nx;
+	nx2.ns[0] = nx.ns[1];
+	nx2.ns[1] = nx.ns[0];
+	trunc_case(&nx2, buf, 30, 0, &an, &ns, &ar, &tc);
+	assert_true(tc);
+
+	/* DNSSEC: a negative answer keeps its whole authority section, the
+	 * denial proofs with it; without DO only the SOA (and its RRSIG) */
+	struct pkt_spec sec = {
+		.qname = "nx.example.test.", .qtype = WG_TYPE_A, .rcode = WG_RCODE_NXDOMAIN,
+		.ns = {"example.test. 300 IN SOA ns1.example.test. h.example.test. 1 2 3 4 60",
+		       "example.test. 300 IN RRSIG SOA 13 2 300 20300101000000 20200101000000 1 "
+		       "example.test. AAAA",
+		       "m.example.test. 300 IN NSEC z.example.test. A RRSIG NSEC",
+		       "m.example.test. 300 IN RRSIG NSEC 13 3 300 20300101000000 20200101000000 1 "
+		       "example.test. AAAA"},
+	};
+	trunc_case(&sec, buf, 1, 0, &an, &ns, &ar, &tc);
+	assert_int_equal(ns, 2);
+	assert_false(tc);
+	trunc_case(&sec, buf, 1, 1, &an, &ns, &ar, &tc);
+	assert_true(tc);
 }
 
 static void test_compression_loop(void **state)
@@ -331,6 +430,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bad_label),
 		cmocka_unit_test(test_parse_opcode_qr),
 		cmocka_unit_test(test_error_edns),
+		cmocka_unit_test(test_truncate),
 		cmocka_unit_test(test_compression_loop),
 		cmocka_unit_test(test_name_roundtrip),
 		cmocka_unit_test(test_error_reply),
