@@ -34,6 +34,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "safefile.h"
 
 #ifndef WG_DATADIR
 #define WG_DATADIR "/usr/local/share/wuguard"
@@ -953,9 +954,16 @@ int wg_config_load(struct wg_config *c, const char *path, char *err, size_t errc
 	x.path = path;
 	x.err = err;
 	x.errcap = errcap;
-	if (!(x.f = fopen(path, "r"))) {
+	/* the file sets the upstreams, the pidfile written as root and the
+	 * plugin paths: only root (or the user running us) may have written
+	 * it, or the directories above it (safefile.h) */
+	int fd = wg_safefile_open(path, (uid_t)-1, err, errcap);
+	if (fd < 0)
+		return fd;
+	if (!(x.f = fdopen(fd, "r"))) {
 		rc = -errno;
 		errf(err, errcap, "%s: %s", path, strerror(errno));
+		close(fd);
 		return rc;
 	}
 	if ((rc = set_str(&c->source, path)) < 0) {

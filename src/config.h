@@ -112,9 +112,11 @@ struct wg_override {
 /* Fill c with the built-in defaults. Returns 0 or -ENOMEM. */
 int wg_config_defaults(struct wg_config *c);
 
-/* Parse path into c (which holds defaults). On error returns a negative errno
- * (-ENOENT unknown section/key or missing file, -EINVAL bad value or syntax,
- * -ENOMEM) and writes "path:line: reason" (or "path: reason" when the file
+/* Parse path into c (which holds defaults). The file must pass
+ * wg_safefile_open() with root or the running user as owner. On error
+ * returns a negative errno (-ENOENT unknown section/key or missing file,
+ * -EPERM a file or directory others could have written, -EINVAL bad value
+ * or syntax, -ENOMEM) and writes "path:line: reason" (or "path: reason" when the file
  * cannot be opened) into err; c is then half-updated and should be freed. */
 int wg_config_load(struct wg_config *c, const char *path, char *err, size_t errcap);
 

@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "domainset.h"
+#include "safefile.h"
 #include "wire.h"
 
 #define F_EXACT 0x01      /* the name itself */
@@ -421,10 +423,15 @@ static int parse_header(char *line, char *group, size_t gcap, int *default_on,
 int wg_domainset_scan_file(const char *path, const char *const *enabled_groups,
 			   wg_domainset_scan_cb cb, void *arg, char *err, size_t errcap)
 {
-	FILE *f = fopen(path, "r");
+	/* a list decides what is guarded: the config file's rule applies */
+	int fd = wg_safefile_open(path, (uid_t)-1, err, errcap);
+	if (fd < 0)
+		return fd;
+	FILE *f = fdopen(fd, "r");
 	if (!f) {
 		int e = errno;
 		snprintf(err, errcap, "%s: %s", path, strerror(e));
+		close(fd);
 		return -e;
 	}
 	char line[1024];

@@ -109,8 +109,10 @@ int wg_domainset_scan_file(const char *path, const char *const *enabled_groups,
 /* Parse a list file and call cb for each entry of each loaded group.
  * enabled_groups: NULL or a NULL-terminated array of group names; a name
  * switches on a default=off group, "-name" switches off a default-on group.
+ * The file must pass wg_safefile_open() (root or the running user only).
  * Returns 0; -errno when the file cannot be read ("path: reason" in err);
- * -EINVAL for a syntax error or the callback's error ("path:line: reason").
+ * -EPERM when someone else could have written it or a directory above it
+ * (the fix, chmod or chown, in err); -EINVAL for a syntax error or the callback's error ("path:line: reason").
  * Lines longer than 1023 bytes are an error. */
 int wg_domainset_parse_file(const char *path, const char *const *enabled_groups,
 			    wg_domainset_line_cb cb, void *arg, char *err, size_t errcap);

@@ -7,7 +7,7 @@
  * after OpenSSH's safe_path():
  *   - the file is a regular file, owned by root, the running user or the
  *     extra user given (the service user), and not writable by group or
- *     others;
+ *     others (or it is /dev/null: "-c /dev/null" is an empty config);
  *   - every directory of its resolved path, from / down, is owned by one of
  *     those users and not writable by group or others -- except a sticky
  *     directory owned by root (/tmp): there nobody can rename or remove an

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -24,6 +25,11 @@ static int memfile(const uint8_t *d, size_t n, char *path, size_t cap)
 	int fd = memfd_create("wg-fuzz", 0);
 	if (fd < 0)
 		return -1;
+	/* a memfd is created 0777: the config and list rule refuses that */
+	if (fchmod(fd, 0600) < 0) {
+		close(fd);
+		return -1;
+	}
 	if (write(fd, d, n) != (ssize_t)n) {
 		close(fd);
 		return -1;

@@ -57,7 +57,7 @@ for t in $targets; do
 	if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-I"$build" -I"$top/src" $(pkg-config --cflags $libs) -o "$exe" "$here/fuzz_$t.c" \
 		"$top/src/wire.c" "$top/src/compare.c" "$top/src/cache.c" "$top/src/domainset.c" \
-		"$top/src/netaddr.c" "$top/src/dnscrypt_proto.c" "$top/src/log.c" "$top/src/config.c" \
+		"$top/src/netaddr.c" "$top/src/dnscrypt_proto.c" "$top/src/log.c" "$top/src/config.c" "$top/src/safefile.c" \
 		$(pkg-config --libs $libs) >"$work/$t/build.log" 2>&1; then
 		echo "fuzz: $t does not build with $CLANG, see $work/$t/build.log" >&2
 		head -20 "$work/$t/build.log" >&2

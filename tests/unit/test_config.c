@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "config.h"
@@ -770,6 +771,74 @@ static void test_dump_long_plugin_key(void **state)
 	assert_round_trip(text);
 }
 
+/* The config sets the upstreams, the pidfile written as root and the plugin
+ * paths: a file (or a directory above it) that another user could have
+ * written is refused, with the fix in the message. Files written by
+ * write_tmp are 0600 in /tmp, which is sticky and root-owned: accepted. */
+static void test_unsafe_file(void **state)
+{
+	struct wg_config c;
+	char p[64], err[1024], want[400];
+	write_tmp(p, sizeof(p), "[server]\nmode = monitor\n");
+	assert_int_equal(wg_config_defaults(&c), 0);
+	assert_int_equal(wg_config_load(&c, p, err, sizeof(err)), 0);
+	wg_config_free(&c);
+
+	assert_int_equal(chmod(p, 0666), 0);
+	assert_int_equal(wg_config_defaults(&c), 0);
+	assert_int_equal(wg_config_load(&c, p, err, sizeof(err)), -EPERM);
+	wg_config_free(&c);
+	snprintf(want, sizeof(want), "%s: writable by group or others (mode 0666)", p);
+	assert_non_null(strstr(err, want));
+	snprintf(want, sizeof(want), "chmod go-w %s)", p);
+	assert_non_null(strstr(err, want));
+	assert_int_equal(chmod(p, 0620), 0);
+	assert_int_equal(wg_config_defaults(&c), 0);
+	assert_int_equal(wg_config_load(&c, p, err, sizeof(err)), -EPERM);
+	wg_config_free(&c);
+	assert_int_equal(chmod(p, 0644), 0);
+
+	if (geteuid() == 0) {
+		assert_int_equal(chown(p, 65534, 65534), 0);
+		assert_int_equal(wg_config_defaults(&c), 0);
+		assert_int_equal(wg_config_load(&c, p, err, sizeof(err)), -EPERM);
+		wg_config_free(&c);
+		snprintf(want, sizeof(want), "%s: owned by uid 65534, not by root", p);
+		assert_non_null(strstr(err, want));
+		snprintf(want, sizeof(want), "chown root %s)", p);
+		assert_non_null(strstr(err, want));
+		assert_int_equal(chown(p, 0, 0), 0);
+	}
+	unlink(p);
+
+	/* a directory above it that anyone can write */
+	char dir[64], f[128];
+	snprintf(dir, sizeof(dir), "/tmp/wgconf-dir-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(f, sizeof(f), "%s/wuguard.conf", dir);
+	FILE *fp = fopen(f, "w");
+	assert_non_null(fp);
+	fputs("[server]\nmode = monitor\n", fp);
+	fclose(fp);
+	assert_int_equal(chmod(f, 0644), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(wg_config_defaults(&c), 0);
+	assert_int_equal(wg_config_load(&c, f, err, sizeof(err)), -EPERM);
+	wg_config_free(&c);
+	snprintf(want, sizeof(want), "%s: directory %s is writable by group or others", f, dir);
+	assert_non_null(strstr(err, want));
+	snprintf(want, sizeof(want), "chmod go-w %s)", dir);
+	assert_non_null(strstr(err, want));
+	/* sticky, like /tmp: accepted */
+	assert_int_equal(chmod(dir, 01777), 0);
+	assert_int_equal(wg_config_defaults(&c), 0);
+	assert_int_equal(wg_config_load(&c, f, err, sizeof(err)), geteuid() == 0 ? 0 : -EPERM);
+	assert_int_equal(c.mode, geteuid() == 0 ? WG_MODE_MONITOR : WG_MODE_REPAIR);
+	wg_config_free(&c);
+	unlink(f);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -792,6 +861,7 @@ int main(void)
 		cmocka_unit_test(test_every_key_is_covered),
 		cmocka_unit_test(test_dump_round_trip),
 		cmocka_unit_test(test_dump_long_plugin_key),
+		cmocka_unit_test(test_unsafe_file),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
