@@ -78,6 +78,7 @@ struct wg_xreq {
 	uint64_t start_ms;
 	/* the A check of an AAAA (see the top of the file) */
 	uint8_t internal;                /* an A exchange started for waiters only */
+	uint8_t a_tried;                 /* a_check_start ran */
 	uint8_t a_wait;                  /* waiting for an A verdict */
 	uint8_t a_forced;                /* public-wait ran out: judge without it */
 	int8_t a_agree;                  /* 1 the A agrees, 0 not, -1 unknown */
@@ -459,8 +460,10 @@ static void xreq_abort(struct wg_xreq *q)
 	uv_timer_stop(&q->timer);
 	cancel_exchanges(q);
 	a_unwait(q);
-	for (struct wg_xreq *w = q->a_waiters; w; w = w->a_wnext)
+	for (struct wg_xreq *w = q->a_waiters; w; w = w->a_wnext) {
 		w->a_src = NULL;
+		w->a_wait = 0;
+	}
 	q->a_waiters = NULL;
 	xreq_free(q);
 }
@@ -597,6 +600,7 @@ static void a_check_start(struct wg_xreq *q)
 	struct wg_crosscheck *x = q->x;
 	struct wg_cache_key ka = {q->qi.qname_lc, q->qi.qname_len, WG_TYPE_A, q->qi.qclass,
 				  q->cache_flags};
+	q->a_tried = 1;
 	if (x->cache && wg_cache_verified(x->cache, &ka, uv_now(x->loop)) == 1)
 		return;
 	struct wg_xreq *a;
@@ -648,6 +652,11 @@ static void decide(struct wg_xreq *q)
 		in.a_agree = wg_cache_verified(x->cache, &ka, uv_now(x->loop));
 	}
 	wg_compare(&in, &x->ctx, &v);
+	/* nodata for an AAAA: first find out whether the A agrees (started
+	 * here when both answers came before the check could start) */
+	if (v.category == WG_CMP_NODATA && q->qi.qtype == WG_TYPE_AAAA && !q->internal &&
+	    !q->a_tried && !q->a_forced)
+		a_check_start(q);
 	if (v.category == WG_CMP_NODATA && q->a_wait && !q->a_forced) {
 		/* it would be nodata, but the A verdict is still out: wait for
 		 * it within public-wait (the timer may not run yet when the
@@ -770,7 +779,9 @@ static void on_local(void *arg, const struct wg_upstream_reply *rep)
 	q->l_status = keep_reply(&q->l_pkt, &q->l_len, rep);
 	q->l_lat = rep->latency_us;
 	q->l_server = rep->server;
-	if (q->qi.qtype == WG_TYPE_AAAA && q->l_status == 0 && !q->internal &&
+	/* an AAAA NODATA: check the A in parallel with the public AAAA (with
+	 * the public answer already in, decide() starts it only if needed) */
+	if (q->qi.qtype == WG_TYPE_AAAA && q->l_status == 0 && !q->internal && !q->p_done &&
 	    wg_compare_reply_is_nodata(q->l_pkt, q->l_len, q->qi.qname_lc, WG_TYPE_AAAA))
 		a_check_start(q);
 	if (q->p_done) {
