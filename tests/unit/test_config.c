@@ -573,6 +573,61 @@ static void test_finalize_none_remain(void **state)
 	wg_config_free(&c);
 }
 
+/* Which [::] takes IPv4 (wg_addr_listen_dual), and the loop guard on it. */
+static void test_listen_dual_stack(void **state)
+{
+	struct wg_addr a[3];
+	assert_int_equal(wg_addr_parse("[::]:53", 0, &a[0]), 0);
+	assert_int_equal(wg_addr_parse("0.0.0.0:53", 0, &a[1]), 0);
+	assert_int_equal(wg_addr_parse("127.0.0.1:5353", 0, &a[2]), 0);
+	assert_true(wg_addr_listen_dual(a, 1, 0));      /* [::] alone */
+	assert_false(wg_addr_listen_dual(a, 2, 0));     /* 0.0.0.0 on its port */
+	assert_true(wg_addr_listen_dual((struct wg_addr[]){a[0], a[2]}, 2, 0)); /* other port */
+	assert_false(wg_addr_listen_dual(a, 2, 1));     /* IPv4 never */
+	assert_int_equal(wg_addr_parse("127.0.0.1:53", 0, &a[1]), 0);
+	assert_false(wg_addr_listen_dual(a, 2, 0));     /* any IPv4 address on 53 */
+	assert_int_equal(wg_addr_parse("[::1]:53", 0, &a[2]), 0);
+	assert_false(wg_addr_listen_dual(a, 3, 2));     /* not the wildcard */
+	assert_true(wg_addr_is_wildcard(&a[0]));
+	assert_false(wg_addr_is_wildcard(&a[1]));
+
+	/* ::ffff:192.0.2.7 <-> 192.0.2.7, port kept; others untouched */
+	struct wg_addr m, v4;
+	struct sockaddr_storage back;
+	assert_int_equal(wg_addr_parse("[::ffff:192.0.2.7]:4242", 0, &m), 0);
+	assert_int_equal(wg_addr_parse("192.0.2.7:4242", 0, &v4), 0);
+	wg_addr_unmap(&m.ss);
+	m.len = sizeof(struct sockaddr_in);
+	assert_true(wg_addr_equal(&m, &v4));
+	assert_int_equal(wg_addr_map6(&m.ss, &back), sizeof(struct sockaddr_in6));
+	struct wg_addr b = {.len = sizeof(struct sockaddr_in6)};
+	memcpy(&b.ss, &back, sizeof(back));
+	assert_int_equal(wg_addr_parse("[::ffff:192.0.2.7]:4242", 0, &m), 0);
+	assert_true(wg_addr_equal(&b, &m));
+	struct wg_addr six = a[2];
+	wg_addr_unmap(&six.ss);
+	assert_true(wg_addr_equal(&six, &a[2]));
+
+	/* loop guard: a dual-stack [::]:53 is 127.0.0.1:53 too; beside an IPv4
+	 * listener on 53 it is IPv6 only, and 127.0.0.1 is another server */
+	struct wg_config c;
+	char err[512];
+	assert_int_equal(load_text(&c, "[server]\nlisten = [::]:53\n", NULL, err, sizeof(err)), 0);
+	assert_int_equal(finalize_with(&c, "nameserver 127.0.0.1\nnameserver 192.0.2.53\n", err,
+				       sizeof(err)),
+			 0);
+	assert_int_equal(c.n_local, 1);
+	assert_addr(&c.local[0], "192.0.2.53:53");
+	wg_config_free(&c);
+	assert_int_equal(load_text(&c, "[server]\nlisten = [::]:53 127.0.0.2:53\n", NULL, err,
+				   sizeof(err)),
+			 0);
+	assert_int_equal(finalize_with(&c, "nameserver 127.0.0.1\n", err, sizeof(err)), 0);
+	assert_int_equal(c.n_local, 1);
+	assert_addr(&c.local[0], "127.0.0.1:53");
+	wg_config_free(&c);
+}
+
 static void test_finalize_default_listen(void **state)
 {
 	struct wg_config c;
@@ -857,6 +912,7 @@ int main(void)
 		cmocka_unit_test(test_finalize_none_remain),
 		cmocka_unit_test(test_finalize_default_listen),
 		cmocka_unit_test(test_finalize_explicit_local_skips_resolv),
+		cmocka_unit_test(test_listen_dual_stack),
 		cmocka_unit_test(test_finalize_cross_checks),
 		cmocka_unit_test(test_every_key_is_covered),
 		cmocka_unit_test(test_dump_round_trip),
