@@ -303,6 +303,9 @@ static void parse_side(const struct wg_compare_side *in, const uint8_t *qname, u
 	int rc;
 	if (wg_wire_iter_init(&it, p, len) < 0)
 		goto bad;
+	/* the question's class: records of another are not data (the
+	 * upstream clients drop them already; this keeps the rule here) */
+	uint16_t qclass = wg_get16(p + 4) == 1 ? wg_get16(p + it.off - 2) : WG_CLASS_IN;
 
 	struct rr_ref rrs[MAX_RR];
 	unsigned n_rr = 0;
@@ -311,6 +314,8 @@ static void parse_side(const struct wg_compare_side *in, const uint8_t *qname, u
 		uint16_t type = rr.type, rdlen = rr.rdlen;
 		uint32_t ttl = rr.ttl;
 		unsigned i = rr.index;
+		if (type != WG_TYPE_OPT && rr.rclass != qclass && qclass != WG_CLASS_ANY)
+			continue;
 		if (i < an) {
 			if (n_rr < MAX_RR) {
 				rrs[n_rr].owner = (uint16_t)start;

@@ -103,6 +103,7 @@ struct wg_dnscrypt {
 	int freeing;
 	long nhandles;                 /* open handles; memory goes when 0 while freeing */
 	struct wg_dnscrypt_stats st;
+	uint8_t sbuf[WG_PKT_MAX];      /* a reply without its records of another class */
 };
 
 static void send_udp(struct wg_dnscrypt_req *r);
@@ -249,6 +250,22 @@ static void finish(struct wg_dnscrypt_req *r, int status, const uint8_t *pkt, si
 	uv_timer_stop(&r->timer);
 	r->state = X_DONE;
 	if (!r->cancelled && r->cb) {
+		/* as for plain DNS (upstream.c): records of another class
+		 * than the question's are never cached or compared */
+		unsigned dropped;
+		int n = status == 0 ? wg_wire_drop_other_class(pkt, len, r->d->sbuf,
+							       sizeof(r->d->sbuf), &dropped)
+				    : 0;
+		if (n > 0) {
+			pkt = r->d->sbuf;
+			len = (size_t)n;
+			r->d->st.other_class += dropped;
+		} else if (n < 0) {
+			status = -EBADMSG;
+			pkt = NULL;
+			len = 0;
+			r->d->st.bad_replies++;
+		}
 		memset(&rep, 0, sizeof(rep));
 		rep.status = status;
 		rep.pkt = pkt;

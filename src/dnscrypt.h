@@ -54,6 +54,7 @@ struct wg_dnscrypt_stats {
 	uint64_t cert_fetches;        /* certificate fetches completed */
 	uint64_t cert_fetch_failures; /* fetches that produced no usable certificate */
 	uint64_t cert_rotations;      /* switches to a different certificate */
+	uint64_t other_class;         /* records of another class than the question's, dropped */
 };
 
 /* Built-in public resolvers, in order: Quad9 unfiltered with ECS, whose CDN

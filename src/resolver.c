@@ -1003,10 +1003,11 @@ void wg_resolver_log_stats(const struct wg_resolver *r)
 		(unsigned long long)cs.evictions);
 	wg_info("stats",
 		"upstream sent=%llu replies=%llu timeouts=%llu tcp_retries=%llu bad_replies=%llu "
-		"send_errors=%llu",
+		"send_errors=%llu other_class=%llu",
 		(unsigned long long)us.sent, (unsigned long long)us.replies,
 		(unsigned long long)us.timeouts, (unsigned long long)us.tcp_retries,
-		(unsigned long long)us.bad_replies, (unsigned long long)us.send_errors);
+		(unsigned long long)us.bad_replies, (unsigned long long)us.send_errors,
+		(unsigned long long)us.other_class);
 	if (r->xc)
 		wg_crosscheck_log_stats(r->xc);
 	struct plugin_stats_line pl = {NULL, "", 0};

@@ -104,6 +104,7 @@ struct wg_upstream {
 	int freeing;                    /* wg_upstream_free ran: the last close frees u */
 	struct wg_upstream_stats st;
 	uint8_t rbuf[WG_PKT_MAX];       /* shared UDP receive buffer: one loop thread */
+	uint8_t sbuf[WG_PKT_MAX];       /* a reply without its records of another class */
 };
 
 static uint64_t now_us(const struct wg_upstream *u)
@@ -335,6 +336,23 @@ static void deliver(struct wg_upstream_req *r, int status, const uint8_t *pkt, s
 		.tcp = (uint8_t)tcp,
 		.authenticated = 0,
 	};
+	if (status == 0) {
+		/* records of another class than the question's are never
+		 * cached or compared (Unbound's scrubber drops them too) */
+		unsigned dropped;
+		int n = wg_wire_drop_other_class(pkt, len, r->u->sbuf, sizeof(r->u->sbuf), &dropped);
+		if (n > 0) {
+			rep.pkt = r->u->sbuf;
+			rep.len = (size_t)n;
+			r->u->st.other_class += dropped;
+		} else if (n < 0) {
+			rep.status = status = -EBADMSG;
+			rep.pkt = NULL;
+			rep.len = 0;
+			rep.server = -1;
+			r->u->st.bad_replies++;
+		}
+	}
 	if (status == 0) {
 		r->u->st.replies++;
 		if (server >= 0)

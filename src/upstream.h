@@ -4,7 +4,9 @@
  * address family, whose source port the kernel picks at random; a reply is
  * accepted only when it comes from the server's address and port and
  * carries our ID and question.
- * TC=1 makes the exchange retry over TCP to the same server. */
+ * TC=1 makes the exchange retry over TCP to the same server. Records of
+ * another class than the question's are dropped from the reply the
+ * callback gets (wg_wire_drop_other_class). */
 #ifndef WG_UPSTREAM_H
 #define WG_UPSTREAM_H
 
@@ -35,6 +37,7 @@ typedef void (*wg_upstream_cb)(void *arg, const struct wg_upstream_reply *r);
 
 struct wg_upstream_stats {
 	uint64_t sent, replies, timeouts, tcp_retries, bad_replies, failures, send_errors;
+	uint64_t other_class; /* records of another class than the question's, dropped */
 };
 
 /* servers is copied. timeout_ms per try; retries = extra tries beyond the

@@ -53,7 +53,15 @@ int wg_wire_name_skip(const uint8_t *pkt, size_t len, size_t *off)
 	}
 }
 
+static inline int name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, int lower);
+
 int wg_wire_name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out)
+{
+	return name_read(pkt, len, off, out, 1);
+}
+
+/* wg_wire_name_read, optionally keeping the case. */
+static inline int name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, int lower)
 {
 	size_t o = off;
 	size_t n = 0;
@@ -82,7 +90,7 @@ int wg_wire_name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out)
 			return -EBADMSG;
 		out[n++] = l;
 		for (size_t i = 0; i < l; i++)
-			out[n++] = lc(pkt[o + 1 + i]);
+			out[n++] = lower ? lc(pkt[o + 1 + i]) : pkt[o + 1 + i];
 		if (l == 0)
 			return (int)n;
 		o += (size_t)l + 1;
@@ -600,6 +608,126 @@ tc:
 	wg_put16(pkt + 8, 0);
 	wg_put16(pkt + 10, 0);
 	return wg_get16(pkt + 4) ? len : WG_HDR_LEN;
+}
+
+/* --- dropping records of another class --- */
+
+/* Where a type's rdata holds domain names that may be compressed (RFC 3597
+ * 4: the RFC 1035 types, and those receivers decompress): bytes before the
+ * first name, how many names, then the fixed tail follows. */
+static int rdata_names(uint16_t type, size_t *skip, int *names)
+{
+	*skip = 0;
+	switch (type) {
+	case 2: case 3: case 4: case 5: case 7: case 8: case 9: case 12: case 39:
+		*names = 1; /* NS MD MF CNAME MB MG MR PTR DNAME */
+		return 1;
+	case 6: case 14: case 17:
+		*names = 2; /* SOA (+20 bytes), MINFO, RP */
+		return 1;
+	case 15: case 18: case 21: case 36:
+		*skip = 2; /* MX AFSDB RT KX: preference, name */
+		*names = 1;
+		return 1;
+	case 26:
+		*skip = 2; /* PX: preference, two names */
+		*names = 2;
+		return 1;
+	case 33:
+		*skip = 6; /* SRV: priority, weight, port, target */
+		*names = 1;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int wg_wire_drop_other_class(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap,
+			     unsigned *dropped)
+{
+	struct wg_wire_iter it;
+	struct wg_wire_rr rr;
+	int rc;
+	*dropped = 0;
+	if (wg_wire_iter_init(&it, pkt, len) < 0 || wg_get16(pkt + 4) != 1)
+		return 0; /* nothing we can judge: the callers' checks handle it */
+	size_t qend = it.off;
+	uint16_t qclass = wg_get16(pkt + qend - 2);
+	if (qclass == WG_CLASS_ANY)
+		return 0;
+	unsigned n = 0;
+	while ((rc = wg_wire_iter_next(&it, &rr)) > 0)
+		if (rr.rclass != qclass && rr.type != WG_TYPE_OPT)
+			n++;
+	if (rc < 0 || n == 0)
+		return 0;
+
+	/* rebuild without them; names are written out in full, as a record
+	 * left may point into one that goes */
+	if (qend > cap)
+		return -ENOSPC;
+	memcpy(out, pkt, qend);
+	unsigned an = wg_get16(pkt + 6), ns = wg_get16(pkt + 8);
+	unsigned kept[3] = {0, 0, 0};
+	size_t o = qend;
+	wg_wire_iter_init(&it, pkt, len);
+	while ((rc = wg_wire_iter_next(&it, &rr)) > 0) {
+		unsigned sec = rr.index < an ? 0 : rr.index < an + ns ? 1 : 2;
+		if (rr.rclass != qclass && rr.type != WG_TYPE_OPT)
+			continue;
+		uint8_t name[WG_NAME_MAX];
+		int nl = name_read(pkt, len, rr.owner, name, 0);
+		if (nl < 0 || o + (size_t)nl + 10 > cap)
+			return nl < 0 ? -EBADMSG : -ENOSPC;
+		memcpy(out + o, name, (size_t)nl);
+		o += (size_t)nl;
+		memcpy(out + o, pkt + rr.fixed, 8); /* type, class, TTL */
+		size_t rdlen_at = o + 8;
+		o += 10;
+		size_t skip;
+		int names;
+		if (!rdata_names(rr.type, &skip, &names) || rr.rdlen < skip) {
+			if (o + rr.rdlen > cap)
+				return -ENOSPC;
+			memcpy(out + o, pkt + rr.rdata, rr.rdlen);
+			o += rr.rdlen;
+		} else {
+			size_t start = o, in = rr.rdata, end = rr.rdata + rr.rdlen;
+			if (o + skip > cap)
+				return -ENOSPC;
+			memcpy(out + o, pkt + in, skip);
+			o += skip;
+			in += skip;
+			for (int i = 0; i < names; i++) {
+				size_t after = in;
+				if (wg_wire_name_skip(pkt, end, &after) < 0 ||
+				    (nl = name_read(pkt, len, in, name, 0)) < 0)
+					return -EBADMSG;
+				if (o + (size_t)nl > cap)
+					return -ENOSPC;
+				memcpy(out + o, name, (size_t)nl);
+				o += (size_t)nl;
+				in = after;
+			}
+			if (o + (end - in) > cap)
+				return -ENOSPC;
+			memcpy(out + o, pkt + in, end - in); /* SOA's counters, or none */
+			o += end - in;
+			if (o - start > 0xffff)
+				return -ENOSPC;
+			wg_put16(out + rdlen_at, (uint16_t)(o - start));
+		}
+		if (!rdata_names(rr.type, &skip, &names) || rr.rdlen < skip)
+			wg_put16(out + rdlen_at, rr.rdlen);
+		kept[sec]++;
+	}
+	if (rc < 0)
+		return -EBADMSG;
+	wg_put16(out + 6, (uint16_t)kept[0]);
+	wg_put16(out + 8, (uint16_t)kept[1]);
+	wg_put16(out + 10, (uint16_t)kept[2]);
+	*dropped = n;
+	return (int)o;
 }
 
 const char *wg_wire_type_str(uint16_t type, char *buf, size_t cap)

@@ -228,6 +228,18 @@ int wg_wire_append_opt(uint8_t *pkt, size_t len, size_t cap, int do_bit, int ede
  * fits; never less than header + question). */
 size_t wg_wire_truncate(uint8_t *pkt, size_t len, size_t limit, int dnssec);
 
+/* Records whose class is not the question's (OPT aside; a class ANY
+ * question keeps everything) are dropped, as Unbound's scrubber does: a
+ * reply to an IN question carrying CH records is not cached or compared
+ * with them. When pkt has some, the reply without them is written to out
+ * (cap bytes; names in full, since a record kept may have pointed into one
+ * dropped), *dropped says how many went, and the new length is returned.
+ * Returns 0 when there is nothing to drop (pkt stays as it is; also for a
+ * message without exactly one question, left to the caller's checks),
+ * -EBADMSG for a record that does not parse, -ENOSPC when out is short. */
+int wg_wire_drop_other_class(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap,
+			     unsigned *dropped);
+
 /* Render a TTL/type for logs. */
 const char *wg_wire_type_str(uint16_t type, char *buf, size_t cap);
 const char *wg_wire_rcode_str(int rcode);

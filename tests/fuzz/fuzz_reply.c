@@ -156,6 +156,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
+	/* without records of another class: a message that walks to its end,
+	 * with nothing left to drop */
+	{
+		static uint8_t sc[WG_PKT_MAX], sc2[WG_PKT_MAX];
+		unsigned dropped;
+		int dn = wg_wire_drop_other_class(reply, len, sc, sizeof(sc), &dropped);
+		FUZZ_CHECK(dn >= 0 || dn == -EBADMSG || dn == -ENOSPC);
+		if (dn > 0) {
+			struct wg_wire_ttls t5;
+			FUZZ_CHECK(dropped > 0);
+			if (wg_wire_scan(reply, len, &t5) == 0)
+				FUZZ_CHECK(wg_wire_scan(sc, (size_t)dn, &t5) == 0 && t5.end == dn);
+			FUZZ_CHECK(wg_wire_drop_other_class(sc, (size_t)dn, sc2, sizeof(sc2),
+							    &dropped) == 0);
+		}
+	}
+
 	/* judged alone (the early-serve check) and against a second reply */
 	(void)wg_compare_reply_looks_clean(reply, len, qi.qname, qi.qtype, &ctx);
 	size_t cut = len ? (size_t)split * len / 255 : 0;

@@ -15,6 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wgtest as W  # noqa: E402
 from wgtest import dns  # noqa: E402
+import dns.exception  # noqa: E402
 import dns.rdataclass  # noqa: E402
 
 h = W.Harness()
@@ -371,10 +372,123 @@ def fit512():
     h.ok(m is not None and m.flags & dns.flags.TC and not m.answer and len(wire) <= 512,
          "an answer section over 512 bytes: TC=1, empty", W.describe(m))
 
+# ---------------------------------------------------------------------------
+# item 4: records of another class
+
+def raw_reply(q, records, rcode=0):
+    """A reply to q, built by hand so records can carry any class and point
+    into each other. records: [(section, build(offset) -> bytes)] where
+    build gets the offset its record starts at and returns it whole."""
+    qwire = q.to_wire()
+    qd_end = 12 + len(W.wire_name(q.question[0].name.to_text())) + 4
+    body = qwire[12:qd_end]
+    counts = {"an": 0, "ns": 0, "ar": 0}
+    out = b""
+    for sec in ("an", "ns", "ar"):
+        for s_, build in records:
+            if s_ == sec:
+                out += build(12 + len(body) + len(out))
+                counts[sec] += 1
+    hdr = struct.pack("!HHHHHH", q.id, 0x8180 | (q.flags & F_CD) | rcode, 1,
+                      counts["an"], counts["ns"], counts["ar"])
+    return hdr + body + out
+
+
+def rr(owner, rtype, rclass, rdata, ttl=300):
+    return owner + struct.pack("!HHIH", rtype, rclass, ttl, len(rdata)) + rdata
+
+
+PTR_Q = b"\xc0\x0c"  # a pointer to the question's name
+
+
+def mixed_handler(q, transport):
+    """A bad upstream: an IN answer with CH records mixed in, one of which
+    the IN records' names point into (so they must be rewritten whole)."""
+    alias_at = []
+
+    def ch_txt(off):
+        alias_at.append(off)  # the owner "alias.<qname>" starts here
+        return rr(b"\x05alias" + PTR_Q, 16, 3, b"\x05chaos")
+
+    def cname(off):
+        return rr(PTR_Q, 5, 1, struct.pack("!H", 0xC000 | alias_at[0]))
+
+    def a_in(off):
+        return rr(struct.pack("!H", 0xC000 | alias_at[0]), 1, 1, bytes([192, 0, 2, 60]))
+
+    def a_hs(off):  # class HS: dnspython cannot read a 4-byte CH A
+        return rr(PTR_Q, 1, 4, bytes([203, 0, 113, 66]))
+
+    return raw_reply(q, [("an", ch_txt), ("an", cname), ("an", a_in), ("ar", a_hs)])
+
+
+def other_class():
+    fake = W.FakeUpstream(h, mixed_handler)
+    qname = "mixed-class.%s" % Z
+    m, _ = W.query(fake.addr, qname)
+    h.ok(m is not None and any(r.rdclass != dns.rdataclass.IN for r in m.answer),
+         "the bad upstream really mixes CH and HS records into its IN answer", W.describe(m))
+    wg = h.wuguard([fake.addr], config=W.wg_config())
+    # (the start-up probe got a mixed answer too)
+    c0 = usr1_counters(wg, ["other_class"]).get("other_class", 0)
+    for attempt in ("miss", "hit", "hit, TCP"):
+        m, wire = W.query(wg.addr, qname, tcp=attempt.endswith("TCP"), edns=0)
+        classes = set(r.rdclass for sec in (m.answer, m.authority, m.additional)
+                      for r in sec) if m else None
+        h.ok(m is not None and classes == {dns.rdataclass.IN} and
+             W.answer_set(m, "A") == {"192.0.2.60"} and
+             W.answer_set(m, "CNAME") == {"alias.%s." % qname} and not m.additional,
+             "%s: only the IN records reach the client, names intact" % attempt,
+             W.describe(m))
+    c = usr1_counters(wg, ["other_class"])
+    h.eq(c.get("other_class", 0) - c0, 2, "SIGUSR1: other_class counts 2 (one exchange, two records)")
+
+    # the guard: a CH-class A record carrying the public's address must not
+    # make a local NODATA look like a match
+    wu = "windowsupdate.microsoft.com"
+
+    def local(q, transport):
+        if q.question[0].name.to_text().rstrip(".").lower() != wu:
+            return W.FakeUpstream.default_handler(q, transport)
+        # NODATA for IN, dressed up with a CH-class A of the public address
+        return raw_reply(q, [("an", lambda off: rr(PTR_Q, 1, 3, bytes([192, 0, 2, 20])))])
+
+    def public(q, transport):
+        r = dns.message.make_response(q)
+        r.flags |= dns.flags.RA
+        rrset = r.find_rrset(r.answer, q.question[0].name, dns.rdataclass.IN,
+                             dns.rdatatype.A, create=True)
+        rrset.add(dns.rdata.from_text("IN", "A", "192.0.2.20"), 300)
+        return r
+    lo = W.FakeUpstream(h, local)
+    pub = W.FakeUpstream(h, public)
+    wg2 = h.wuguard([lo.addr], name="wuguard-guard", public=pub.addr,
+                    config=W.wg_config(guard={"public-wait": 2000}),
+                    args=["--mode", "repair", "--domains",
+                          os.path.join(W.SRCDIR, "db", "wu-domains.list")])
+    got = None
+    deadline = W.time.monotonic() + 5
+    while W.time.monotonic() < deadline:
+        try:
+            m, _ = W.query(wg2.addr, wu, edns=0)
+            got = W.answer_set(m, "A")
+        except dns.exception.DNSException as e:  # a 4-byte CH A does not parse
+            got = "unparsable reply: %s" % e
+        if got == {"192.0.2.20"}:
+            break
+        W.time.sleep(0.05)
+    h.eq(got, {"192.0.2.20"},
+         "guard: a NODATA carrying a CH record of the public address is repaired, not a match")
+    c = usr1_counters(wg2, ["matched", "repaired"])
+    h.ok(c.get("matched") == 0 and c.get("repaired", 0) >= 1,
+         "guard: judged a repair, never a match (matched=%s repaired=%s)" % (
+             c.get("matched"), c.get("repaired")))
+
 
 h.case("CD bit: the query's, cached apart (item 6)", cd_bit)
 h.case("error replies: OPT and flags (item 8)", error_replies)
 h.case("class CH answered locally, never forwarded (item 9)", chaos)
 h.case("RD=0: from the cache only (item 3)", rd0)
 h.case("512-byte clients: additional, then authority, before TC (item 7)", fit512)
+h.case("records of another class dropped (item 4)", other_class)
 h.done()

@@ -247,6 +247,69 @@ static void test_truncate(void **state)
 	assert_true(tc);
 }
 
+/* Records of another class go; names that pointed into them are written
+ * out in full, so the message still reads the same. */
+static void test_drop_other_class(void **state)
+{
+	uint8_t buf[2048], out[2048];
+	unsigned dropped = 99;
+	struct pkt_spec sp = {
+		.qname = "www.example.test.", .qtype = WG_TYPE_A,
+		.an = {"alias.www.example.test. 300 CH TXT \"chaos\"",
+		       "www.example.test. 300 IN CNAME alias.www.example.test.",
+		       "alias.www.example.test. 300 IN A 192.0.2.1"},
+		.ns = {"example.test. 300 IN NS ns.alias.www.example.test.",
+		       "example.test. 300 IN SOA ns.alias.www.example.test. h.alias.www.example.test. "
+		       "1 2 3 4 5"},
+		.ar = {"ns.alias.www.example.test. 300 CH TXT \"x\"",
+		       "ns.alias.www.example.test. 300 IN MX 10 alias.www.example.test."},
+	};
+	size_t len = pkt_build(&sp, buf, sizeof(buf));
+	int n = wg_wire_drop_other_class(buf, len, out, sizeof(out), &dropped);
+	assert_true(n > 0);
+	assert_int_equal(dropped, 2);
+	assert_int_equal(wg_get16(out + 6), 2);
+	assert_int_equal(wg_get16(out + 8), 2);
+	assert_int_equal(wg_get16(out + 10), 1);
+	struct wg_wire_ttls t;
+	assert_int_equal(wg_wire_scan(out, (size_t)n, &t), 0);
+	assert_int_equal(t.end, n);
+
+	/* read back with ldns: the kept records, names and all, unchanged */
+	ldns_pkt *p = NULL;
+	assert_int_equal(ldns_wire2pkt(&p, out, (size_t)n), LDNS_STATUS_OK);
+	const char *want[] = {
+		"www.example.test.\t300\tIN\tCNAME\talias.www.example.test.\n",
+		"alias.www.example.test.\t300\tIN\tA\t192.0.2.1\n",
+		"example.test.\t300\tIN\tNS\tns.alias.www.example.test.\n",
+		"example.test.\t300\tIN\tSOA\tns.alias.www.example.test. h.alias.www.example.test. "
+		"1 2 3 4 5\n",
+		"ns.alias.www.example.test.\t300\tIN\tMX\t10 alias.www.example.test.\n",
+	};
+	ldns_rr_list *lists[3] = {ldns_pkt_answer(p), ldns_pkt_authority(p), ldns_pkt_additional(p)};
+	size_t k = 0;
+	for (int sec = 0; sec < 3; sec++)
+		for (size_t i = 0; i < ldns_rr_list_rr_count(lists[sec]); i++) {
+			char *text = ldns_rr2str(ldns_rr_list_rr(lists[sec], i));
+			assert_true(k < 5);
+			assert_string_equal(text, want[k++]);
+			free(text);
+		}
+	assert_int_equal(k, 5);
+	ldns_pkt_free(p);
+
+	/* nothing to drop: 0, the packet stays */
+	assert_int_equal(wg_wire_drop_other_class(out, (size_t)n, buf, sizeof(buf), &dropped), 0);
+	assert_int_equal(dropped, 0);
+	/* a class ANY question keeps everything */
+	len = pkt_build(&sp, buf, sizeof(buf));
+	wg_put16(buf + WG_HDR_LEN + 18 + 2, WG_CLASS_ANY);
+	assert_int_equal(wg_wire_drop_other_class(buf, len, out, sizeof(out), &dropped), 0);
+	/* out too small: -ENOSPC */
+	wg_put16(buf + WG_HDR_LEN + 18 + 2, WG_CLASS_IN);
+	assert_int_equal(wg_wire_drop_other_class(buf, len, out, 40, &dropped), -ENOSPC);
+}
+
 static void test_compression_loop(void **state)
 {
 	/* a reply whose answer name points at itself */
@@ -431,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_parse_opcode_qr),
 		cmocka_unit_test(test_error_edns),
 		cmocka_unit_test(test_truncate),
+		cmocka_unit_test(test_drop_other_class),
 		cmocka_unit_test(test_compression_loop),
 		cmocka_unit_test(test_name_roundtrip),
 		cmocka_unit_test(test_error_reply),
