@@ -28,10 +28,6 @@
 #include "dnscrypt.h"
 #include "dnscrypt_proto.h"
 
-#ifndef WG_BUILD_DBDIR
-#define WG_BUILD_DBDIR ""
-#endif
-
 struct wg_crosscheck {
 	uv_loop_t *loop;                 /* borrowed */
 	struct wg_upstream *local;       /* borrowed: the resolver's */
@@ -113,15 +109,18 @@ static int add_addrs(struct wg_addrlist *set, const struct wg_strlist *l, const 
 	return 0;
 }
 
-/* The domains file, or, when the built-in default is not installed (running
- * from the build tree), the copy in the source tree. */
+/* The domains file, or, when the built-in default is not installed and
+ * WUGUARD_DBDIR is set (the test suite runs the build tree's binaries so),
+ * the copy there. The environment, not a compiled-in path: an installed
+ * binary must never read lists from the directory it was built in. */
 static void resolve_domains_path(const struct wg_config *cfg, char *path, size_t cap)
 {
+	const char *dbdir = getenv("WUGUARD_DBDIR");
 	snprintf(path, cap, "%s", cfg->domains_file ? cfg->domains_file : "");
-	if (access(path, R_OK) == 0 || !*WG_BUILD_DBDIR)
+	if (access(path, R_OK) == 0 || !dbdir || !*dbdir)
 		return;
 	if (strcmp(path, WG_DATADIR "/wu-domains.list") == 0 || !*path)
-		snprintf(path, cap, "%s/wu-domains.list", WG_BUILD_DBDIR);
+		snprintf(path, cap, "%s/wu-domains.list", dbdir);
 }
 
 /* sinkhole.list and cdn.list live beside the domains file. */

@@ -302,6 +302,11 @@ static int drop_privileges(const char *user)
 		wg_err("main", "user %s: no such user", user);
 		return -ENOENT;
 	}
+	/* started as that user already (systemd's User=, with the bind
+	 * capability given by the unit): nothing to drop */
+	if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid && getgid() == pw->pw_gid &&
+	    getegid() == pw->pw_gid)
+		return 0;
 	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
 		wg_err("main", "dropping privileges to %s: %s", user, strerror(errno));
 		return -errno;

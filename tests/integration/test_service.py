@@ -12,10 +12,17 @@ any signal and names the line, SIGTERM (systemctl stop) ends it. Also: the
 unit make built carries the install paths; the sample configuration is valid
 as shipped and with every example line switched on; make's install rule never
 overwrites an existing wuguard.conf and uninstall removes only the unchanged
-sample. TAP output.
+sample. The hardening: the unit runs as its own user with only
+CAP_NET_BIND_SERVICE, sandboxed (checked key by key, and systemd-analyze
+security --offline rates its exposure below 3.0); its ExecStart, run as
+systemd would run it (an unprivileged user holding only that capability as
+an ambient one, with the config's "user" naming that same user), binds a
+port below 1024 and answers. TAP output.
 """
 import os
+import pwd
 import re
+import socket
 import shutil
 import signal
 import subprocess
@@ -80,7 +87,7 @@ def built_unit():
     path = os.path.join(W.BUILDDIR, "contrib", "wuguard.service")
     text = open(path).read() if os.path.exists(path) else ""
     h.ok(text != "", "make built contrib/wuguard.service", path)
-    h.ok("@" not in text, "with no template marker left", text)
+    h.ok(re.search(r"@[a-z]+@", text) is None, "with no template marker left", text)
     start = unit_values(text, "ExecStart")
     h.ok(len(start) == 1 and re.fullmatch(r"/\S*/sbin/wuguard -c /\S*/wuguard/wuguard\.conf",
                                           start[0]) is not None,
@@ -203,6 +210,101 @@ def install_rules():
     rc, out, err = make("uninstall-local")
     h.ok(rc == 0 and not os.path.exists(conf), "and removes the unchanged sample", rc, err)
 
+HARDENING = {
+    "User": "wuguard", "Group": "wuguard",
+    "AmbientCapabilities": "CAP_NET_BIND_SERVICE",
+    "CapabilityBoundingSet": "CAP_NET_BIND_SERVICE",
+    "NoNewPrivileges": "yes", "StateDirectory": "wuguard", "RuntimeDirectory": "wuguard",
+    "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX AF_NETLINK",
+    "SystemCallFilter": "@system-service",
+}
+
+
+def hardening():
+    text = open(TEMPLATE).read()
+    for key, want in sorted(HARDENING.items()):
+        got = unit_values(text, key)
+        h.ok(want in got, "the unit sets %s=%s" % (key, want), got)
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        h.skip("systemd-analyze security", "systemd-analyze not installed")
+        return
+    unit = text.replace("@sbindir@", W.BUILDDIR).replace("@sysconfdir@", h.tmp)
+    path = h.write(os.path.join(h.tmp, "wuguard.service"), unit)
+    rc, out, err = run([analyze, "security", "--offline=yes", "--no-pager", path])
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out + err)
+    level = float(m.group(1)) if m else 99.0
+    h.diag("systemd-analyze security --offline=yes: exposure %.1f" % level)
+    h.ok(m is not None and level < 3.0,
+         "systemd-analyze security rates the unit's exposure below 3.0", level, err[-500:])
+
+
+def low_port():
+    """A free UDP and TCP port below 1024 on loopback (only root or
+    CAP_NET_BIND_SERVICE may bind it)."""
+    import random
+    for _ in range(200):
+        port = random.randrange(600, 1024)
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind((W.LOOPBACK, port))
+            return port
+        except OSError:
+            continue
+    return None
+
+
+def as_service_user():
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or not setpriv:
+        h.skip("ExecStart as an unprivileged user with CAP_NET_BIND_SERVICE",
+               "needs root and setpriv (util-linux)")
+        return
+    pw = pwd.getpwnam("nobody")
+    ns = h.nsd({ZONE: W.soa() + "www 300 IN A 192.0.2.81\n"}, probe="www.%s." % ZONE)
+    etc = h.mkdir("etc-user")
+    state = h.mkdir("state-user")
+    os.chmod(h.tmp, 0o755)
+    os.chmod(etc, 0o755)
+    os.chown(state, pw.pw_uid, pw.pw_gid)
+    # the config's user names the user systemd already started it as
+    conf = h.write(os.path.join(etc, "wuguard.conf"), "[server]\nuser = nobody\n")
+    os.chmod(conf, 0o644)
+    port = low_port()
+    h.ok(port is not None, "a free port below 1024 on loopback", port)
+    if port is None:
+        return
+    listen = "%s:%d" % (W.LOOPBACK, port)
+    start = unit_values(open(TEMPLATE).read(), "ExecStart")[0]
+    start = start.replace("@sbindir@", W.BUILDDIR).replace("@sysconfdir@/wuguard", etc)
+    # what User=, Group=, AmbientCapabilities= and NoNewPrivileges= make of it
+    argv = [setpriv, "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid, "--clear-groups",
+            "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service",
+            "--bounding-set=-all,+net_bind_service", "--no-new-privs"] + start.split() + \
+        ["--listen", listen, "--local", "%s:%d" % ns.addr, "--public", "none",
+         "--db", os.path.join(state, "wuguard.db")]
+    rc, out, err = run(argv)
+    pids = daemon_pids(listen)
+    for pid in pids:
+        h._closers.append(lambda pid=pid: os.kill(pid, signal.SIGKILL) if alive(pid) else None)
+    h.ok(rc == 0 and len(pids) == 1,
+         "ExecStart as nobody with CAP_NET_BIND_SERVICE, config user = nobody: started",
+         rc, out, err, pids)
+    if len(pids) != 1:
+        return
+    with open("/proc/%d/status" % pids[0]) as f:
+        uid = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+    h.eq(uid, [str(pw.pw_uid)] * 4, "the daemon runs as that user")
+    h.eq(answers(port), {"192.0.2.81"}, "and answers on port %d (below 1024)" % port)
+    os.kill(pids[0], signal.SIGTERM)
+    deadline = time.monotonic() + W.STOP_TIMEOUT
+    while alive(pids[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    h.ok(not alive(pids[0]), "SIGTERM ends it")
+
 
 def main():
     if not shutil.which("nsd") and not os.path.exists("/usr/sbin/nsd"):
@@ -212,6 +314,8 @@ def main():
     h.case("the sample configuration", sample_config)
     h.case("the unit's commands, as systemd runs them", unit_commands)
     h.case("make's install rules for the sample", install_rules)
+    h.case("the unit's hardening", hardening)
+    h.case("the unit's user and capability, as systemd gives them", as_service_user)
     h.done()
 
 

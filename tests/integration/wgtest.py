@@ -40,6 +40,9 @@ LOOPBACK = "127.0.0.1"
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("WG_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
 BUILDDIR = os.environ.get("WG_BUILDDIR") or SRCDIR
+# the build tree's daemon finds the default lists here (make check sets it
+# too; an installed binary has no compiled-in build path to fall back on)
+os.environ.setdefault("WUGUARD_DBDIR", os.path.join(SRCDIR, "db"))
 
 # Upper bounds, in seconds, so that no test can hang make check.
 READY_TIMEOUT = 10.0
