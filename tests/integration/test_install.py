@@ -56,6 +56,11 @@ def no_build_path():
     dirs = {os.path.realpath(W.BUILDDIR), os.path.realpath(W.SRCDIR),
             os.path.abspath(W.BUILDDIR), os.path.abspath(W.SRCDIR)}
     needles = sorted(d.encode() for d in dirs if len(d) > 1)
+    # configure's prefix is compiled in (SYSCONFDIR, DATADIR ...), and lies
+    # inside the source tree under make distcheck: not a build path
+    with open(os.path.join(W.BUILDDIR, "Makefile")) as fh:
+        prefix = re.findall(r"^prefix = (.*)$", fh.read(), re.M)
+    h.ok(len(prefix) == 1, "configure's prefix from the Makefile", prefix)
     hits = []
     for f in files:
         path = os.path.join(dest, f)
@@ -68,6 +73,8 @@ def no_build_path():
             h.ok(p.returncode == 0, "objcopy --strip-debug %s" % f, p.stderr)
             with open(nodebug, "rb") as fh:
                 data = fh.read()
+        if prefix and len(prefix[0]) > 1:
+            data = data.replace(prefix[0].encode(), b"")
         hits += ["%s: %s" % (f, n.decode()) for n in needles if n in data]
     bins = [f for f in files if f in ("usr/sbin/wuguard", "usr/bin/wuguardctl")
             or f.endswith(".so")]
