@@ -248,6 +248,10 @@ static struct wg_dlog *open_dlog(const struct wg_config *c)
 	 * the service user: hand it the files (and a directory we made for
 	 * it), never a shared directory such as /tmp or /var/lib */
 	struct passwd *pw = c->user ? getpwnam(c->user) : NULL;
+	/* already that user (the unit's User=): the files are its own, and the
+	 * unit's system call filter refuses chown */
+	if (pw && geteuid() == pw->pw_uid)
+		pw = NULL;
 	if (d && pw && strncmp(c->db_path, "file:", 5) != 0) {
 		static const char *const sfx[] = {"", "-wal", "-shm"};
 		char f[1100];

@@ -11,11 +11,12 @@
 
 void wg_wulist_path(const struct wg_config *cfg, char *path, size_t cap)
 {
+	const char *dbdir = getenv("WUGUARD_DBDIR"); /* as crosscheck.c: no build path */
 	snprintf(path, cap, "%s", cfg->domains_file ? cfg->domains_file : "");
-	if (access(path, R_OK) == 0 || !*WG_BUILD_DBDIR)
+	if (access(path, R_OK) == 0 || !dbdir || !*dbdir)
 		return;
 	if (strcmp(path, WG_DATADIR "/wu-domains.list") == 0 || !*path)
-		snprintf(path, cap, "%s/wu-domains.list", WG_BUILD_DBDIR);
+		snprintf(path, cap, "%s/wu-domains.list", dbdir);
 }
 
 void wg_wulist_enabled(const struct wg_config *cfg, const char **arr, size_t cap)

@@ -55,8 +55,8 @@ struct wg_wulist {
 };
 
 /* The domains file the daemon reads for cfg ([guard] domains), or the copy
- * in the source tree when the built-in default is not installed (running
- * from the build tree), as the cross-check resolves it. */
+ * in WUGUARD_DBDIR when the built-in default is not installed (the test
+ * suite runs the build tree's binaries so), as the cross-check resolves it. */
 void wg_wulist_path(const struct wg_config *cfg, char *path, size_t cap);
 
 /* Read path. enabled_groups as for wg_domainset_parse_file(), deciding
