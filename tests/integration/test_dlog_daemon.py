@@ -7,8 +7,8 @@ sinkholes names to 0.0.0.0 and forwards the rest to nsd; wuguard guards in
 repair mode with the database under the test's temporary directory. Checked
 with wuguardctl and Python's sqlite3 module: the rows and their categories,
 the health counters, aggregation, the hash chain (verify), every queued row
-written at SIGTERM, resolution going on while the database is read-only or
-locked by another process, a database path that cannot be created, a
+written at SIGTERM, resolution going on while the database is read-only,
+locked by another process or on a full disk, a database path that cannot be created, a
 database that cannot be opened at start and is fixed later, and one deleted
 or renamed while the daemon runs (issue 15).
 """
@@ -372,6 +372,62 @@ def readonly_db():
     h.eq(wg.stop(), 0, "read-only: daemon exits 0")
 
 
+def disk_full():
+    """The database on a small tmpfs that fills up (the tests run as root,
+    so they may mount one): resolution goes on, the writer logs the fault
+    and keeps the rows queued, and once space is freed they are all written
+    and the chain verifies."""
+    ns, dm = servers(block=WU)
+    mnt = h.mkdir("fullfs")
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", mnt],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True)
+    if p.returncode != 0:
+        h.skip("disk full", "cannot mount a tmpfs here: %s" % p.stdout.strip())
+        return
+    wg = None
+    try:
+        db = os.path.join(mnt, "wuguard.db")
+        wg = h.wuguard([dm.addr], public=ns.addr, config=wu_config(), args=["--db", db])
+        W.query(wg.addr, "full0.%s" % WU)
+        h.eq(len(wait_rows(db, 1, 30)), 1, "disk full: a first row written")
+        filler = os.path.join(mnt, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            for chunk in (65536, 4096, 512, 1):
+                try:
+                    while os.write(fd, b"\0" * chunk) > 0:
+                        pass
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        start = wg.log_size()
+        bad = []
+        names = ["full%02d.%s" % (i, WU) for i in range(1, 31)]
+        for n in names:
+            m, _ = W.query(wg.addr, n)
+            if W.answer_set(m, "A") != {"192.0.2.9"}:
+                bad.append("%s: %s" % (n, W.describe(m)))
+        h.eq(bad, [], "disk full: 30 names answered (repaired) while the disk is full")
+        h.ok(wg.wait_log("disk is full", start, timeout=30),
+             "disk full: the log says the disk is full", *wg.log_tail(10))
+        os.unlink(filler)
+        r = wait_rows(db, 31, 60)
+        h.eq(len(r), 31, "disk full: every row written once space is free",
+             *wg.log_tail(10))
+        st = usr1_stats(wg)
+        h.eq((st.get("dropped"), st.get("queued")), (0, 0),
+             "disk full: nothing dropped, nothing left queued", str(st))
+        h.eq(wg.stop(), 0, "disk full: daemon exits 0")
+        p = ctl(db, "verify")
+        h.eq(p.returncode, 0, "disk full: the hash chain verifies", p.stdout, p.stderr)
+    finally:
+        if wg is not None:
+            wg.stop()
+        subprocess.run(["umount", "-l", mnt])
+
+
 def db_dir_not_creatable():
     ns, dm = servers()
     f = h.write(os.path.join(h.tmp, "plainfile"), "not a directory\n")
@@ -550,6 +606,7 @@ h.case("SIGTERM writes every queued row (write lock held during the burst)",
 h.case("SIGKILL: committed rows survive, the chain verifies", sigkill_loss)
 h.case("resolution while another process holds the write lock", locked_db)
 h.case("resolution while the database file is read-only", readonly_db)
+h.case("resolution while the disk under the database is full", disk_full)
 h.case("database directory that cannot be created", db_dir_not_creatable)
 h.case("database that cannot be opened at start, then fixed", db_unopenable_then_fixed)
 h.case("database that never opens: rows dropped at exit", db_unopenable_at_exit)
