@@ -4,7 +4,8 @@
 Two network namespaces made for this run, joined by a veth pair: the
 server side has two IPv4 and two IPv6 addresses (documentation ranges, in
 different subnets so the kernel's own source choice is wrong for half the
-queries), the client side one address in each subnet. nsd and wuguard run in
+queries) plus two link-local ones (whose interface must go with them), the
+client side one address in each subnet. nsd and wuguard run in
 the server namespace (this process joins it); client sockets are made in the
 client namespace. Checked: a UDP answer leaves from the address the query
 went to (IP_PKTINFO / IPV6_PKTINFO), for 0.0.0.0 and [::] listening at once;
@@ -37,6 +38,11 @@ SRV = {"v4a": "192.0.2.1", "v4b": "198.51.100.1",
 CLI = {"v4a": "192.0.2.100", "v4b": "198.51.100.100",
        "v6a": "2001:db8:1::100", "v6b": "2001:db8:2::100"}
 OTHER = {"v4a": "v4b", "v4b": "v4a", "v6a": "v6b", "v6b": "v6a"}
+# link-local: the interface goes with the address (no automatic ones, so
+# these are the only link-local addresses)
+LL_SRV = ["fe80::1", "fe80::2"]
+LL_CLI = "fe80::100"
+_cli_ifindex = 0
 CLONE_NEWNET = 0x40000000
 SHIM = os.path.join(W.BUILDDIR, "tests", "alloc", ".libs", "alloc_count.so")
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -66,7 +72,7 @@ def setns(path_or_fd):
 def setup():
     """Make the namespaces and join the server one; a reason string when
     that cannot be done here, None on success."""
-    global _host_ns
+    global _host_ns, _cli_ifindex
     if os.geteuid() != 0:
         return "not root: network namespaces need CAP_SYS_ADMIN"
     if not shutil.which("ip"):
@@ -82,6 +88,9 @@ def setup():
         "peer", "name", VETH_C, "netns", NS_C)
     for ns, dev, addrs in ((NS_S, VETH_S, SRV), (NS_C, VETH_C, CLI)):
         run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "-n", ns, "link", "set", "dev", dev, "addrgenmode", "none")
+        for ll in (LL_SRV if ns == NS_S else [LL_CLI]):
+            run("ip", "-n", ns, "-6", "addr", "add", ll + "/64", "dev", dev, "nodad")
         for k in sorted(addrs):
             if k.startswith("v4"):
                 run("ip", "-n", ns, "addr", "add", addrs[k] + "/24", "dev", dev)
@@ -89,6 +98,7 @@ def setup():
                 run("ip", "-n", ns, "-6", "addr", "add", addrs[k] + "/64", "dev", dev,
                     "nodad")
         run("ip", "-n", ns, "link", "set", dev, "up")
+    _cli_ifindex = int(run("ip", "-n", NS_C, "-o", "link", "show", VETH_C).split(":")[0])
     _host_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
     setns("/run/netns/" + NS_S)
     return None
@@ -113,10 +123,15 @@ def client_socket(src, kind=socket.SOCK_DGRAM):
     setns("/run/netns/" + NS_C)
     try:
         s = socket.socket(fam, kind)
-        s.bind((src, 0))
+        s.bind(sockaddr(src, 0))
     finally:
         setns("/run/netns/" + NS_S)
     return s
+
+
+def sockaddr(addr, port):
+    """A link-local address needs the client's interface as its scope."""
+    return (addr, port, 0, _cli_ifindex) if addr.startswith("fe80:") else (addr, port)
 
 
 def udp_ask(src, dst, port, name, timeout=2.0):
@@ -126,7 +141,7 @@ def udp_ask(src, dst, port, name, timeout=2.0):
     q = W.make_query(name)
     s = client_socket(src)
     try:
-        s.sendto(q.to_wire(), (dst, port))
+        s.sendto(q.to_wire(), sockaddr(dst, port))
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -138,7 +153,8 @@ def udp_ask(src, dst, port, name, timeout=2.0):
             except (socket.timeout, ConnectionRefusedError):
                 return None, None
             if W.reply_id(data) == q.id:
-                return W.dns.message.from_wire(data, ignore_trailing=True), frm[0]
+                return (W.dns.message.from_wire(data, ignore_trailing=True),
+                        frm[0].split("%")[0])
     finally:
         s.close()
 
@@ -239,7 +255,7 @@ def both_wildcards():
     prefix = ["env", "LD_PRELOAD=" + SHIM, "WG_ALLOC_COUNT_FILE=" + countfile] if shim else []
     wg = h.wuguard([ns.addr], args=["--listen", "0.0.0.0:53", "--listen", "[::]:53"],
                    config=W.wg_config(acl=acl("192.0.2.0/24, 198.51.100.0/24, "
-                                              "2001:db8::/32, 127.0.0.0/8")),
+                                              "2001:db8::/32, fe80::/10, 127.0.0.0/8")),
                    prefix=prefix, verbose=not shim)
     name = "www.%s" % Z
     for k in sorted(SRV):
@@ -249,6 +265,11 @@ def both_wildcards():
             h.ok(m is not None and W.answer_set(m, "A") == {"192.0.2.1"} and frm == SRV[k],
                  "UDP %s -> %s:53 is answered from %s" % (src, SRV[k], SRV[k]),
                  "reply from %s: %s" % (frm, W.describe(m)))
+    for ll in LL_SRV:
+        m, frm = udp_ask_retry(LL_CLI, ll, 53, name)
+        h.ok(m is not None and W.answer_set(m, "A") == {"192.0.2.1"} and frm == ll,
+             "UDP %s -> [%s%%if]:53 (link-local) is answered from %s" % (LL_CLI, ll, ll),
+             "reply from %s: %s" % (frm, W.describe(m)))
     m, closed = tcp_ask(CLI["v4b"], SRV["v4a"], 53, name)
     h.eq(W.answer_set(m, "A"), {"192.0.2.1"}, "TCP to 0.0.0.0:53 answered", W.describe(m))
     m, closed = tcp_ask(CLI["v6a"], SRV["v6b"], 53, name)
