@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1070,7 +1071,7 @@ static void test_checked_file_is_loaded(void **state)
 	char all[1100];
 	plugin_path(all, sizeof(all), "tests/plugins/.libs/blockall.so");
 	plugin_path(swap_to, sizeof(swap_to), "tests/plugins/.libs/noentry.so");
-	char abs_all[1100];
+	char abs_all[PATH_MAX]; /* realpath's size: _FORTIFY_SOURCE aborts on less */
 	assert_non_null(realpath(all, abs_all));
 	snprintf(swap_link, sizeof(swap_link), "%s/swap.so", tmpdir);
 	unlink(swap_link);
