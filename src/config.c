@@ -91,6 +91,7 @@ static const struct key keys[] = {
 	{"upstream", "timeout", K_U32, OFF(timeout_ms), 0, 1, 60000},
 	{"upstream", "retries", K_U32, OFF(retries), 0, 0, 10},
 	{"upstream", "public-timeout", K_U32, OFF(public_timeout_ms), 0, 1, 60000},
+	{"upstream", "case-randomization", K_BOOL, OFF(caps), 0, 0, 0},
 	{"upstream", "resolv-conf", K_STR, OFF(resolv_conf), 0, 1, 0},
 
 	{"cache", "size", K_U32, OFF(cache_entries), 0, 1, 100000000},
@@ -631,6 +632,7 @@ int wg_config_defaults(struct wg_config *c)
 	c->cache_entries = 10000;
 	c->cache_bytes = UINT64_C(32) << 20;
 	c->min_ttl = 0;
+	c->caps = 1;
 	c->max_ttl = 86400;
 	c->neg_max_ttl = 3600;
 	c->servfail_ttl = 5;

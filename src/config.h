@@ -50,6 +50,7 @@ struct wg_config {
 	uint32_t timeout_ms;        /* per try */
 	uint32_t retries;           /* extra tries after the first, across servers */
 	uint32_t public_timeout_ms;
+	int caps;                   /* 0x20 case randomisation towards local upstreams */
 
 	/* [cache] */
 	uint32_t cache_entries;

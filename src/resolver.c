@@ -855,6 +855,8 @@ int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_reso
 	cache_params(cfg, &cp);
 	r->cache = wg_cache_new(&cp);
 	r->local = wg_upstream_new(loop, cfg->local, cfg->n_local, cfg->timeout_ms, cfg->retries);
+	if (r->local)
+		wg_upstream_set_caps(r->local, cfg->caps);
 	r->stale_timer = malloc(sizeof(*r->stale_timer));
 	if (r->stale_timer) {
 		uv_timer_init(loop, r->stale_timer);
@@ -917,6 +919,7 @@ int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char 
 			wg_plugin_chain_unref(chain);
 		return -ENOMEM;
 	}
+	wg_upstream_set_caps(r->local, cfg->caps);
 	struct wg_cache_params cp;
 	cache_params(cfg, &cp);
 	wg_cache_set_params(r->cache, &cp);
@@ -1003,11 +1006,11 @@ void wg_resolver_log_stats(const struct wg_resolver *r)
 		(unsigned long long)cs.evictions);
 	wg_info("stats",
 		"upstream sent=%llu replies=%llu timeouts=%llu tcp_retries=%llu bad_replies=%llu "
-		"send_errors=%llu other_class=%llu",
+		"send_errors=%llu other_class=%llu caps_mismatches=%llu",
 		(unsigned long long)us.sent, (unsigned long long)us.replies,
 		(unsigned long long)us.timeouts, (unsigned long long)us.tcp_retries,
 		(unsigned long long)us.bad_replies, (unsigned long long)us.send_errors,
-		(unsigned long long)us.other_class);
+		(unsigned long long)us.other_class, (unsigned long long)us.caps_mismatches);
 	if (r->xc)
 		wg_crosscheck_log_stats(r->xc);
 	struct plugin_stats_line pl = {NULL, "", 0};

@@ -79,6 +79,10 @@ struct wg_upstream_req {
 	size_t tcp_len;
 	uint8_t query[WG_HDR_LEN + WG_NAME_MAX + 4 + WG_OPT_LEN + 2];
 	size_t query_len;
+	uint8_t has_caps;               /* caps_name was drawn for this exchange */
+	uint8_t caps_mismatch;          /* a reply in another case came for the current try */
+	uint8_t caps_name[WG_NAME_MAX]; /* the question in random case (0x20) */
+	uint8_t try_caps[MAX_TRIES];    /* try i went out with caps_name */
 };
 
 /* borrowed entries, earliest deadline first */
@@ -103,6 +107,8 @@ struct wg_upstream {
 	size_t n_closing;               /* libuv handles whose close is outstanding */
 	int freeing;                    /* wg_upstream_free ran: the last close frees u */
 	struct wg_upstream_stats st;
+	int caps;                       /* 0x20: randomise the question's case */
+	uint8_t *caps_state;            /* owned, n: CAPS_* of server i */
 	uint8_t rbuf[WG_PKT_MAX];       /* shared UDP receive buffer: one loop thread */
 	uint8_t sbuf[WG_PKT_MAX];       /* a reply without its records of another class */
 };
@@ -111,6 +117,35 @@ static uint64_t now_us(const struct wg_upstream *u)
 {
 	(void)u;
 	return uv_hrtime() / 1000;
+}
+
+/* A server's 0x20 state: not known yet, echoes our case, does not. */
+enum { CAPS_UNKNOWN = 0, CAPS_OK = 1, CAPS_OFF = 2 };
+
+static void caps_off(struct wg_upstream *u, int sidx)
+{
+	char name[64];
+	if (u->caps_state[sidx] == CAPS_OFF)
+		return;
+	u->caps_state[sidx] = CAPS_OFF;
+	wg_addr_format(&u->servers[sidx], name, sizeof(name));
+	wg_info("upstream", "%s does not echo the question's case: 0x20 off for it", name);
+}
+
+/* name in random case: each letter's case from one random bit. */
+static void caps_spell(uint8_t *out, const uint8_t *name, size_t len)
+{
+	uint8_t bits[WG_NAME_MAX / 8 + 1];
+	randombytes_buf(bits, len / 8 + 1);
+	for (size_t i = 0, lab = 0; i < len; i++) {
+		uint8_t c = name[i];
+		if (i == lab) {
+			lab = i + 1u + c; /* a length byte */
+		} else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {
+			c = (bits[i / 8] >> (i % 8)) & 1 ? (uint8_t)(c & ~0x20) : (uint8_t)(c | 0x20);
+		}
+		out[i] = c;
+	}
 }
 
 static uint16_t random_id(void)
@@ -141,6 +176,7 @@ struct wg_upstream *wg_upstream_new(uv_loop_t *loop, const struct wg_addr *serve
 	    uv_poll_init(loop, &u->epoll_watch, u->epfd) < 0) {
 		close(u->epfd);
 		free(u->servers);
+		free(u->caps_state);
 		free(u);
 		return NULL;
 	}
@@ -161,8 +197,15 @@ int wg_upstream_set_servers(struct wg_upstream *u, const struct wg_addr *servers
 			return -ENOMEM;
 		memcpy(copy, servers, n * sizeof(*copy));
 	}
+	uint8_t *caps_state = n ? calloc(n, 1) : NULL;
+	if (n && !caps_state) {
+		free(copy);
+		return -ENOMEM;
+	}
 	free(u->servers);
 	u->servers = copy;
+	free(u->caps_state);
+	u->caps_state = caps_state; /* a new list: each server is tried with 0x20 again */
 	u->n = n;
 	/* a changed timeout may leave a few deadlines out of order in the
 	 * lists; those tries then time out up to one old timeout late */
@@ -170,6 +213,11 @@ int wg_upstream_set_servers(struct wg_upstream *u, const struct wg_addr *servers
 	u->retries = retries >= MAX_TRIES ? MAX_TRIES - 1 : retries;
 	u->preferred = 0;
 	return 0;
+}
+
+void wg_upstream_set_caps(struct wg_upstream *u, int on)
+{
+	u->caps = on;
 }
 
 size_t wg_upstream_pending(const struct wg_upstream *u)
@@ -254,6 +302,7 @@ static void tl_start_now(struct wg_upstream_req *r)
 
 static void free_u(struct wg_upstream *u)
 {
+	free(u->caps_state);
 	free(u->servers);
 	free(u);
 }
@@ -376,6 +425,12 @@ static void try_timed_out(struct wg_upstream_req *r)
 		r->send_failed = 0; /* counted as a send error, not a timeout */
 	else
 		u->st.timeouts++;
+	if (r->caps_mismatch && r->tries > 0) {
+		/* only replies in another case came: the server stopped
+		 * echoing it (a forger cannot stop the real answer) */
+		r->caps_mismatch = 0;
+		caps_off(u, r->server_idx[r->tries - 1]);
+	}
 	if (r->tries < (int)u->retries + 1 && r->tries < MAX_TRIES && u->n > 0) {
 		if (send_try(r) == 0)
 			return;
@@ -437,6 +492,28 @@ static void on_udp_reply(struct wg_upstream_req *r, const uint8_t *pkt, size_t l
 		r->u->st.bad_replies++;
 		return;
 	}
+	/* the question at offset 12 is never compressed (nothing precedes it) */
+	int sidx = r->server_idx[t];
+	if (r->try_caps[t] && memcmp(pkt + WG_HDR_LEN, r->caps_name, r->qi.qname_len) != 0) {
+		/* right ID, port and name but not our case: a forgery, or a
+		 * server that does not echo the case; never taken */
+		r->u->st.caps_mismatches++;
+		r->bad_replies++;
+		if (r->u->caps_state[sidx] == CAPS_OK) {
+			/* it echoed before: a forgery; wait for the real one
+			 * (a timeout still turns 0x20 off for the server) */
+			if (t == r->tries - 1)
+				r->caps_mismatch = 1;
+			return;
+		}
+		caps_off(r->u, sidx);
+		if (r->tries < MAX_TRIES && send_try(r) == 0)
+			return;
+		deliver(r, -EBADMSG, NULL, 0, -1, 0);
+		return;
+	}
+	if (r->try_caps[t])
+		r->u->caps_state[sidx] = CAPS_OK;
 	if (wg_get16(pkt + 2) & WG_F_TC) {
 		r->u->st.tcp_retries++;
 		close_udp(r);
@@ -530,6 +607,12 @@ static int send_try(struct wg_upstream_req *r)
 	r->server_idx[i] = (int)sidx;
 	r->tries++;
 	wg_put16(r->query, id);
+	/* 0x20 (draft-vixie-dnsext-dns0x20): a forger must also guess the
+	 * case of every letter; servers that do not echo it get the
+	 * client's spelling */
+	r->try_caps[i] = (uint8_t)(r->has_caps && u->caps_state[sidx] != CAPS_OFF);
+	r->caps_mismatch = 0;
+	memcpy(r->query + WG_HDR_LEN, r->try_caps[i] ? r->caps_name : r->qi.qname, r->qi.qname_len);
 	const struct sockaddr_storage *to = &r->addrs[i].ss;
 	int fd = sock_for(r, to->ss_family);
 	ssize_t rc = fd;
@@ -675,6 +758,10 @@ int wg_upstream_query(struct wg_upstream *u, const struct wg_query_info *qi, wg_
 		return -ENOSPC;
 	}
 	r->query_len = (size_t)n;
+	r->has_caps = (uint8_t)u->caps;
+	r->caps_mismatch = 0;
+	if (u->caps)
+		caps_spell(r->caps_name, qi->qname, qi->qname_len);
 	/* link into pending before the first send */
 	r->next = u->pending.next;
 	r->prev = &u->pending;

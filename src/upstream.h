@@ -38,6 +38,7 @@ typedef void (*wg_upstream_cb)(void *arg, const struct wg_upstream_reply *r);
 struct wg_upstream_stats {
 	uint64_t sent, replies, timeouts, tcp_retries, bad_replies, failures, send_errors;
 	uint64_t other_class; /* records of another class than the question's, dropped */
+	uint64_t caps_mismatches; /* replies not in the 0x20 case we asked in, not taken */
 };
 
 /* servers is copied. timeout_ms per try; retries = extra tries beyond the
@@ -50,11 +51,16 @@ void wg_upstream_free(struct wg_upstream *u);
  * with the servers they started with. Returns 0 or -ENOMEM. */
 int wg_upstream_set_servers(struct wg_upstream *u, const struct wg_addr *servers, size_t n,
 			    uint32_t timeout_ms, uint32_t retries);
+/* 0x20 on or off (off after new). On: each exchange asks over UDP in a
+ * random case of the question's letters and takes only a reply that echoes
+ * it exactly; a server that answers in another case gets the client's
+ * spelling from then on (until the server list is set again). */
+void wg_upstream_set_caps(struct wg_upstream *u, int on);
 /* Exchanges currently in flight. */
 size_t wg_upstream_pending(const struct wg_upstream *u);
 
-/* Ask qi's question (the client's case, RD/CD and DO are kept; EDNS 1232 is
- * advertised). On success *req (may be NULL) identifies the exchange for
+/* Ask qi's question (the client's case, or a random one with 0x20; RD/CD
+ * and DO are kept; EDNS 1232 is advertised). On success *req (may be NULL) identifies the exchange for
  * cancel. Returns 0, -ENOMEM, -ENOSPC (too many exchanges), or -ENOENT (no
  * servers): then cb is never called. */
 int wg_upstream_query(struct wg_upstream *u, const struct wg_query_info *qi, wg_upstream_cb cb,

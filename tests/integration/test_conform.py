@@ -318,7 +318,8 @@ def rd0():
         W.query(wg.addr, qname, rd=False, timeout=1)
         W.time.sleep(0.02)
     rds = [bool(q.flags & dns.flags.RD) for _t, _s, _w, q in fake.queries()
-           if q is not None and q.question and q.question[0].name.to_text() == qname + "."]
+           if q is not None and q.question and
+           q.question[0].name.to_text().lower() == qname + "."]
     h.ok(len(rds) >= 2 and all(rds),
          "a prefetch triggered by RD=0 hits asks the upstream with RD=1", "RD flags seen: %r" % rds)
 
@@ -437,7 +438,8 @@ def other_class():
                       for r in sec) if m else None
         h.ok(m is not None and classes == {dns.rdataclass.IN} and
              W.answer_set(m, "A") == {"192.0.2.60"} and
-             W.answer_set(m, "CNAME") == {"alias.%s." % qname} and not m.additional,
+             set(x.lower() for x in W.answer_set(m, "CNAME")) == {"alias.%s." % qname} and
+             not m.additional,
              "%s: only the IN records reach the client, names intact" % attempt,
              W.describe(m))
     c = usr1_counters(wg, ["other_class"])
@@ -484,6 +486,81 @@ def other_class():
          "guard: judged a repair, never a match (matched=%s repaired=%s)" % (
              c.get("matched"), c.get("repaired")))
 
+# ---------------------------------------------------------------------------
+# item 5: 0x20 case randomisation
+
+def sent_names(fake, suffix):
+    return [q.question[0].name.to_text() for _t, _s, _w, q in fake.queries()
+            if q is not None and q.question and
+            q.question[0].name.to_text().lower().endswith(suffix)]
+
+
+def caps():
+    # an upstream that echoes the case (as nsd and unbound do)
+    fake = W.FakeUpstream(h)
+    wg = h.wuguard([fake.addr], config=W.wg_config())
+    names = ["caps%d.example.test" % i for i in range(8)]
+    for n in names:
+        m, wire = W.query(wg.addr, n)
+        h.ok(m is not None and W.answer_set(m, "A") == {"192.0.2.53"} and
+             wire[12:12 + len(W.wire_name(n))] == W.wire_name(n),
+             "%s: answered, the question in the client's spelling" % n, W.describe(m))
+    sent = sent_names(fake, ".example.test.")
+    h.ok(sorted(x.lower().rstrip(".") for x in sent) == sorted(names) and
+         sum(1 for x in sent if x != x.lower()) >= 6,
+         "the upstream was asked in random case (0x20)", "sent: %r" % sent)
+
+    # a forged reply in the wrong case (right ID and port: the fake sends
+    # it first) is not taken; the real one is
+    def forging(q, transport):
+        src = fake2.queries()[-1][1]
+        if transport == "udp" and q.question[0].name.to_text().lower().startswith("forged"):
+            fq = dns.message.make_query(q.question[0].name.to_text().lower(), "A")
+            fq.id = q.id  # (a copy: the real reply below keeps q's case)
+            f = dns.message.make_response(fq)
+            f.find_rrset(f.answer, f.question[0].name, dns.rdataclass.IN, dns.rdatatype.A,
+                         create=True).add(dns.rdata.from_text("IN", "A", "203.0.113.99"), 60)
+            fake2.udp.sendto(f.to_wire(), src)
+        return W.FakeUpstream.default_handler(q, transport)
+    fake2 = W.FakeUpstream(h, forging)
+    wg2 = h.wuguard([fake2.addr], name="wuguard-forged", config=W.wg_config())
+    W.query(wg2.addr, "confirm.example.test")  # the server echoes: confirmed
+    m, _ = W.query(wg2.addr, "forged.example.test")
+    h.eq(W.answer_set(m, "A"), {"192.0.2.53"},
+         "a forged reply in the wrong case is not taken, the real one is")
+    c = usr1_counters(wg2, ["caps_mismatches"])
+    h.ok(c.get("caps_mismatches", 0) >= 1, "SIGUSR1: caps_mismatches=%s" % c.get("caps_mismatches"))
+    W.query(wg2.addr, "after.example.test")
+    sent = sent_names(fake2, "after.example.test.")
+    h.ok(wg2.log_since(0).count("0x20 off") == 0,
+         "the forgery did not turn 0x20 off", "sent: %r" % sent)
+
+    # an upstream that answers in lower case: 0x20 off for it, answers go on
+    def lowering(q, transport):
+        r = W.FakeUpstream.default_handler(q, transport)
+        r.question[0].name = dns.name.from_text(q.question[0].name.to_text().lower())
+        r.answer[0].name = r.question[0].name
+        return r
+    fake3 = W.FakeUpstream(h, lowering)
+    wg3 = h.wuguard([fake3.addr], name="wuguard-lower", config=W.wg_config())
+    for n in ("low1.example.test", "LoW2.Example.Test", "low3.example.test"):
+        m, wire = W.query(wg3.addr, n)
+        h.ok(m is not None and W.answer_set(m, "A") == {"192.0.2.53"} and
+             wire[12:12 + len(W.wire_name(n))] == W.wire_name(n),
+             "case-lowering upstream: %s answered in the client's spelling" % n, W.describe(m))
+    h.ok(wg3.wait_log("does not echo the question's case: 0x20 off"),
+         "the fallback is logged")
+    sent = sent_names(fake3, "low3.example.test.")
+    h.eq(sent, ["low3.example.test."], "after the fallback the client's spelling goes upstream")
+
+    # case-randomization = no: the client's spelling
+    fake4 = W.FakeUpstream(h)
+    wg4 = h.wuguard([fake4.addr], name="wuguard-nocaps",
+                    config=W.wg_config(upstream={"case-randomization": False}))
+    W.query(wg4.addr, "plain.example.test")
+    h.eq(sent_names(fake4, "plain.example.test."), ["plain.example.test."],
+         "case-randomization = no: asked in the client's spelling")
+
 
 h.case("CD bit: the query's, cached apart (item 6)", cd_bit)
 h.case("error replies: OPT and flags (item 8)", error_replies)
@@ -491,4 +568,5 @@ h.case("class CH answered locally, never forwarded (item 9)", chaos)
 h.case("RD=0: from the cache only (item 3)", rd0)
 h.case("512-byte clients: additional, then authority, before TC (item 7)", fit512)
 h.case("records of another class dropped (item 4)", other_class)
+h.case("0x20 case randomisation (item 5)", caps)
 h.done()

@@ -29,7 +29,7 @@ def prefetch():
     asked = {}
 
     def handler(q, transport):
-        name = q.question[0].name.to_text()
+        name = q.question[0].name.to_text().lower()  # asked in 0x20 case
         with lock:
             asked[name] = asked.get(name, 0) + 1
             n = asked[name]

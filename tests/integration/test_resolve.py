@@ -142,7 +142,7 @@ def random_ids_and_ports():
     for n in names:
         W.query(wg.addr, n, qid=0x1234)
     up = [x for x in fu.queries()[n0:] if x[0] == "udp" and x[3] is not None and
-          x[3].question[0].name.to_text().rstrip(".") in names]
+          x[3].question[0].name.to_text().rstrip(".").lower() in names]  # 0x20
     ports = {x[1][1] for x in up}
     ids = {x[3].id for x in up}
     h.eq(len(up), 8, "eight upstream queries for eight names")

@@ -397,7 +397,7 @@ def upstream_trailing_bytes():
 
     def handler(q, transport):
         r = dns.message.make_response(q)
-        name = q.question[0].name.to_text()
+        name = q.question[0].name.to_text().lower()  # asked in 0x20 case
         if name.startswith("opt."):
             r.use_edns(0, payload=1232)  # OPT last, then the junk
         r.answer.append(dns.rrset.from_text(q.question[0].name, 300, "IN", "A",

@@ -116,6 +116,7 @@ static const char every_key[] =
 	"timeout = 700\n"
 	"retries = 4\n"
 	"public-timeout = 2000\n"
+	"case-randomization = no\n"
 	"resolv-conf = /tmp/nowhere\n"
 	"[cache]\n"
 	"size = 500\n"
@@ -192,6 +193,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c.timeout_ms, 700);
 	assert_int_equal(c.retries, 4);
 	assert_int_equal(c.public_timeout_ms, 2000);
+	assert_int_equal(c.caps, 0);
 	assert_string_equal(c.resolv_conf, "/tmp/nowhere");
 
 	assert_int_equal(c.cache_entries, 500);
