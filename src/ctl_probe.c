@@ -24,6 +24,7 @@
 #include "crosscheck.h"
 #include "ctl_out.h"
 #include "ctl_probe.h"
+#include "ctl_tls.h"
 #include "dlog.h"
 #include "domainset.h"
 #include "log.h"
@@ -97,6 +98,7 @@ struct opts {
 	int json;
 	char **names;             /* borrowed from argv */
 	size_t n_names;
+	struct wg_tls_opts tls;   /* --tls and its options (ctl_tls.h) */
 };
 
 void wg_ctl_probe_usage(FILE *out)
@@ -108,7 +110,14 @@ void wg_ctl_probe_usage(FILE *out)
 	      "                                         resolver about the WU names (default:\n"
 	      "                                         every exact name of the set), print the\n"
 	      "                                         guard's verdicts; exit 0 clean,\n"
-	      "                                         1 tampered, 2 nothing checked, 3 partial\n",
+	      "                                         1 tampered, 2 nothing checked, 3 partial\n"
+	      "  probe --tls [--via-proxy http://HOST:PORT] [--tls-roots FILE]\n"
+	      "        [--tls-timeout MS] [probe's options] [NAME...]\n"
+	      "                                         also connect to each WU HTTPS endpoint\n"
+	      "                                         on 443 and judge its certificate chain\n"
+	      "                                         against Microsoft's roots: ok,\n"
+	      "                                         intercepted, invalid, blocked,\n"
+	      "                                         proxy-only; exit 1 if any is not ok\n",
 	      out);
 }
 
@@ -138,7 +147,8 @@ static int add_ov(struct opts *o, const char *section, const char *key, const ch
 /* Returns 0, 1 for --help (printed), or -EINVAL (reported). */
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	enum { P_LOCAL = 256, P_PUBLIC, P_DOMAINS, P_TYPE, P_FORMAT, P_TIMEOUT, P_HELP };
+	enum { P_LOCAL = 256, P_PUBLIC, P_DOMAINS, P_TYPE, P_FORMAT, P_TIMEOUT, P_HELP,
+	       P_TLS, P_VIA_PROXY, P_TLS_ROOTS, P_TLS_TIMEOUT };
 	static const struct option popts[] = {
 		{"local", required_argument, NULL, P_LOCAL},
 		{"public", required_argument, NULL, P_PUBLIC},
@@ -147,6 +157,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"format", required_argument, NULL, P_FORMAT},
 		{"timeout", required_argument, NULL, P_TIMEOUT},
 		{"help", no_argument, NULL, P_HELP},
+		{"tls", no_argument, NULL, P_TLS},
+		{"via-proxy", required_argument, NULL, P_VIA_PROXY},
+		{"tls-roots", required_argument, NULL, P_TLS_ROOTS},
+		{"tls-timeout", required_argument, NULL, P_TLS_TIMEOUT},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, rc = 0;
@@ -185,6 +199,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				rc = -EINVAL;
 			}
 			break;
+		case P_TLS: o->tls.enabled = 1; break;
+		case P_VIA_PROXY: o->tls.via_proxy = optarg; break;
+		case P_TLS_ROOTS: o->tls.roots_file = optarg; break;
+		case P_TLS_TIMEOUT: rc = wg_ctl_tls_set_timeout(&o->tls, optarg); break;
 		case P_HELP:
 			fputs("usage: wuguardctl [-c CONFIG] probe [OPTIONS] [NAME...]\n", stdout);
 			wg_ctl_probe_usage(stdout);
@@ -200,6 +218,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	o->names = argv + optind;
 	o->n_names = (size_t)(argc - optind);
+	if (!o->tls.enabled && (o->tls.via_proxy || o->tls.roots_file || o->tls.timeout_ms)) {
+		perr("--via-proxy, --tls-roots and --tls-timeout need --tls");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -696,6 +718,16 @@ static int setup(struct probe *p, const struct opts *o, const char *config_path)
 		perr("%s", err);
 		return -1;
 	}
+	if (o->tls.enabled && wg_ctl_tls_check(&o->tls) < 0)
+		return -1;
+	/* --tls without names: the HTTPS endpoints, not the whole set */
+	for (size_t i = 0; o->tls.enabled && o->n_names == 0 && wg_tls_default_names[i]; i++) {
+		rc = name_wire(wg_tls_default_names[i], wire);
+		if (rc < 0 || add_job(p, wire, (size_t)rc) < 0) {
+			perr("out of memory");
+			return -1;
+		}
+	}
 	for (size_t i = 0; i < o->n_names; i++) {
 		rc = name_wire(o->names[i], wire);
 		if (rc < 0) {
@@ -741,7 +773,7 @@ static int setup(struct probe *p, const struct opts *o, const char *config_path)
 		return -1;
 	}
 	wg_crosscheck_set_recorder(p->xc, on_record, p);
-	if (o->n_names == 0) {
+	if (o->n_names == 0 && !o->tls.enabled) {
 		if (wg_domainset_foreach(wg_crosscheck_wu_set(p->xc), add_exact_entry, p) < 0) {
 			perr("out of memory");
 			return -1;
@@ -776,6 +808,37 @@ static int setup(struct probe *p, const struct opts *o, const char *config_path)
 	return 0;
 }
 
+/* --tls: hand each name's DNS findings to ctl_tls.c, which connects,
+ * judges and prints. Returns the exit status. */
+static int tls_phase(struct probe *p, const struct opts *o)
+{
+	struct wg_tls_name *tn = calloc(p->n_jobs ? p->n_jobs : 1, sizeof(*tn));
+	if (!tn) {
+		perr("out of memory");
+		return WG_PROBE_EX_USAGE;
+	}
+	for (size_t i = 0; i < p->n_jobs; i++) {
+		const struct job *j = &p->jobs[i];
+		tn[i].name = j->text;
+		tn[i].wu = j->wu;
+		for (size_t k = 0; k < j->n_checks; k++) {
+			const struct check *c = &j->checks[k];
+			struct wg_tls_dns *d = &tn[i].dns[tn[i].n_dns++];
+			d->qtype = c->qtype;
+			d->verdict = verdict_name(c);
+			d->would_repair = c->would_repair;
+			d->local_status = c->have_verdict ? c->ev.local.status : "";
+			d->local_addrs = c->have_verdict ? c->ev.local.addrs : "";
+			d->public_addrs = c->have_verdict ? c->ev.public_.addrs : "";
+		}
+	}
+	uv_timer_stop(&p->deadline); /* the DNS phase's; the TLS phase has its own */
+	int rc = wg_ctl_tls_run(&p->loop, &o->tls, tn, p->n_jobs, o->json, exit_status(p),
+				stdout);
+	free(tn);
+	return rc;
+}
+
 int wg_ctl_probe(int argc, char **argv, const char *config_path)
 {
 	struct opts o;
@@ -808,6 +871,11 @@ int wg_ctl_probe(int argc, char **argv, const char *config_path)
 				     wg_ctl_type_name(c->qtype, tb, sizeof(tb)), c->error);
 			}
 		}
+	if (o.tls.enabled) {
+		rc = tls_phase(p, &o);
+		probe_free(p);
+		return rc;
+	}
 	if (o.json) {
 		for (size_t i = 0; i < p->n_jobs; i++)
 			for (size_t k = 0; k < p->jobs[i].n_checks; k++)
