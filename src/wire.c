@@ -285,6 +285,14 @@ static int parse_query_edns(const uint8_t *pkt, size_t len, size_t off,
 		qi->udp_size = rr.rclass < WG_UDP_MIN ? WG_UDP_MIN : rr.rclass;
 		qi->edns_version = pkt[rr.fixed + 5];
 	}
+	/* an OPT whose rdata runs past the end stops the walk above: its
+	 * fixed part alone tells that the query had EDNS */
+	size_t o = it.off;
+	if (rc < 0 && !qi->has_edns && o + 11 <= len && pkt[o] == 0 &&
+	    wg_get16(pkt + o + 1) == WG_TYPE_OPT) {
+		qi->has_edns = 1;
+		qi->do_bit = (pkt[o + 7] & 0x80) ? 1 : 0;
+	}
 	return rc;
 }
 

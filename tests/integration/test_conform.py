@@ -178,6 +178,7 @@ def error_replies():
     # an option whose length runs past the rdata
     bad = OPT[:-2] + b"\0\5" + b"\0\x0a\0\x09\1"
     formerr(W.wire_header(0x0f09, ar=1) + qn + bad, "OPT option overrunning its rdata")
+    formerr(W.wire_header(0x0f0b, ar=1) + qn + OPT[:-2] + b"\0\x28", "OPT rdata past the end")
     # well-formed options are fine (a cookie, then padding)
     good = OPT[:-2] + b"\0\x10" + b"\0\x0a\0\x08" + b"\1" * 8 + b"\0\x0c\0\0"
     data = W.udp_raw(wg.addr, W.wire_header(0x0f0a, ar=1) + qn + good)

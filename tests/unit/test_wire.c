@@ -147,6 +147,14 @@ static void test_error_edns(void **state)
 	assert_true(qi.has_edns);
 	wg_put16(q + len + 2, 7); /* one byte left over */
 	assert_int_equal(wg_wire_parse_query(q, len + sizeof(opts), &qi), -EBADMSG);
+
+	/* an OPT whose RDLENGTH runs past the end of the query */
+	len = make_query(q, "example.com", WG_TYPE_A);
+	q[len - WG_OPT_LEN + 7] = 0x80; /* DO */
+	wg_put16(q + len - 2, 40);
+	assert_int_equal(wg_wire_parse_query(q, len, &qi), -EBADMSG);
+	assert_true(qi.has_edns);
+	assert_true(qi.do_bit);
 }
 
 /* RFC 2181 9: whole RRsets of additional, then authority, go before TC;
