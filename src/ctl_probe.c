@@ -28,7 +28,7 @@
 #include "dlog.h"
 #include "domainset.h"
 #include "log.h"
-#include "record.h"
+#include "verdict_log.h"
 #include "upstream.h"
 #include "wire.h"
 #include "wulist.h"

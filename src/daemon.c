@@ -16,7 +16,7 @@
 #include "dlog.h"
 #include "listen.h"
 #include "log.h"
-#include "record.h"
+#include "verdict_log.h"
 #include "resolver.h"
 
 struct wg_daemon {

@@ -19,7 +19,7 @@
 #include "crosscheck.h"
 #include "dlog.h"
 #include "plugin.h"
-#include "record.h"
+#include "verdict_log.h"
 #include "log.h"
 #include "resolver.h"
 #include "upstream.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "record.h"
+#include "verdict_log.h"
 #include "wire.h"
 
 static const struct {
