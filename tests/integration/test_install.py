@@ -30,12 +30,18 @@ import wgtest as W  # noqa: E402
 
 h = W.Harness()
 DEBIAN = os.path.join(W.SRCDIR, "debian")
+# dh_auto_configure's layout, and the unit directory debian/rules gives
+UNITDIR = re.findall(r"--with-systemdsystemunitdir=(\S+)",
+                     open(os.path.join(DEBIAN, "rules")).read())
 LAYOUT = ["prefix=/usr", "sysconfdir=/etc", "localstatedir=/var",
-          "libdir=/usr/lib/multiarch-triplet", "systemdsystemunitdir=/lib/systemd/system"]
+          "libdir=/usr/lib/multiarch-triplet",
+          "systemdsystemunitdir=" + (UNITDIR[0] if UNITDIR else "/nowhere")]
 state = {}
 
 
 def make_install():
+    h.eq(UNITDIR, ["/lib/systemd/system"],
+         "debian/rules puts the unit where dh_installsystemd (bookworm) looks")
     dest = h.mkdir("destdir")
     env = dict(os.environ)
     for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
