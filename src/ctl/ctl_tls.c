@@ -132,6 +132,7 @@ struct run {
 	int deadline_init;
 	int timed_out;
 	uint32_t timeout_ms;
+	uint64_t deadline_ms;             /* the whole phase */
 };
 
 static void terr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -190,6 +191,25 @@ static int env_port(void)
 		return -1;
 	}
 	return (int)v;
+}
+
+/* WUGUARDCTL_PROBE_TLS_DEADLINE_MS: a shorter deadline for the TLS phase
+ * (never longer), so a test can stop it with connections in flight.
+ * Returns the milliseconds, 0 unset, or -1 (reported). */
+static long long env_deadline(void)
+{
+	const char *env = getenv("WUGUARDCTL_PROBE_TLS_DEADLINE_MS");
+	if (!env || !*env)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(env, &end, 10);
+	if (errno || *end || env[0] == '-' || v < 1 || v > 3600000) {
+		terr("WUGUARDCTL_PROBE_TLS_DEADLINE_MS: not a number of milliseconds from 1 to "
+		     "3600000: %s", env);
+		return -1;
+	}
+	return (long long)v;
 }
 
 /* "http://HOST[:PORT][/]" with HOST a name, an IPv4 address or [IPv6].
@@ -298,7 +318,7 @@ int wg_ctl_tls_check(const struct wg_tls_opts *o)
 	socklen_t salen;
 	char path[1024];
 	unsigned n;
-	if (env_port() < 0)
+	if (env_port() < 0 || env_deadline() < 0)
 		return -1;
 	if (o->via_proxy && parse_proxy(o->via_proxy, &sa, &salen) < 0)
 		return -1;
@@ -841,7 +861,8 @@ static void on_deadline(uv_timer_t *t)
 		struct conn *c = &r->conns[i];
 		if (c->state == S_DONE)
 			continue;
-		set_blocked(c->j, "timeout", "not done within the TLS phase's deadline");
+		set_blocked(c->j, "timeout", "not done within the TLS phase's deadline (%llu ms)",
+			    (unsigned long long)r->deadline_ms);
 		if (c->state == S_IDLE) {
 			c->state = S_DONE;
 			r->open--;
@@ -1077,10 +1098,15 @@ int wg_ctl_tls_run(uv_loop_t *loop, const struct wg_tls_opts *o, const struct wg
 	r.open = r.n_conns;
 	if (r.n_conns) {
 		uint64_t waves = (r.n_conns + TLS_CONCURRENCY - 1) / TLS_CONCURRENCY;
+		uint64_t ms = waves * r.timeout_ms + 1000;
+		long long env = env_deadline();
+		if (env > 0 && (uint64_t)env < ms)
+			ms = (uint64_t)env;
+		r.deadline_ms = ms;
 		uv_timer_init(loop, &r.deadline);
 		r.deadline.data = &r;
 		r.deadline_init = 1;
-		uv_timer_start(&r.deadline, on_deadline, waves * r.timeout_ms + 1000, 0);
+		uv_timer_start(&r.deadline, on_deadline, ms, 0);
 		start_more(&r);
 		/* other modules' handles may stay active: run until our own
 		 * connections are done and their handles closed */

@@ -25,8 +25,10 @@ and two small HTTP CONNECT proxies in python on 127.0.0.1 for --via-proxy
 
 Checks: each verdict with its reason and the inspection CA's subject, the
 DNS verdict beside it, the public answer's address tried when it differs,
-proxy-only, the shipped Microsoft roots (a test root is not one), the
-default names, the table, JSON, exit codes, bounded time, usage errors.
+an IPv6-only name, no local address (sinkhole, NXDOMAIN), proxy-only, the
+shipped Microsoft roots (a test root is not one), the default names, the
+table, JSON, exit codes, the per-connection timeout and the phase's
+deadline in bounded time, usage errors.
 Skipped (TAP SKIP) where a namespace cannot be made. Nothing reads
 /etc/resolv.conf. TAP output.
 """
@@ -61,6 +63,8 @@ REWRITTEN = "tsfe.trafficshaping.dsp.mp.microsoft.com"  # genuine .2, local says
 VIA_PROXY = "displaycatalog.mp.microsoft.com"       # closed .5, reachable by proxy
 SINKHOLED = "catalog.update.microsoft.com"          # local says 0.0.0.0
 NXDOMAINED = "www.update.microsoft.com"             # local says NXDOMAIN
+V6ONLY = "update.microsoft.com"                     # AAAA only: 2001:db8::2, genuine
+V6 = "2001:db8::2"
 DEFAULT_NAMES = [OK_NAME, ALERT, INTERCEPT, WRONG, CLOSED, RESET, EXPIRED, HANG, REWRITTEN,
                  VIA_PROXY]
 
@@ -123,6 +127,7 @@ def enter_netns():
     run("ip", "link", "set", "lo", "up")
     for n in list(range(2, 10)) + [BOX]:
         run("ip", "addr", "add", ip(n) + "/32", "dev", "lo")
+    run("ip", "-6", "addr", "add", V6 + "/128", "dev", "lo", "nodad")
     return None
 
 
@@ -205,6 +210,9 @@ def common_port():
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 socks.append(s)
                 s.bind((ip(n), port))
+            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((V6, port))
             return port
         except OSError:
             continue
@@ -215,13 +223,15 @@ def common_port():
 
 
 def s_server(n, cert, chain=None):
-    args = ["openssl", "s_server", "-accept", "%s:%d" % (ip(n), E.port), "-www",
+    host = "[%s]" % n if isinstance(n, str) else ip(n)
+    args = ["openssl", "s_server", "-accept", "%s:%d" % (host, E.port), "-www",
             "-cert", f(cert + ".pem"), "-key", f(cert + ".key")]
     if chain:
         args += ["-cert_chain", f(chain + ".pem")]
-    s = W.Server(h, "s_server-%d" % n, args, (ip(n), E.port), f("s_server-%d.log" % n), E.dir)
+    tag = str(n).replace(":", "_")
+    s = W.Server(h, "s_server-" + tag, args, (host, E.port), f("s_server-%s.log" % tag), E.dir)
     if not s.wait_log("ACCEPT", timeout=10):
-        raise RuntimeError("s_server on %s did not start: %s" % (ip(n), s.log_tail()))
+        raise RuntimeError("s_server on %s did not start: %s" % (host, s.log_tail()))
     return s
 
 
@@ -433,6 +443,37 @@ def timeout_bounded():
     h.ok(rc == 1 and took < 15, "exit 1, in bounded time", "rc %d, %.1f s" % (rc, took))
 
 
+def deadline():
+    rc, out, err, took = probe("--type", "A", "--format", "json", "--tls-timeout", "30000",
+                               HANG, env={"WUGUARDCTL_PROBE_TLS_DEADLINE_MS": "1000"})
+    r = rows_of(out).get(HANG, {})
+    lo = r.get("local") or {}
+    h.ok(r.get("tls") == "blocked" and lo.get("reason") == "timeout" and
+         "deadline (1000 ms)" in lo.get("detail", ""),
+         "the TLS phase's deadline ends a connection still in its handshake",
+         *dump(out, err))
+    h.ok(rc == 1 and took < 15, "exit 1, long before the 30 s connection timeout",
+         "rc %d, %.1f s" % (rc, took))
+    p = subprocess.run([CTL, "probe", "--tls", "--local", "%s:%d" % E.corp.addr,
+                        "--public", "%s:%d" % E.auth.addr, OK_NAME], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=30,
+                       env=dict(os.environ, WUGUARDCTL_PROBE_TLS_DEADLINE_MS="0"))
+    h.ok(p.returncode == 2 and "WUGUARDCTL_PROBE_TLS_DEADLINE_MS" in p.stderr,
+         "a bad WUGUARDCTL_PROBE_TLS_DEADLINE_MS: exit 2, named", p.stderr)
+
+
+def ipv6():
+    rc, out, err, _ = probe("--format", "json", V6ONLY)
+    r = rows_of(out).get(V6ONLY, {})
+    lo = r.get("local") or {}
+    h.ok([d["type"] for d in r.get("dns", [])] == ["A", "AAAA"] and
+         r["dns"][1]["local"] == [V6] and r["dns"][1]["verdict"] == "match",
+         "a name with only an AAAA: the DNS verdicts of both types", *dump(out, err))
+    h.ok(r.get("tls") == "ok" and lo.get("address") == V6 and lo.get("root") == ROOT_SUBJECT,
+         "no A, so the TLS check connects to the AAAA's address: ok", json.dumps(r))
+    h.eq(rc, 0, "exit 0", err)
+
+
 def public_differs():
     rc, out, err, _ = probe("--type", "A", "--format", "json", REWRITTEN)
     r = rows_of(out).get(REWRITTEN, {})
@@ -621,7 +662,7 @@ def main():
     E.dir = h.mkdir("tls")
     try:
         E.port = common_port()
-        names = list(ADDR)
+        names = list(ADDR) + [V6ONLY]
         make_ca("root", "/O=wuguard tests/CN=WG Test Root")
         make_ca("inspect", "/O=Contoso Firewall/CN=Contoso Inspection CA")
         make_leaf("genuine", "root", names)
@@ -633,6 +674,7 @@ def main():
         s_server(BOX, "mitm", chain="inspect")
         s_server(4, "wrong")
         s_server(7, "expired")
+        s_server(V6, "genuine")
         E.reset = RawServer(6, "reset")
         E.alert = RawServer(8, "alert")
         E.hang = RawServer(9, "hang")
@@ -644,7 +686,8 @@ def main():
             "%s 300 IN A %s\n" % (n[:-len(".microsoft.com")], ip(a)) for n, a in ADDR.items()
             if n != REWRITTEN) + (
             "%s 300 IN CNAME tsfe-edge.mp\ntsfe-edge.mp 300 IN A %s\n" % (
-                REWRITTEN[:-len(".microsoft.com")], ip(ADDR[REWRITTEN])))
+                REWRITTEN[:-len(".microsoft.com")], ip(ADDR[REWRITTEN]))) + (
+            "update 300 IN AAAA %s\n" % V6)
         E.auth = h.nsd({"microsoft.com": zone}, probe=OK_NAME + ".")
         E.corp = h.unbound(E.auth.addr, name="corp", probe=OK_NAME + ".", local=[
             'local-zone: "%s." redirect' % REWRITTEN,
@@ -657,6 +700,8 @@ def main():
         h.done()
     h.case("each verdict (json)", verdicts_json)
     h.case("a server that never answers", timeout_bounded)
+    h.case("the TLS phase's deadline", deadline)
+    h.case("an IPv6 endpoint", ipv6)
     h.case("the public answer differs", public_differs)
     h.case("no local address", no_address)
     h.case("the table", table)
