@@ -257,6 +257,15 @@ static int opt_rdata_ok(const uint8_t *rd, size_t rdlen)
 	return q == rdlen;
 }
 
+/* A meta-TYPE asks for no data: OPT, and 128-250 (RFC 6895 3.1: NXNAME,
+ * TKEY, TSIG and the unassigned rest). A question for one is FORMERR and is
+ * never forwarded (RFC 9824 3.5). IXFR, AXFR, MAILB, MAILA and ANY are
+ * QTYPEs RFC 1035 defines for queries. */
+static int is_meta_qtype(uint16_t t)
+{
+	return t == WG_TYPE_OPT || (t >= 128 && t <= 250);
+}
+
 /* Parse the OPT RR, if any, in the additional section of a query. A
  * malformed OPT still sets has_edns (and DO from the first one), so the
  * FORMERR it earns carries an OPT too (RFC 6891 7). */
@@ -350,6 +359,8 @@ int wg_wire_parse_query(const uint8_t *pkt, size_t len, struct wg_query_info *qi
 	o += 4;
 	qi->question_end = (uint16_t)o;
 	int erc = parse_query_edns(pkt, len, o, qi);
+	if (!rc && !erc && is_meta_qtype(qi->qtype))
+		return -EBADMSG;
 	return rc ? rc : erc;
 }
 

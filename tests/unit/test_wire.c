@@ -80,6 +80,32 @@ static void test_parse_opcode_qr(void **state)
 /* Errors keep what they can echo (RFC 6891 7): the question and the OPT of
  * an unknown opcode, the OPT of a QDCOUNT 0 or 2 query and of a malformed
  * OPT; NOTIMP echoes the opcode and no other flag. */
+static void test_parse_meta_qtype(void **state)
+{
+	uint8_t q[512], r[512];
+	struct wg_query_info qi;
+	/* OPT, NXNAME, unassigned, TKEY, TSIG: FORMERR, question and OPT echoed */
+	static const uint16_t meta[] = {WG_TYPE_OPT, 128, 129, 200, 248, 249, 250};
+	for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
+		size_t len = make_query(q, "example.com", meta[i]);
+		assert_int_equal(wg_wire_parse_query(q, len, &qi), -EBADMSG);
+		assert_int_equal(qi.qtype, meta[i]);
+		assert_true(qi.has_edns);
+		int n = wg_wire_build_error(r, sizeof(r), q, &qi, WG_RCODE_FORMERR);
+		assert_int_equal(n, (int)len);
+		assert_int_equal(wg_get16(r + 2) & 0xf, WG_RCODE_FORMERR);
+		assert_int_equal(wg_get16(r + 4), 1);
+		assert_int_equal(wg_get16(r + 10), 1);
+	}
+	/* query types next to them stay questions */
+	static const uint16_t ok[] = {40, 42, 127, WG_TYPE_IXFR, WG_TYPE_AXFR, 253, 254,
+				      WG_TYPE_ANY, 256, 65280};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		size_t len = make_query(q, "example.com", ok[i]);
+		assert_int_equal(wg_wire_parse_query(q, len, &qi), 0);
+	}
+}
+
 static void test_error_edns(void **state)
 {
 	uint8_t q[512], r[512];
@@ -500,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_parse_short),
 		cmocka_unit_test(test_parse_bad_label),
 		cmocka_unit_test(test_parse_opcode_qr),
+		cmocka_unit_test(test_parse_meta_qtype),
 		cmocka_unit_test(test_error_edns),
 		cmocka_unit_test(test_truncate),
 		cmocka_unit_test(test_drop_other_class),
