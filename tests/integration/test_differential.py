@@ -95,6 +95,10 @@ def zone_text():
     # 20 addresses: ~330 bytes, 40 AAAA: ~1100 bytes
     z += ["multi 300 IN A 198.51.100.%d" % i for i in range(1, 21)]
     z += ["multi6 300 IN AAAA 2001:db8:6::%x" % i for i in range(1, 41)]
+    # DNAME: nsd synthesises the CNAME (RFC 6672)
+    z += ["dn 300 IN DNAME sub.diff.test."]
+    # about 20 KB of TXT: TCP only, several segments
+    z += ['huge 300 IN TXT "%03d%s"' % (i, "h" * 197) for i in range(100)]
     # burst names: asked only by the burst group, all at once
     z += ["burst0 300 IN A 203.0.113.100", "burst0 300 IN A 203.0.113.101",
           "burst3 300 IN AAAA 2001:db8:b::3"]
@@ -644,6 +648,23 @@ def build_phases():
     }
     main.append(("udp", [Q(g, fqdn(n), "A", opt=v, rd=rd, label=k) for k, v in bad.items()
                          for n in ("www", "nope") for rd in (True, False)]))
+    g = "odd-names"
+    # binary and escaped labels, the longest name there can be, types that
+    # are no data types (AXFR/IXFR, OPT, TYPE0, MAILB), DNAME and DNSSEC
+    # types from an unsigned zone
+    longest = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 52]) + "." + Z + "."
+    odd = ["\\000x." + Z + ".", "a\\.b." + Z + ".", "\\255\\200." + Z + ".",
+           "x\\032y." + Z + ".", longest[-254:].lstrip("."), "www.dn." + Z + ".",
+           "nope.dn." + Z + ".", "dn." + Z + "."]
+    main.append(("udp", [Q(g, n, t, edns=0) for n in odd
+                         for t in ("A", "TXT", "DNAME", "CNAME")] +
+                 [Q(g, fqdn(n), t, edns=e) for n in ("www", "nope", "@")
+                  for t in ("AXFR", "IXFR", "OPT", "TYPE0", "MAILB", "MAILA", "RRSIG",
+                            "NSEC", "DNSKEY", "NSEC3PARAM", "TYPE128", "TYPE200", "TKEY",
+                            "TSIG")
+                  for e in (None, 0)]))
+    main.append(("tcp", [Q(g, fqdn(n), t, edns=0, transport="tcp")
+                         for n in ("@", "huge") for t in ("AXFR", "IXFR", "TXT", "ANY")]))
     g = "header-bits"
     # RFC 1035: Z is zero in a reply; AA, TC and RA in a query mean nothing
     main.append(("udp", [Q(g, fqdn(n), t, hbits=b, edns=e)
@@ -701,7 +722,11 @@ def build_phases():
                     [Q("rd0-warm", fqdn(n), t, rd=False, edns=e)
                      for n in warm for t in ("A", "TXT") for e in (None, 0)] +
                     [Q("rd1-after-rd0", fqdn(n), t, edns=e)
-                     for n in cold[:4] for t in ("A", "TXT") for e in (None, 0)])]
+                     for n in cold[:4] for t in ("A", "TXT") for e in (None, 0)] +
+                    # the DNAME is in unbound's cache now: it synthesises
+                    [Q("dname-cached", fqdn(n), t, edns=e)
+                     for n in ("www.dn", "nope.dn", "x.y.dn") for t in ("A", "CNAME")
+                     for e in (None, 0)])]
     return ph
 
 
