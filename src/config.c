@@ -28,11 +28,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/types.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <ini.h>
 
 #include "config.h"
+#include "events.h"
 #include "log.h"
 #include "safefile.h"
 
@@ -60,6 +62,8 @@ enum kind {
 	K_LOGLEVEL, /* int, enum wg_log_level */
 	K_MODE,     /* enum wg_mode */
 	K_PRIVACY,  /* enum wg_client_privacy */
+	K_EVENTS,   /* char *: an events target (events.h), "none" stored as NULL */
+	K_FACILITY, /* int: a syslog facility, LOG_DAEMON ... */
 };
 
 struct key {
@@ -132,11 +136,23 @@ static const struct key keys[] = {
 	{"database", "queue-size", K_U32, OFF(queue_size), 0, 16, 1048576},
 	{"database", "hide-name", K_NAMES, OFF(hide_name), 0, 0, 0},
 	{"database", "hide-client", K_CIDRS, OFF(hide_client), OFF(n_hide_client), 0, 0},
+
+	{"log", "events", K_EVENTS, OFF(events), 0, 0, 0},
+	{"log", "site", K_STR, OFF(site), 0, 0, 128},
+	{"log", "facility", K_FACILITY, OFF(facility), 0, 0, 0},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"server", "upstream", "cache", "acl", "guard", "database"};
+static const char *const sections[] = {"server", "upstream", "cache", "acl", "guard", "database",
+				       "log"};
+
+static const struct { const char *name; int value; } facilities[] = {
+	{"daemon", LOG_DAEMON}, {"user", LOG_USER}, {"local0", LOG_LOCAL0},
+	{"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3},
+	{"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6},
+	{"local7", LOG_LOCAL7}};
+#define NFACILITIES (sizeof(facilities) / sizeof(facilities[0]))
 
 #define FIELD(c, k, type) ((type *)(void *)((char *)(c) + (k)->off))
 #define CFIELD(c, k, type) ((const type *)(const void *)((const char *)(c) + (k)->off))
@@ -540,6 +556,20 @@ static int key_set(struct wg_config *c, const struct key *k, const char *value, 
 			return -EINVAL;
 		}
 		return 0;
+	case K_EVENTS:
+		if (wg_events_target_check(value) < 0) {
+			errf(err, cap, "'%s' is not none, syslog, syslog:/SOCKET or file:/PATH", value);
+			return -EINVAL;
+		}
+		return set_str(FIELD(c, k, char *), strcmp(value, "none") ? value : NULL);
+	case K_FACILITY:
+		for (size_t i = 0; i < NFACILITIES; i++)
+			if (strcasecmp(value, facilities[i].name) == 0) {
+				*FIELD(c, k, int) = facilities[i].value;
+				return 0;
+			}
+		errf(err, cap, "'%s' is not a facility (daemon, user, local0 .. local7)", value);
+		return -EINVAL;
 	default:
 		return -EINVAL;
 	}
@@ -652,6 +682,7 @@ int wg_config_defaults(struct wg_config *c)
 	c->max_db_mb = 256;
 	c->aggregate_s = 300;
 	c->queue_size = 4096;
+	c->facility = LOG_DAEMON;
 
 	c->domains_file = strdup(WG_DATADIR "/wu-domains.list");
 	c->db_path = strdup(WG_LOCALSTATEDIR "/lib/wuguard/wuguard.db");
@@ -670,7 +701,7 @@ void wg_config_free(struct wg_config *c)
 		const struct key *k = &keys[i];
 		if (is_list(k))
 			key_clear(c, k);
-		else if (k->kind == K_STR)
+		else if (k->kind == K_STR || k->kind == K_EVENTS)
 			set_str(FIELD(c, k, char *), NULL);
 	}
 	for (size_t i = 0; i < c->n_plugins; i++)
@@ -1279,6 +1310,16 @@ static void dump_key(const struct wg_config *c, const struct key *k, FILE *out)
 		break;
 	case K_PRIVACY:
 		fprintf(out, "%s = %s\n", k->name, privacy[*CFIELD(c, k, enum wg_client_privacy) % 3]);
+		break;
+	case K_EVENTS: {
+		const char *s = *CFIELD(c, k, char *);
+		fprintf(out, "%s = %s\n", k->name, s ? s : "none");
+		break;
+	}
+	case K_FACILITY:
+		for (size_t i = 0; i < NFACILITIES; i++)
+			if (facilities[i].value == *CFIELD(c, k, int))
+				fprintf(out, "%s = %s\n", k->name, facilities[i].name);
 		break;
 	}
 }

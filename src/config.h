@@ -92,6 +92,11 @@ struct wg_config {
 	struct wg_cidr *hide_client;   /* owned array: never written for these clients */
 	size_t n_hide_client;
 
+	/* [log] */
+	char *events;               /* owned: events target (events.h), NULL: none */
+	char *site;                 /* owned: site label in every event, NULL: none */
+	int facility;               /* syslog facility of the events, LOG_DAEMON */
+
 	/* [plugin:NAME] sections, in file order */
 	struct wg_plugin_conf *plugins; /* owned array */
 	size_t n_plugins;

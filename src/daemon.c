@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "dlog.h"
+#include "events.h"
 #include "listen.h"
 #include "log.h"
 #include "verdict_log.h"
@@ -26,6 +27,7 @@ struct wg_daemon {
 	struct wg_resolver *resolver;    /* owned */
 	struct wg_listen *listen;        /* owned */
 	struct wg_dlog *dlog;            /* owned, NULL: no database (logged) */
+	struct wg_events *events;        /* owned, NULL: [log] events = none */
 	struct wg_record_ctx rec;        /* rec.dl = dlog; hide lists from cfg */
 	int64_t started;                 /* wall clock, s */
 };
@@ -94,11 +96,12 @@ static int make_parent_dirs(const char *path, char *dir, size_t cap)
 
 /* A database that cannot be opened never stops resolution: the guard runs
  * and counts, and the reason is logged. */
-static struct wg_dlog *open_dlog(const struct wg_config *c)
+static struct wg_dlog *open_dlog(const struct wg_config *c, struct wg_events *events)
 {
 	struct wg_dlog_params p;
 	char err[512];
 	memset(&p, 0, sizeof(p));
+	p.events = events;
 	p.client_privacy = (int)c->client_privacy;
 	p.queue_size = c->queue_size;
 	p.aggregate_s = c->aggregate_s;
@@ -207,7 +210,22 @@ int wg_daemon_start(uv_loop_t *loop, const struct wg_daemon_args *args, struct w
 	wg_resolver_set_listener(d->resolver, d->listen);
 	/* the writer thread owns the only SQLite handle; opened before the
 	 * privilege drop so the file can be created where root can write */
-	d->dlog = open_dlog(cfg);
+	if (cfg->events) {
+		/* before the database, which feeds it; a target that cannot be
+		 * opened yet drops and counts lines and is retried */
+		struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
+		struct wg_events_params ep = {cfg->events, cfg->site, cfg->facility,
+					      pw ? pw->pw_uid : (uid_t)-1,
+					      pw ? pw->pw_gid : (gid_t)-1};
+		d->events = wg_events_open(&ep, err, errcap);
+		if (!d->events)
+			return -ENOMEM;
+		if (err[0])
+			wg_err("main", "%s", err);
+		else
+			wg_info("main", "events to %s", cfg->events);
+	}
+	d->dlog = open_dlog(cfg, d->events);
 	d->rec.dl = d->dlog;
 	if ((rc = wg_record_ctx_configure(&d->rec, cfg, err, errcap)) < 0)
 		return rc;
@@ -216,9 +234,15 @@ int wg_daemon_start(uv_loop_t *loop, const struct wg_daemon_args *args, struct w
 	return 0;
 }
 
+static int str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 int wg_daemon_reload(struct wg_daemon *d, char *err, size_t errcap)
 {
 	wg_dlog_kick(d->dlog); /* a database that could not be opened: try now */
+	wg_events_reopen(d->events); /* logrotate moved the file */
 	/* 1. everything that can fail, built beside the running parts */
 	struct wg_config *c = wg_daemon_config_load(d->args, err, errcap);
 	if (!c) {
@@ -249,6 +273,10 @@ int wg_daemon_reload(struct wg_daemon *d, char *err, size_t errcap)
 	if ((c->db_path || d->cfg->db_path) &&
 	    (!c->db_path || !d->cfg->db_path || strcmp(c->db_path, d->cfg->db_path) != 0))
 		wg_warn("main", "database path changed: it takes effect at the next restart");
+	if (!str_same(c->events, d->cfg->events) || !str_same(c->site, d->cfg->site) ||
+	    c->facility != d->cfg->facility)
+		wg_warn("main", "[log] events, site or facility changed: they take effect at the "
+			"next restart");
 	if (c->n_listen != d->cfg->n_listen ||
 	    memcmp(c->listen, d->cfg->listen, c->n_listen * sizeof(*c->listen)) != 0)
 		wg_warn("main", "listen addresses changed: they take effect at the next restart");
@@ -300,6 +328,17 @@ static void log_dlog_stats(struct wg_dlog *dl)
 		ds.last_error[0] ? " last_error=" : "", ds.last_error);
 }
 
+static void log_events_stats(struct wg_events *e)
+{
+	struct wg_events_stats es;
+	if (!e)
+		return;
+	wg_events_get_stats(e, &es);
+	wg_info("stats", "events written=%llu dropped=%llu errors=%llu reopened=%llu",
+		(unsigned long long)es.written, (unsigned long long)es.dropped,
+		(unsigned long long)es.errors, (unsigned long long)es.reopened);
+}
+
 static void log_listen_stats(const struct wg_listen *l)
 {
 	struct wg_listen_stats ls;
@@ -326,6 +365,7 @@ void wg_daemon_log_stats(const struct wg_daemon *d)
 		wg_resolver_log_stats(d->resolver);
 	log_listen_stats(d->listen);
 	log_dlog_stats(d->dlog);
+	log_events_stats(d->events);
 }
 
 void wg_daemon_close(struct wg_daemon *d)
@@ -352,6 +392,8 @@ void wg_daemon_free(struct wg_daemon *d)
 		log_dlog_stats(d->dlog);
 	}
 	wg_dlog_close(d->dlog);
+	log_events_stats(d->events);
+	wg_events_close(d->events); /* after the writer that feeds it */
 	wg_record_ctx_clear(&d->rec);
 	wg_daemon_config_free(d->cfg);
 	free(d);

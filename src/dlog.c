@@ -26,7 +26,13 @@
  * outside the hash chain (dlog_db.h). Rows get id = previous id + 1 and
  * hash = BLAKE2b(previous hash || row); meta 'chain_head' moves in the same
  * transaction. Health counters are atomics, added to the current hour's
- * counters row every tick. */
+ * counters row every tick.
+ *
+ * Event stream (p.events): write_batch notes each slot's row id, count and
+ * last_seen; once the batch committed for good (not written again into a
+ * replaced file) and before its slots go back to the producers, every slot
+ * becomes one line: an inserted row from the slot itself, an occurrence
+ * folded into a row from that row as stored, with the count it reached. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -45,6 +51,7 @@
 
 #include "dlog.h"
 #include "dlog_db.h"
+#include "events.h"
 #include "log.h"
 
 #define TAG "dlog"
@@ -73,6 +80,9 @@ struct wg_dlog {
 	/* writer thread only */
 	sqlite3 *db;           /* owned; NULL while faulted */
 	sqlite3_stmt *s_insert, *s_find, *s_update; /* owned, with db */
+	sqlite3_stmt *s_row;   /* owned, with db: a row by id, for events */
+	struct emit_rec { int64_t id, count, last_seen; int folded; } *emit;
+			       /* owned, p.batch_max, NULL: no events */
 	dev_t db_dev;          /* the file db has open; has_id: known */
 	ino_t db_ino;
 	int has_id;
@@ -152,7 +162,8 @@ static void db_close(struct wg_dlog *d)
 	sqlite3_finalize(d->s_insert);
 	sqlite3_finalize(d->s_find);
 	sqlite3_finalize(d->s_update);
-	d->s_insert = d->s_find = d->s_update = NULL;
+	sqlite3_finalize(d->s_row);
+	d->s_insert = d->s_find = d->s_update = d->s_row = NULL;
 	if (d->db)
 		sqlite3_close_v2(d->db);
 	d->db = NULL;
@@ -240,7 +251,10 @@ static int db_open(struct wg_dlog *d, char *err, size_t errcap)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(d->db,
 			"UPDATE events SET count = count + 1, last_seen = max(last_seen, ?1) "
-			"WHERE id = ?2", -1, &d->s_update, NULL);
+			"WHERE id = ?2 RETURNING count, last_seen", -1, &d->s_update, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(d->db, "SELECT " WG_DLOG_EVENT_COLUMNS " FROM events "
+					"WHERE id = ?1", -1, &d->s_row, NULL);
 	if (rc != SQLITE_OK || load_chain(d) < 0) {
 		snprintf(err, errcap, "%s: %s", d->path, sqlite3_errmsg(d->db));
 		db_close(d);
@@ -338,9 +352,9 @@ static int needs_reopen(int rc)
 	}
 }
 
-/* Aggregate into an existing row: 1 done, 0 no such row, or a sqlite error
- * (negated). */
-static int try_aggregate(struct wg_dlog *d, const struct wg_dlog_event *ev)
+/* Aggregate into an existing row: 1 done (the row's id, count and
+ * last_seen now in *er), 0 no such row, or a sqlite error (negated). */
+static int try_aggregate(struct wg_dlog *d, const struct wg_dlog_event *ev, struct emit_rec *er)
 {
 	sqlite3_stmt *f = d->s_find;
 	int64_t id = -1;
@@ -365,6 +379,13 @@ static int try_aggregate(struct wg_dlog *d, const struct wg_dlog_event *ev)
 	sqlite3_bind_int64(u, 1, ev->time_ms);
 	sqlite3_bind_int64(u, 2, id);
 	rc = sqlite3_step(u);
+	if (rc == SQLITE_ROW) {
+		er->id = id;
+		er->count = sqlite3_column_int64(u, 0);
+		er->last_seen = sqlite3_column_int64(u, 1);
+		er->folded = 1;
+		rc = sqlite3_step(u);
+	}
 	sqlite3_reset(u);
 	return rc == SQLITE_DONE ? 1 : -rc;
 }
@@ -385,9 +406,12 @@ static int write_batch(struct wg_dlog *d, size_t tail, size_t n,
 		struct wg_dlog_event ev = d->ring[(tail + i) % d->p.queue_size];
 		ev.client[sizeof(ev.client) - 1] = 0;
 		wg_dlog_client_privacy(ev.client, sizeof(ev.client), d->p.client_privacy);
+		struct emit_rec er;
 		if (d->p.aggregate_s) {
-			int r = try_aggregate(d, &ev);
+			int r = try_aggregate(d, &ev, &er);
 			if (r == 1) {
+				if (d->emit)
+					d->emit[i] = er;
 				a++;
 				continue;
 			}
@@ -409,6 +433,8 @@ static int write_batch(struct wg_dlog *d, size_t tail, size_t n,
 			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		}
 		sqlite3_reset(s);
+		if (d->emit)
+			d->emit[i] = (struct emit_rec){id, 1, ev.time_ms, 0};
 		w++;
 	}
 	if (rc == SQLITE_OK && w)
@@ -512,6 +538,27 @@ static void deadline_ts(struct timespec *ts, uint64_t wait_ms)
 	if (ts->tv_nsec >= 1000000000L) {
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* The lines of a committed batch, slots tail .. tail + n - 1 (still ours:
+ * called before finish_rows hands them back). */
+static void emit_batch(struct wg_dlog *d, size_t tail, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct emit_rec *er = &d->emit[i];
+		struct wg_dlog_event ev = d->ring[(tail + i) % d->p.queue_size];
+		ev.client[sizeof(ev.client) - 1] = 0;
+		wg_dlog_client_privacy(ev.client, sizeof(ev.client), d->p.client_privacy);
+		if (er->folded) {
+			/* the row as stored: its first occurrence's answers */
+			sqlite3_reset(d->s_row);
+			sqlite3_bind_int64(d->s_row, 1, er->id);
+			if (sqlite3_step(d->s_row) == SQLITE_ROW)
+				wg_dlog_db_read_event(d->s_row, 0, &ev);
+			sqlite3_reset(d->s_row);
+		}
+		wg_events_emit(d->p.events, er->id, er->count, er->last_seen, &ev);
 	}
 }
 
@@ -628,6 +675,8 @@ static void *writer_main(void *arg)
 					usleep(100 * 1000);
 			}
 			if (!again && (rc == SQLITE_OK || give_up)) {
+				if (rc == SQLITE_OK && d->emit)
+					emit_batch(d, tail, n);
 				if (give_up && stopping) {
 					pthread_mutex_lock(&d->mu);
 					n = d->count; /* the fault persists: drop the rest too */
@@ -698,7 +747,9 @@ struct wg_dlog *wg_dlog_open(const char *path, const struct wg_dlog_params *p,
 	set_defaults(&d->p);
 	d->path = strdup(path);
 	d->ring = calloc(d->p.queue_size, sizeof(*d->ring));
-	if (!d->path || !d->ring) {
+	if (d->p.events)
+		d->emit = calloc(d->p.batch_max, sizeof(*d->emit));
+	if (!d->path || !d->ring || (d->p.events && !d->emit)) {
 		snprintf(err, errcap, "out of memory for %u queued records", d->p.queue_size);
 		goto fail;
 	}
@@ -739,6 +790,7 @@ struct wg_dlog *wg_dlog_open(const char *path, const struct wg_dlog_params *p,
 	}
 	return d;
 fail:
+	free(d->emit);
 	free(d->ring);
 	free(d->path);
 	free(d);
@@ -832,6 +884,7 @@ void wg_dlog_close(struct wg_dlog *d)
 	pthread_cond_destroy(&d->wake);
 	pthread_cond_destroy(&d->done);
 	pthread_mutex_destroy(&d->mu);
+	free(d->emit);
 	free(d->ring);
 	free(d->path);
 	free(d);

@@ -88,6 +88,9 @@ struct wg_dlog_params {
 	uint32_t busy_timeout_ms;    /* sqlite busy_timeout; 200 */
 	uint32_t open_retry_ms;      /* first wait after a failed open, doubling; 1000 */
 	uint32_t open_retry_max_ms;  /* its ceiling; 60000 */
+	struct wg_events *events;    /* borrowed, NULL: no event stream; fed by the
+				      * writer after each commit (events.h), and
+				      * must outlive the log */
 };
 
 /* Health counters kept per hour (table counters). */
@@ -114,6 +117,7 @@ struct wg_dlog_stats {
 };
 
 struct wg_dlog;
+struct wg_events;
 
 /* Open (create with mode 0640, or migrate in place) the database at path
  * and start the writer thread, which owns the connection from then on. A

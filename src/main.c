@@ -57,7 +57,8 @@ static void usage(FILE *out)
 		"      --domains FILE     the WU domain set file\n"
 		"\n"
 		"IPv6 addresses are written in brackets: [::1]:5353.\n"
-		"Signals: HUP reloads the configuration, USR1 logs counters, TERM/INT stop.\n");
+		"Signals: HUP reloads the configuration (and reopens the events file), USR1 logs\n"
+		"counters, TERM/INT stop.\n");
 }
 
 static void on_sighup(uv_signal_t *s, int signum)

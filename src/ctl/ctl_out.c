@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl_out.h"
 
@@ -104,4 +105,64 @@ void wg_ctl_json_side(FILE *o, const struct wg_dlog_side *s)
 	fputs(",\"status\":", o);
 	wg_ctl_json_str(o, s->status);
 	fputc('}', o);
+}
+
+void wg_ctl_time_iso(int64_t ms, int utc, char *buf, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char a[32], z[8];
+	int msec = (int)(ms % 1000);
+	if (msec < 0)
+		msec += 1000;
+	if (utc) {
+		gmtime_r(&t, &tm);
+		strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(buf, cap, "%s.%03dZ", a, msec);
+		return;
+	}
+	localtime_r(&t, &tm);
+	strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%S", &tm);
+	strftime(z, sizeof(z), "%z", &tm);
+	snprintf(buf, cap, "%s.%03d%.3s:%.2s", a, msec, z, z + 3);
+}
+
+void wg_ctl_json_row(FILE *o, int64_t id, int64_t count, int64_t last_seen,
+		     const struct wg_dlog_event *e, int utc, const char *host, const char *site)
+{
+	char t1[48], t2[48], tb[16];
+	wg_ctl_time_iso(e->time_ms, utc, t1, sizeof(t1));
+	wg_ctl_time_iso(last_seen, utc, t2, sizeof(t2));
+	fprintf(o, "{\"id\":%lld,\"time\":\"%s\",\"last_seen\":\"%s\",\"time_ms\":%lld,"
+		"\"last_seen_ms\":%lld,\"count\":%lld,\"client\":",
+		(long long)id, t1, t2, (long long)e->time_ms, (long long)last_seen,
+		(long long)count);
+	wg_ctl_json_str(o, e->client);
+	fputs(",\"name\":", o);
+	wg_ctl_json_str(o, e->qname);
+	fputs(",\"type\":", o);
+	wg_ctl_json_str(o, wg_ctl_type_name(e->qtype, tb, sizeof(tb)));
+	fputs(",\"category\":", o);
+	wg_ctl_json_str(o, e->category);
+	fputs(",\"severity\":", o);
+	wg_ctl_json_str(o, e->severity);
+	fputs(",\"action\":", o);
+	wg_ctl_json_str(o, e->action);
+	fputs(",\"local\":", o);
+	wg_ctl_json_side(o, &e->local);
+	fputs(",\"public\":", o);
+	wg_ctl_json_side(o, &e->public_);
+	fputs(",\"markers\":", o);
+	wg_ctl_json_words(o, e->markers);
+	fprintf(o, ",\"rule_version\":%u,\"authenticated\":%s", e->rule_version,
+		e->authenticated ? "true" : "false");
+	if (host) {
+		fputs(",\"host\":", o);
+		wg_ctl_json_str(o, host);
+	}
+	if (site) {
+		fputs(",\"site\":", o);
+		wg_ctl_json_str(o, site);
+	}
+	fputs("}\n", o);
 }

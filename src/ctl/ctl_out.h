@@ -1,12 +1,15 @@
-/* ctl_out.h: output pieces shared by wuguardctl's commands.
+/* ctl_out.h: output pieces shared by wuguardctl's commands and the
+ * daemon's event stream (events.c), so it lives in the core library.
  *
- * One place for DNS number names and the JSON form of an answer side, so
- * `wuguardctl list --format json` and `wuguardctl probe --format json`
- * describe an answer with the same fields. */
+ * One place for DNS number names, the JSON form of an answer side and of a
+ * whole discrepancy row, so `wuguardctl list --format json`, `wuguardctl
+ * probe --format json` and the [log] events lines describe an answer with
+ * the same fields. */
 #ifndef WG_CTL_OUT_H
 #define WG_CTL_OUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "dlog.h"
@@ -25,5 +28,15 @@ void wg_ctl_json_words(FILE *o, const char *s);
 /* One side as a JSON object: rcode, flags, ede, cname, addresses, min_ttl,
  * upstream, latency_us, status. */
 void wg_ctl_json_side(FILE *o, const struct wg_dlog_side *s);
+
+/* ISO 8601 with milliseconds: "...Z" when utc, else local time with its
+ * offset ("+01:00"). */
+void wg_ctl_time_iso(int64_t ms, int utc, char *buf, size_t cap);
+
+/* One database row as the JSON object `wuguardctl list --format json`
+ * prints, and a newline. host and site (NULL: left out) are added after
+ * the row's fields, for the event stream. */
+void wg_ctl_json_row(FILE *o, int64_t id, int64_t count, int64_t last_seen,
+		     const struct wg_dlog_event *e, int utc, const char *host, const char *site);
 
 #endif

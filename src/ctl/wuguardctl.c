@@ -56,6 +56,8 @@ struct filter {
 	const char *client;     /* glob */
 	const char *upstream;   /* glob on either side */
 	int64_t before_id;      /* 0: none */
+	int64_t after_id;       /* rows with a greater id only; 0: none */
+	int64_t changed_since;  /* last_seen_ms greater than this; NONE_LO: none */
 	int64_t limit;          /* 0: no limit */
 };
 
@@ -92,7 +94,9 @@ static void usage(FILE *out)
 	      "  list [FILTERS] [--limit N] [--before-id ID] [--format table|json|csv]\n"
 	      "       [--follow]                        newest first; --follow prints new rows\n"
 	      "  show ID                                one event, both answers side by side\n"
-	      "  export [FILTERS] [--format json|csv]   every matching row, oldest first\n"
+	      "  export [FILTERS] [--after-id ID] [--changed-since MS] [--format json|csv]\n"
+	      "                                         every matching row, oldest first;\n"
+	      "                                         the resume cursor on stderr\n"
 	      "  values FIELD [FILTERS]                 distinct values of a field\n"
 	      "  verify                                 check the hash chain (exit 1: edited)\n"
 	      "  prune --older-than AGE                 delete rows last seen before AGE ago\n"
@@ -228,22 +232,7 @@ static void fmt_time(int64_t ms, char *buf, size_t cap, int short_form)
 /* ISO 8601 with milliseconds and offset, for json and csv. */
 static void fmt_iso(int64_t ms, char *buf, size_t cap)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char a[32], z[8];
-	int msec = (int)(ms % 1000);
-	if (msec < 0)
-		msec += 1000;
-	if (opt_utc) {
-		gmtime_r(&t, &tm);
-		strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%S", &tm);
-		snprintf(buf, cap, "%s.%03dZ", a, msec);
-		return;
-	}
-	localtime_r(&t, &tm);
-	strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%S", &tm);
-	strftime(z, sizeof(z), "%z", &tm);
-	snprintf(buf, cap, "%s.%03d%.3s:%.2s", a, msec, z, z + 3);
+	wg_ctl_time_iso(ms, opt_utc, buf, cap);
 }
 
 static const char *zone_name(void)
@@ -444,6 +433,10 @@ static void build_where(const struct filter *f, struct where *w)
 	}
 	if (f->before_id)
 		w_add(w, "id < ?", NULL, f->before_id);
+	if (f->after_id)
+		w_add(w, "id > ?", NULL, f->after_id);
+	if (f->changed_since != NONE_LO)
+		w_add(w, "last_seen > ?", NULL, f->changed_since);
 	if (hiding()) {
 		size_t len = strlen(w->sql);
 		snprintf(w->sql + len, sizeof(w->sql) - len, "%sNOT wg_hidden(qname, client)",
@@ -475,33 +468,7 @@ static void read_row(sqlite3_stmt *st, struct row *r)
 
 static void print_json(FILE *o, const struct row *r)
 {
-	char t1[48], t2[48], tb[16];
-	const struct wg_dlog_event *e = &r->ev;
-	fmt_iso(e->time_ms, t1, sizeof(t1));
-	fmt_iso(r->last_seen, t2, sizeof(t2));
-	fprintf(o, "{\"id\":%lld,\"time\":\"%s\",\"last_seen\":\"%s\",\"time_ms\":%lld,"
-		"\"last_seen_ms\":%lld,\"count\":%lld,\"client\":",
-		(long long)r->id, t1, t2, (long long)e->time_ms, (long long)r->last_seen,
-		(long long)r->count);
-	wg_ctl_json_str(o, e->client);
-	fputs(",\"name\":", o);
-	wg_ctl_json_str(o, e->qname);
-	fputs(",\"type\":", o);
-	wg_ctl_json_str(o, wg_ctl_type_name(e->qtype, tb, sizeof(tb)));
-	fputs(",\"category\":", o);
-	wg_ctl_json_str(o, e->category);
-	fputs(",\"severity\":", o);
-	wg_ctl_json_str(o, e->severity);
-	fputs(",\"action\":", o);
-	wg_ctl_json_str(o, e->action);
-	fputs(",\"local\":", o);
-	wg_ctl_json_side(o, &e->local);
-	fputs(",\"public\":", o);
-	wg_ctl_json_side(o, &e->public_);
-	fputs(",\"markers\":", o);
-	wg_ctl_json_words(o, e->markers);
-	fprintf(o, ",\"rule_version\":%u,\"authenticated\":%s}\n", e->rule_version,
-		e->authenticated ? "true" : "false");
+	wg_ctl_json_row(o, r->id, r->count, r->last_seen, &r->ev, opt_utc, NULL, NULL);
 }
 
 static void csv_str(FILE *o, const char *s)
@@ -629,7 +596,7 @@ static void print_row(FILE *o, enum fmt f, const struct row *r)
 
 enum {
 	O_SINCE = 256, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME, O_CLIENT, O_UPSTREAM,
-	O_LIMIT, O_BEFORE, O_FORMAT, O_FOLLOW, O_OLDER, O_HELP
+	O_LIMIT, O_BEFORE, O_FORMAT, O_FOLLOW, O_OLDER, O_HELP, O_AFTER, O_CHANGED
 };
 
 static const struct option cmd_opts[] = {
@@ -645,6 +612,8 @@ static const struct option cmd_opts[] = {
 	{"format", required_argument, NULL, O_FORMAT},
 	{"follow", no_argument, NULL, O_FOLLOW},
 	{"older-than", required_argument, NULL, O_OLDER},
+	{"after-id", required_argument, NULL, O_AFTER},
+	{"changed-since", required_argument, NULL, O_CHANGED},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -677,6 +646,7 @@ static void parse_cmd(int argc, char **argv, struct cmdopts *c, const int *allow
 	memset(c, 0, sizeof(*c));
 	c->f.since = NONE_LO;
 	c->f.until = NONE_HI;
+	c->f.changed_since = NONE_LO;
 	c->f.limit = 50;
 	optind = 0; /* glibc: start over for the command's own options */
 	int ch;
@@ -717,6 +687,12 @@ static void parse_cmd(int argc, char **argv, struct cmdopts *c, const int *allow
 			break;
 		case O_BEFORE:
 			c->f.before_id = parse_count("--before-id", optarg);
+			break;
+		case O_AFTER:
+			c->f.after_id = parse_count("--after-id", optarg);
+			break;
+		case O_CHANGED:
+			c->f.changed_since = parse_count("--changed-since", optarg);
 			break;
 		case O_FORMAT:
 			if (strcmp(optarg, "table") == 0)
@@ -847,10 +823,15 @@ static int cmd_list(int argc, char **argv)
 	return EX_OK;
 }
 
+/* A batch pull resumes from the cursor line on standard error:
+ * "export: last-id N last-seen-ms M" (the highest id and last_seen_ms in
+ * the database when the snapshot was taken, whatever the filters): the
+ * next pull passes --after-id N for new rows and --changed-since M for
+ * rows whose count grew since (aggregation). */
 static int cmd_export(int argc, char **argv)
 {
 	static const int allowed[] = {O_SINCE, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME,
-				      O_CLIENT, O_UPSTREAM, O_FORMAT, 0};
+				      O_CLIENT, O_UPSTREAM, O_FORMAT, O_AFTER, O_CHANGED, 0};
 	struct cmdopts c;
 	parse_cmd(argc, argv, &c, allowed);
 	if (!c.fmt_set)
@@ -863,12 +844,20 @@ static int cmd_export(int argc, char **argv)
 	if (c.fmt == FMT_CSV)
 		csv_header(stdout);
 	c.f.limit = 0;
-	/* One read transaction: a consistent snapshot, oldest first. */
+	/* One read transaction: a consistent snapshot, oldest first, and the
+	 * cursor from the same snapshot. */
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	select_rows(db, &c.f, 0, 0, stdout, c.fmt);
+	int64_t last_id = q_int(db, "SELECT coalesce(max(id), 0) FROM events");
+	int64_t last_seen = q_int(db, "SELECT coalesce(max(last_seen), 0) FROM events");
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(db);
-	return fflush(stdout) == 0 ? EX_OK : EX_FAIL;
+	if (fflush(stdout) != 0)
+		return EX_FAIL;
+	/* After the rows: a puller that saw the cursor saw every row. */
+	fprintf(stderr, "export: last-id %lld last-seen-ms %lld\n", (long long)last_id,
+		(long long)last_seen);
+	return EX_OK;
 }
 
 /* Word-wrap s into lines of width columns; returns the count (max cap). */
