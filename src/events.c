@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl_out.h"
+#include "ctl/ctl_out.h"
 #include "events.h"
 #include "log.h"
 
