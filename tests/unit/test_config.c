@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
@@ -87,6 +88,9 @@ static void test_defaults(void **state)
 	assert_int_equal(c.max_db_mb, 256);
 	assert_int_equal(c.aggregate_s, 300);
 	assert_int_equal(c.queue_size, 4096);
+	assert_null(c.events);
+	assert_null(c.site);
+	assert_int_equal(c.facility, LOG_DAEMON);
 	assert_string_equal(c.resolv_conf, "/etc/resolv.conf");
 	assert_null(c.user);
 	assert_null(c.pidfile);
@@ -157,6 +161,10 @@ static const char every_key[] =
 	"queue-size = 1024\n"
 	"hide-name = *.private.example\n"
 	"hide-client = 192.168.7.0/24\n"
+	"[log]\n"
+	"events = file:/var/log/wuguard/events.json\n"
+	"site = branch 12\n"
+	"facility = local5\n"
 	"[plugin:block]\n"
 	"path = /usr/lib/wuguard/block.so\n"
 	"list = /etc/a.list\n"
@@ -246,6 +254,9 @@ static void test_every_key(void **state)
 	assert_string_equal(c.hide_name.v[0], "*.private.example");
 	assert_int_equal(c.n_hide_client, 1);
 	assert_int_equal(c.hide_client[0].prefix, 24);
+	assert_string_equal(c.events, "file:/var/log/wuguard/events.json");
+	assert_string_equal(c.site, "branch 12");
+	assert_int_equal(c.facility, LOG_LOCAL5);
 
 	assert_int_equal(c.n_plugins, 1);
 	assert_string_equal(c.plugins[0].name, "block");
@@ -364,6 +375,10 @@ static const struct bad_case bad_cases[] = {
 	{"guard", "domains =", "must not be empty"},
 	{"database", "client-address = hashed", "not one of full, truncate, omit"},
 	{"database", "queue-size = 1", "too small (at least 16)"},
+	{"log", "events = journal", "not none, syslog, syslog:/SOCKET or file:/PATH"},
+	{"log", "events = file:relative.json", "not none, syslog"},
+	{"log", "events = syslog:", "not none, syslog"},
+	{"log", "facility = local8", "not a facility (daemon, user, local0 .. local7)"},
 };
 
 static void test_bad_values_have_lines(void **state)
