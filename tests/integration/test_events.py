@@ -98,15 +98,16 @@ def events_stats(wg):
 
 
 def burst(addr, names, wave=50, timeout=5.0):
-    """Ask for every name from one socket, wave at a time; returns
+    """Ask for every name from one socket, wave at a time (a name with no
+    reply, a datagram lost on a busy machine, is asked once more); returns
     {name: (A set, seconds to the answer)}."""
     got = {}
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((W.LOOPBACK, 0))
     try:
-        for i in range(0, len(names), wave):
+        for i in [j for _ in range(2) for j in range(0, len(names), wave)]:
             pending = {}
-            for n in names[i:i + wave]:
+            for n in [n for n in names[i:i + wave] if n not in got]:
                 q = W.make_query(n)
                 pending[q.id] = (n, time.monotonic())
                 s.sendto(q.to_wire(), addr)
