@@ -10,6 +10,7 @@
 #   dpkg --add-architecture arm64 && apt-get update
 #   apt-get install -y crossbuild-essential-arm64 debhelper dpkg-dev \
 #     libuv1-dev:arm64 libsodium-dev:arm64 libsqlite3-dev:arm64 libinih-dev:arm64 \
+#     libgnutls28-dev:arm64 \
 #     qemu-user-static
 #
 # The build itself is the Debian cross recipe: the nocheck profile leaves out
@@ -32,7 +33,8 @@ command -v dpkg-buildpackage >/dev/null || skip "dpkg-buildpackage not installed
 command -v aarch64-linux-gnu-gcc >/dev/null || skip "no arm64 cross compiler (apt-get install crossbuild-essential-arm64)"
 dpkg --print-foreign-architectures | grep -qx arm64 || skip "arm64 is not a dpkg architecture here (dpkg --add-architecture arm64 && apt-get update)"
 missing=
-for p in libuv1-dev libsodium-dev libsqlite3-dev libinih-dev; do
+# configure.ac's WG_NEED packages outside the tests (test_install.py checks the list)
+for p in libuv1-dev libsodium-dev libsqlite3-dev libinih-dev libgnutls28-dev; do
 	dpkg-query -W -f='${Status}\n' "$p:arm64" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p:arm64"
 done
 [ -z "$missing" ] || skip "arm64 runtime -dev packages missing (apt-get install$missing)"

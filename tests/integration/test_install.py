@@ -132,10 +132,36 @@ def debian_user():
     user = re.findall(r"^User=(\S+)$", unit, re.M)
     h.ok(len(user) == 1 and user[0] in users,
          "the unit's User= is the system user the package creates", user, users)
+
+
+def build_depends():
+    """configure.ac's WG_NEED lines name the Debian package of each library:
+    outside the tests block each must be in Build-Depends, inside it with
+    <!nocheck>, and the cross script must install the first kind for arm64."""
+    ac = open(os.path.join(W.SRCDIR, "configure.ac")).read()
+    tests_at = ac.find('AS_IF([test "x$enable_tests" = xyes]')
+    need = [(m.start() > tests_at >= 0, m.group(1))
+            for m in re.finditer(r"^\s*WG_NEED\(\[\w+\], \[[^]]*\], \[([\w.+-]+)\]", ac, re.M)]
+    h.ok(len(need) >= 6, "configure.ac's WG_NEED packages", need)
     control = open(os.path.join(DEBIAN, "control")).read()
-    for dep in ("libldns-dev", "libcmocka-dev"):
-        h.ok(re.search(r"%s <!nocheck>" % re.escape(dep), control) is not None,
-             "%s is a build dependency only without the nocheck profile" % dep)
+    bd = re.search(r"^Build-Depends:(.*?)^\S", control, re.M | re.S)
+    deps = {}
+    for item in (bd.group(1) if bd else "").split(","):
+        words = item.split()
+        if words:
+            deps[words[0]] = " ".join(words[1:])
+    cross = open(os.path.join(W.SRCDIR, "contrib", "cross-arm64.sh")).read()
+    loop = re.search(r"^for p in (.*); do$", cross, re.M)
+    cross_pkgs = loop.group(1).split() if loop else []
+    for test_only, pkg in need:
+        if test_only:
+            h.ok("<!nocheck>" in deps.get(pkg, "-"),
+                 "%s (tests only) is in Build-Depends with <!nocheck>" % pkg, deps.get(pkg))
+        else:
+            h.ok(pkg in deps and "<!nocheck>" not in deps[pkg],
+                 "%s is in Build-Depends" % pkg, deps.get(pkg))
+            h.ok(pkg in cross_pkgs and pkg + ":arm64" in cross,
+                 "contrib/cross-arm64.sh checks and documents %s:arm64" % pkg, cross_pkgs)
 
 
 def main():
@@ -146,7 +172,8 @@ def main():
     h.case("no build path in installed files", no_build_path)
     h.case("only what a user runs", only_runtime)
     h.case("debian/wuguard.install names exactly the installed files", debian_lists)
-    h.case("debian/: the system user and the test-only build dependencies", debian_user)
+    h.case("debian/: the system user", debian_user)
+    h.case("debian/control and the cross script: configure's libraries", build_depends)
     h.done()
 
 
