@@ -127,7 +127,8 @@ struct run {
 	uint16_t port;
 	struct sockaddr_storage proxy_sa;
 	socklen_t proxy_salen;
-	char proxy_text[300];
+	char proxy_addr[INET6_ADDRSTRLEN + 8]; /* "ADDR:PORT", "[ADDR]:PORT" */
+	char proxy_text[300];             /* "proxy " and that, for messages */
 	uv_timer_t deadline;
 	int deadline_init;
 	int timed_out;
@@ -471,7 +472,7 @@ static void plan_name(struct run *r, size_t i)
 		memcpy(&c->sa, &r->proxy_sa, r->proxy_salen);
 		c->salen = r->proxy_salen;
 		snprintf(res->j[K_PROXY].addr, sizeof(res->j[K_PROXY].addr), "%s",
-			 r->proxy_text);
+			 r->proxy_addr);
 	}
 }
 
@@ -615,7 +616,8 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t n)
 	struct conn *c = ptr;
 	ssize_t r = recv(c->fd, buf, n, 0);
 	if (r < 0) {
-		c->sys_errno = errno;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			c->sys_errno = errno; /* the reason if the handshake fails */
 		gnutls_transport_set_errno(c->sess, errno);
 	} else if (r == 0) {
 		c->eof = 1;
@@ -628,7 +630,8 @@ static ssize_t tls_push(gnutls_transport_ptr_t ptr, const void *buf, size_t n)
 	struct conn *c = ptr;
 	ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
 	if (r < 0) {
-		c->sys_errno = errno;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			c->sys_errno = errno;
 		gnutls_transport_set_errno(c->sess, errno);
 	}
 	return r;
@@ -1070,9 +1073,10 @@ int wg_ctl_tls_run(uv_loop_t *loop, const struct wg_tls_opts *o, const struct wg
 					? (const void *)&((struct sockaddr_in *)&r.proxy_sa)->sin_addr
 					: (const void *)&((struct sockaddr_in6 *)&r.proxy_sa)->sin6_addr;
 		inet_ntop(r.proxy_sa.ss_family, a, h, sizeof(h));
-		snprintf(r.proxy_text, sizeof(r.proxy_text),
-			 r.proxy_sa.ss_family == AF_INET6 ? "proxy [%s]:%u" : "proxy %s:%u", h,
+		snprintf(r.proxy_addr, sizeof(r.proxy_addr),
+			 r.proxy_sa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", h,
 			 (unsigned)ntohs(((struct sockaddr_in *)&r.proxy_sa)->sin_port));
+		snprintf(r.proxy_text, sizeof(r.proxy_text), "proxy %s", r.proxy_addr);
 	}
 	if (load_roots(o, &r.cred, &r.n_roots, r.roots_path, sizeof(r.roots_path)) < 0)
 		return 2;

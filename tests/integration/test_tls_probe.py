@@ -551,7 +551,8 @@ def via_proxy():
     r = rows.get(VIA_PROXY, {})
     lo, px = r.get("local") or {}, r.get("proxy") or {}
     h.ok(r.get("tls") == "proxy-only" and lo.get("reason") == "refused" and
-         px.get("verdict") == "ok" and px.get("root") == ROOT_SUBJECT,
+         px.get("verdict") == "ok" and px.get("root") == ROOT_SUBJECT and
+         px.get("address") == "127.0.0.1:%d" % E.proxy.port,
          "no direct route, a genuine chain through the proxy: proxy-only", *dump(out, err))
     h.ok("CONNECT %s:%d HTTP/1.1" % (VIA_PROXY, E.port) in E.proxy.requests[n0:],
          "the probe asked the proxy to CONNECT to the name and port",
