@@ -33,6 +33,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -454,11 +455,53 @@ def load_rules():
 # ---------------------------------------------------------------------------
 # sending
 
+_tls = threading.local()
+_udp_socks = []
+_udp_lock = threading.Lock()
+
+
+def _thread_socket():
+    """One UDP socket per worker thread, kept for the whole run: a socket
+    per query would churn through thousands of ephemeral ports, and the
+    other tests of make check bind ports a free_port() handed out."""
+    s = getattr(_tls, "sock", None)
+    if s is None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((W.LOOPBACK, 0))
+        _tls.sock = s
+        with _udp_lock:
+            _udp_socks.append(s)
+    return s
+
+
+def close_sockets():
+    with _udp_lock:
+        for s in _udp_socks:
+            s.close()
+        del _udp_socks[:]
+
+
 def udp_exchange(addr, q):
+    """q over UDP from this thread's socket; the reply from addr with q's ID
+    (a late reply to an earlier query is skipped), a lost one asked once
+    more."""
+    s = _thread_socket()
     for wait in UDP_TRIES:
-        data = W.udp_raw(addr, q.wire, timeout=wait, expect_id=q.id)
-        if data is not None:
-            return data
+        s.sendto(q.wire, addr)
+        deadline = time.monotonic() + wait
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            s.settimeout(left)
+            try:
+                data, src = s.recvfrom(65535)
+            except socket.timeout:
+                break
+            except OSError:
+                continue
+            if tuple(src[:2]) == tuple(addr[:2]) and data[:2] == q.wire[:2]:
+                return data
     return None
 
 
@@ -818,8 +861,11 @@ def differential():
     total = sum(len(qs) for b in phases.values() for _, qs in b)
     t0 = time.monotonic()
     results = {}
-    for name, batches in phases.items():
-        results.update(run_batches(batches, servers))
+    try:
+        for name, batches in phases.items():
+            results.update(run_batches(batches, servers))
+    finally:
+        close_sockets()
     took = time.monotonic() - t0
     h.ok(total >= 1000, "%d queries sent to each server in %.1f s" % (total, took))
     compare_all(phases, results, rules)
