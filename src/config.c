@@ -83,6 +83,7 @@ static const struct key keys[] = {
 	{"server", "log-level", K_LOGLEVEL, OFF(log_level), 0, 0, 0},
 	{"server", "mode", K_MODE, OFF(mode), 0, 0, 0},
 	{"server", "tcp-idle-timeout", K_U32, OFF(tcp_idle_ms), 0, 1, 3600000},
+	{"server", "plugin-timeout", K_U32, OFF(plugin_timeout_ms), 0, 100, 600000},
 	{"server", "tcp-max-clients", K_U32, OFF(tcp_max_clients), 0, 1, 65535},
 	{"server", "tcp-per-client", K_U32, OFF(tcp_per_client), 0, 1, 65535},
 	{"server", "max-inflight", K_U32, OFF(max_inflight), 0, 1, 1048576},
@@ -651,6 +652,7 @@ int wg_config_defaults(struct wg_config *c)
 	c->log_level = WG_LOG_INFO;
 	c->mode = WG_MODE_REPAIR;
 	c->tcp_idle_ms = 10000;
+	c->plugin_timeout_ms = 30000;
 	c->tcp_max_clients = 256;
 	c->tcp_per_client = 32;
 	c->max_inflight = 4096;

@@ -36,6 +36,7 @@ struct wg_config {
 	int log_level;              /* enum wg_log_level */
 	enum wg_mode mode;
 	uint32_t tcp_idle_ms;       /* idle TCP client timeout */
+	uint32_t plugin_timeout_ms; /* a plugin set's trial in a child, then killed */
 	uint32_t tcp_max_clients;
 	uint32_t tcp_per_client;    /* TCP connections per client address (IPv6: per /64) */
 	uint32_t max_inflight;      /* query slots; beyond: SERVFAIL + counted */

@@ -17,6 +17,7 @@
 #include "events.h"
 #include "listen.h"
 #include "log.h"
+#include "plugin.h"
 #include "verdict_log.h"
 #include "resolver.h"
 
@@ -252,10 +253,13 @@ int wg_daemon_reload(struct wg_daemon *d, char *err, size_t errcap)
 	struct wg_record_ctx rec = {0};
 	int rc = wg_record_ctx_configure(&rec, c, err, errcap);
 	/* the resolver builds its new lists, public references and plugin
-	 * chain first and swaps only when all of them loaded */
+	 * chain first and swaps only when all of them loaded; the plugins are
+	 * tried with the new file's plugin-timeout */
+	unsigned old_timeout = wg_plugin_set_trial_timeout(c->plugin_timeout_ms);
 	if (rc == 0 && (rc = wg_resolver_reload(d->resolver, c, err, errcap)) < 0)
 		wg_record_ctx_clear(&rec);
 	if (rc < 0) {
+		wg_plugin_set_trial_timeout(old_timeout);
 		wg_err("main", "reload failed, keeping the running configuration: %s", err);
 		wg_daemon_config_free(c);
 		return rc;

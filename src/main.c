@@ -278,6 +278,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wuguard: %s\n", err);
 		return 1;
 	}
+	wg_plugin_set_trial_timeout(cfg->plugin_timeout_ms);
 	if (check) {
 		/* only loading the plugins shows that their files, ABI and
 		 * arguments are good: a config that cannot start is not valid */

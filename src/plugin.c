@@ -236,6 +236,15 @@ static const struct wg_host_api host_api = {
  * so the parent can name the plugin and the step a crash happened in. */
 static int trial_fd = -1;
 
+static unsigned trial_ms = WG_PLUGIN_TRIAL_MS;
+
+unsigned wg_plugin_set_trial_timeout(unsigned ms)
+{
+	unsigned old = trial_ms;
+	trial_ms = ms ? ms : WG_PLUGIN_TRIAL_MS;
+	return old;
+}
+
 enum trial_step { STEP_LOAD = 'l', STEP_ENTRY = 'e', STEP_INIT = 'i', STEP_FINI = 'f' };
 
 static void trial_progress(enum trial_step step, size_t i)
@@ -288,12 +297,14 @@ void (*wg_plugin_test_after_check)(const char *path);
 
 /* dlopen the checked descriptor itself, through /proc/self/fd/N, never the
  * path again. glibc matches the name against the objects already loaded
- * before it opens anything, so an object of that name that dlclose could
- * not unload (RTLD_NODELETE, unique symbols) would be handed back instead of
- * our file. Live plugins keep their descriptors open, so their names never
- * collide with a fresh one; a stale name shows up with RTLD_NOLOAD under the
- * same name, and a duplicate of the descriptor under another number avoids
- * it. *fd may be replaced by that duplicate. */
+ * before it opens anything, and an object keeps the name it was first
+ * loaded under after that descriptor is closed: when dlclose could not
+ * unload it (RTLD_NODELETE, unique symbols), or when a later load of the
+ * same file found it again (a reload). Our descriptor N is fresh, so an
+ * object named /proc/self/fd/N is such a leftover, whatever file it is: it
+ * shows up with RTLD_NOLOAD under exactly that name, and a duplicate of the
+ * descriptor under another number avoids it. *fd may be replaced by that
+ * duplicate. */
 static void *dlopen_fd(int *fd, char *dlerr, size_t cap)
 {
 	int tried[8];
@@ -527,7 +538,7 @@ trial_child(const struct wg_plugin_conf *confs, int *fds, size_t n, int fd)
  * hangs in its loading, init or fini takes the child down, not the daemon.
  * Returns 0 when the child loaded and unloaded everything, else the
  * child's error (its message in err), -EFAULT for a crash or -ETIMEDOUT
- * for a child killed after WG_PLUGIN_TRIAL_MS. */
+ * for a child killed after trial_ms. */
 static int chain_trial(const struct wg_plugin_conf *confs, int *fds, size_t n, char *err,
 		       size_t cap)
 {
@@ -553,7 +564,7 @@ static int chain_trial(const struct wg_plugin_conf *confs, int *fds, size_t n, c
 
 	/* read the report until EOF or the deadline; the last progress record
 	 * names the plugin and step a crash happened in */
-	int64_t deadline = mono_ms() + WG_PLUGIN_TRIAL_MS;
+	int64_t deadline = mono_ms() + trial_ms;
 	int step = 0, idx = -1, eof = 0, timed_out = 0;
 	char msg[1024];
 	size_t mlen = 0;
@@ -628,9 +639,9 @@ static int chain_trial(const struct wg_plugin_conf *confs, int *fds, size_t n, c
 	const char *ppath = pc && pc->path ? pc->path : "?";
 	if (timed_out) {
 		snprintf(err, cap,
-			 "plugin %s (%s) hung %s when tried in a child: killed it after %d ms; "
-			 "refusing to load it",
-			 pname, ppath, step_name(step), WG_PLUGIN_TRIAL_MS);
+			 "plugin %s (%s) hung %s when tried in a child: killed it after %u ms "
+			 "([server] plugin-timeout); refusing to load it",
+			 pname, ppath, step_name(step), trial_ms);
 		return -ETIMEDOUT;
 	}
 	if (WIFSIGNALED(status)) {

@@ -31,7 +31,7 @@
 #define WG_PLUGIN_MAX_LOCAL 8    /* addresses in a WG_PV_ANSWER verdict */
 #define WG_PLUGIN_REASON_MAX 256 /* bytes, NUL included */
 #define WG_PLUGIN_BLOCK_TTL 10   /* seconds: blocked answers and their SOA */
-#define WG_PLUGIN_TRIAL_MS 5000  /* a plugin's trial in a child, then it is killed */
+#define WG_PLUGIN_TRIAL_MS 30000 /* default: a plugin set's trial in a child, then killed */
 
 struct wg_plugin_chain; /* opaque */
 
@@ -91,11 +91,16 @@ struct wg_plugin_verdict {
  * missing), -EPROTO (ABI version or struct size mismatch), -EINVAL (the
  * plugin's init refused its arguments; its message is in err), -EFAULT (it
  * crashed in the trial: err names the plugin, its path, the step and the
- * signal), -ETIMEDOUT (the trial did not end within WG_PLUGIN_TRIAL_MS and
+ * signal), -ETIMEDOUT (the trial did not end within the trial timeout and
  * was killed), -E2BIG (more than WG_PLUGIN_MAX plugins), -ENOMEM, or what
  * pipe or fork said. n == 0 gives an empty chain (no child). */
 int wg_plugin_chain_load(const struct wg_plugin_conf *confs, size_t n, uid_t service_uid,
 			 struct wg_plugin_chain **out, char *err, size_t cap);
+
+/* How long the trial child of wg_plugin_chain_load may take before it is
+ * killed ([server] plugin-timeout), in ms; 0 restores WG_PLUGIN_TRIAL_MS.
+ * Returns the previous value. */
+unsigned wg_plugin_set_trial_timeout(unsigned ms);
 
 /* Tests only: called, when set, after the files are opened and checked and
  * before anything is loaded, with the first plugin's path (a test swaps the

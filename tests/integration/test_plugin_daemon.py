@@ -401,6 +401,30 @@ def crash_in_init():
     m, _ = W.query(wg.addr, WU_NAMES[0][0])
     h.eq(W.answer_set(m, "A"), {WU_NAMES[0][1]}, "after the refused reload: still answers",
          W.describe(m))
+    # an init that hangs: killed after [server] plugin-timeout, the reload
+    # refused the same way
+    hang = config([plugin_conf("all", BLOCKALL_SO), plugin_conf("stuck", CRASHINIT_SO,
+                                                                  mode="hang")])
+    hang.setdefault("server", {})["plugin-timeout"] = 500
+    hconf = h.write(os.path.join(tmp, "hang.conf"), W.render_config(hang))
+    p = subprocess.run([WUGUARD, "-n", "-c", hconf, "--local", "%s:%d" % ns.addr,
+                        "--public", "none"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=20)
+    hwant = ["plugin stuck", CRASHINIT_SO, "hung in its init", "killed it after 500 ms"]
+    h.ok(p.returncode == 1 and all(w in p.stderr for w in hwant),
+         "a hanging init: wuguard -n exits 1 and says it was killed after plugin-timeout",
+         "exit %d" % p.returncode, p.stderr)
+    h.write(wg.conf, W.render_config(hang))
+    start = wg.log_size()
+    wg.kill(signal.SIGHUP)
+    h.ok(wg.wait_log("reload failed", start, timeout=20),
+         "SIGHUP into a hanging plugin: reload failed is logged", *wg.log_tail(5))
+    text = wg.log_since(start)
+    h.ok(all(w in text for w in hwant), "SIGHUP into a hanging plugin: the log says why", text)
+    h.ok(wg.alive(), "SIGHUP into a hanging plugin: the daemon survives")
+    m, _ = W.query(wg.addr, "www.example.test")
+    h.rcode(m, "NXDOMAIN", "after the refused reload: blockall still blocks")
+
     # and a good config afterwards reloads as usual
     h.write(wg.conf, W.render_config(config([])))
     start = wg.log_size()

@@ -60,6 +60,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.mode, WG_MODE_REPAIR);
 	assert_int_equal(c.log_level, WG_LOG_INFO);
 	assert_int_equal(c.tcp_idle_ms, 10000);
+	assert_int_equal(c.plugin_timeout_ms, 30000);
 	assert_int_equal(c.tcp_max_clients, 256);
 	assert_int_equal(c.tcp_per_client, 32);
 	assert_int_equal(c.max_inflight, 4096);
@@ -106,6 +107,7 @@ static const char every_key[] =
 	"log-level = debug\n"
 	"mode = monitor\n"
 	"tcp-idle-timeout = 2500\n"
+	"plugin-timeout = 4500\n"
 	"tcp-max-clients = 17\n"
 	"tcp-per-client = 3\n"
 	"max-inflight = 99\n"
@@ -185,6 +187,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c.log_level, WG_LOG_DEBUG);
 	assert_int_equal(c.mode, WG_MODE_MONITOR);
 	assert_int_equal(c.tcp_idle_ms, 2500);
+	assert_int_equal(c.plugin_timeout_ms, 4500);
 	assert_int_equal(c.tcp_max_clients, 17);
 	assert_int_equal(c.tcp_per_client, 3);
 	assert_int_equal(c.max_inflight, 99);
@@ -347,6 +350,7 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
 	{"server", "tcp-idle-timeout = 12x", "'12x' is not a whole number"},
+	{"server", "plugin-timeout = 99", "too small (at least 100)"},
 	{"server", "tcp-max-clients = -5", "negative values are not allowed"},
 	{"server", "max-inflight = 99999999999999999999999", "too large"},
 	{"server", "max-inflight = 4294967296", "too large (at most 1048576)"},
