@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 
 #include <arpa/inet.h>
 
+#include "compare.h"
 #include "config.h"
 #include "ctl_out.h"
 #include "ctl_domains.h"
@@ -73,6 +75,8 @@ static const char *opt_db = DEFAULT_DB;
  * were written before the entry was added. */
 static struct wg_config opt_cfg;         /* owned; loaded only with -c */
 static struct wg_domainset *hide_names;  /* owned, NULL: none */
+static int opt_cfg_loaded;               /* opt_cfg holds the -c file */
+#define WG_CTL_DEFAULT_AGGREGATE_S 300   /* config.c's [database] aggregate-window */
 
 static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 static void die(int code, const char *fmt, ...)
@@ -89,19 +93,23 @@ static void die(int code, const char *fmt, ...)
 static void usage(FILE *out)
 {
 	fputs("usage: wuguardctl [-c CONFIG] [--db PATH] [--utc] COMMAND [OPTIONS]\n"
+	      "       (-c, --db and --utc may also follow a database command)\n"
 	      "commands:\n"
-	      "  summary [--since T] [--until T]        counts, top names/clients, histogram\n"
+	      "  summary [FILTERS] [--format table|json]\n"
+	      "                                         counts, top names/clients, histogram\n"
 	      "  list [FILTERS] [--limit N] [--before-id ID] [--format table|json|csv]\n"
-	      "       [--follow]                        newest first; --follow prints new rows\n"
+	      "       [--wide] [--follow]               newest first; --follow prints new rows\n"
 	      "  show ID                                one event, both answers side by side\n"
 	      "  export [FILTERS] [--after-id ID] [--changed-since MS] [--format json|csv]\n"
 	      "                                         every matching row, oldest first;\n"
 	      "                                         the resume cursor on stderr\n"
-	      "  values FIELD [FILTERS]                 distinct values of a field\n"
+	      "  values FIELD [FILTERS] [--format table|json|csv]\n"
+	      "                                         distinct values of a field\n"
 	      "  verify                                 check the hash chain (exit 1: edited)\n"
-	      "  prune --older-than AGE                 delete rows last seen before AGE ago\n"
+	      "  prune --older-than AGE [--dry-run] [--force]\n"
+	      "                                         delete rows last seen before AGE ago\n"
 	      "  backup FILE                            consistent copy of the live database\n"
-	      "  stats                                  database facts and health counters\n", out);
+	      "  stats [--format table|json]            database facts and health counters\n", out);
 	wg_ctl_probe_usage(out);
 	wg_ctl_domains_usage(out);
 	fputs("filters: --since T --until T --category C --severity S --name GLOB\n"
@@ -364,6 +372,7 @@ static void load_config(const char *path)
 		die(EX_USAGE, "out of memory");
 	if (wg_config_load(&opt_cfg, path, err, sizeof(err)) < 0)
 		die(EX_USAGE, "%s", err);
+	opt_cfg_loaded = 1;
 	if (opt_cfg.hide_name.n) {
 		hide_names = wg_domainset_new();
 		if (!hide_names)
@@ -562,24 +571,126 @@ static void fit_right(char *out, size_t cap, const char *s, int width)
 		snprintf(out, cap, "%.*s..", width - 2, s);
 }
 
-/* 6 + 11 + 14 + 5 + 15 + 23 columns + 5 spaces = 79. */
+/* The list table's columns, sized once from the output's width: ID, TIME,
+ * CATEGORY, TYPE and ACTION always; then the NAME gets at least
+ * NAME_MIN columns, and what is left goes to both answers (LOCAL, PUBLIC),
+ * then to CLIENT; NAME takes the rest. --wide: every column, nothing cut. */
+#define FIXED_COLS (6 + 1 + 11 + 1 + 14 + 1 + 5 + 1 + 6 + 1)
+#define NAME_MIN 24
+#define ANS_COLS 16
+#define CLIENT_COLS 15
+static struct {
+	int wide, answers, client, name; /* name: 0 = not cut */
+} tbl = {0, 0, 1, 23};
+
+/* COLUMNS, else the terminal's width, else 80. */
+static int out_width(void)
+{
+	const char *c = getenv("COLUMNS");
+	struct winsize ws;
+	if (c && atoi(c) > 0)
+		return atoi(c);
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col)
+		return ws.ws_col;
+	return 80;
+}
+
+static void table_layout(int wide)
+{
+	int rest = out_width() - FIXED_COLS;
+	tbl.wide = wide;
+	tbl.answers = wide || rest >= NAME_MIN + 2 * (ANS_COLS + 1);
+	if (tbl.answers && !wide)
+		rest -= 2 * (ANS_COLS + 1);
+	tbl.client = wide || rest >= NAME_MIN + CLIENT_COLS + 1;
+	if (tbl.client && !wide)
+		rest -= CLIENT_COLS + 1;
+	tbl.name = wide ? 0 : rest < NAME_MIN ? NAME_MIN : rest;
+}
+
+/* What was served, in at most 6 columns. */
+static const char *action_short(const char *a)
+{
+	if (strcmp(a, "local-monitor") == 0)
+		return "mon";  /* monitor mode: would have served the public answer */
+	if (strcmp(a, "not-applied") == 0)
+		return "n/a";  /* a plugin's block set aside */
+	return a;        /* public, local, stale */
+}
+
+/* One side's answer in short form: "0.0.0.0", "192.0.2.1+2" (first address
+ * and how many more), "NXDOMAIN", "NODATA", or the status when there was no
+ * answer ("timeout"). */
+static void answer_short(const struct wg_dlog_side *s, char *buf, size_t cap)
+{
+	char rb[16];
+	if (s->rcode < 0) {
+		snprintf(buf, cap, "%s", s->status[0] ? s->status : "-");
+		return;
+	}
+	if (s->rcode != 0) {
+		snprintf(buf, cap, "%s", wg_ctl_rcode_name(s->rcode, rb, sizeof(rb)));
+		return;
+	}
+	size_t first = strcspn(s->addrs, " ");
+	if (first == 0) {
+		snprintf(buf, cap, "NODATA");
+		return;
+	}
+	int more = 0;
+	for (const char *p = s->addrs + first; *p; p++)
+		more += *p == ' ' && p[1] && p[1] != ' ';
+	if (more)
+		snprintf(buf, cap, "%.*s+%d", (int)first, s->addrs, more);
+	else
+		snprintf(buf, cap, "%.*s", (int)first, s->addrs);
+}
+
 static void table_header(FILE *o)
 {
 	char t[32];
 	snprintf(t, sizeof(t), "TIME %s", zone_name());
-	fprintf(o, "%6s %-11.11s %-14s %-5s %-15s %s\n", "ID", t, "CATEGORY", "TYPE",
-		"CLIENT", "NAME");
+	fprintf(o, "%6s %-11.11s %-14s %-5s %-6s ", "ID", t, "CATEGORY", "TYPE", "ACTION");
+	if (tbl.client)
+		fprintf(o, "%-*s ", CLIENT_COLS, "CLIENT");
+	if (tbl.answers)
+		fprintf(o, "%-*s %-*s ", ANS_COLS, "LOCAL", ANS_COLS, "PUBLIC");
+	fputs("NAME\n", o);
+}
+
+/* A cell: cut to width (keeping the start) unless --wide. */
+static void cell(FILE *o, const char *s, int width)
+{
+	char b[WG_DLOG_NAME_LEN + 8];
+	if (tbl.wide) {
+		fprintf(o, "%-*s ", width, s);
+		return;
+	}
+	fit_right(b, sizeof(b), s, width);
+	fprintf(o, "%-*s ", width, b);
 }
 
 static void print_table_row(FILE *o, const struct row *r)
 {
-	char t[24], tb[16], cat[32], cl[32], nm[40];
+	char t[24], tb[16], a[WG_DLOG_ADDRS_LEN], nm[WG_DLOG_NAME_LEN + 8];
 	fmt_time(r->ev.time_ms, t, sizeof(t), 1);
-	fit_right(cat, sizeof(cat), r->ev.category, 14);
-	fit_right(cl, sizeof(cl), r->ev.client[0] ? r->ev.client : "-", 15);
-	fit_left(nm, sizeof(nm), r->ev.qname, 23);
-	fprintf(o, "%6lld %-11s %-14s %-5.5s %-15s %s\n", (long long)r->id, t, cat,
-		wg_ctl_type_name(r->ev.qtype, tb, sizeof(tb)), cl, nm);
+	fprintf(o, "%6lld %-11s ", (long long)r->id, t);
+	cell(o, r->ev.category, 14);
+	fprintf(o, "%-5.5s ", wg_ctl_type_name(r->ev.qtype, tb, sizeof(tb)));
+	cell(o, action_short(r->ev.action), 6);
+	if (tbl.client)
+		cell(o, r->ev.client[0] ? r->ev.client : "-", CLIENT_COLS);
+	if (tbl.answers) {
+		answer_short(&r->ev.local, a, sizeof(a));
+		cell(o, a, ANS_COLS);
+		answer_short(&r->ev.public_, a, sizeof(a));
+		cell(o, a, ANS_COLS);
+	}
+	if (tbl.name)
+		fit_left(nm, sizeof(nm), r->ev.qname, tbl.name);
+	else
+		snprintf(nm, sizeof(nm), "%s", r->ev.qname);
+	fprintf(o, "%s\n", nm);
 }
 
 static void print_row(FILE *o, enum fmt f, const struct row *r)
@@ -596,7 +707,8 @@ static void print_row(FILE *o, enum fmt f, const struct row *r)
 
 enum {
 	O_SINCE = 256, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME, O_CLIENT, O_UPSTREAM,
-	O_LIMIT, O_BEFORE, O_FORMAT, O_FOLLOW, O_OLDER, O_HELP, O_AFTER, O_CHANGED
+	O_LIMIT, O_BEFORE, O_FORMAT, O_FOLLOW, O_OLDER, O_HELP, O_AFTER, O_CHANGED,
+	O_DRY_RUN, O_FORCE, O_WIDE
 };
 
 static const struct option cmd_opts[] = {
@@ -614,6 +726,9 @@ static const struct option cmd_opts[] = {
 	{"older-than", required_argument, NULL, O_OLDER},
 	{"after-id", required_argument, NULL, O_AFTER},
 	{"changed-since", required_argument, NULL, O_CHANGED},
+	{"dry-run", no_argument, NULL, O_DRY_RUN},
+	{"force", no_argument, NULL, O_FORCE},
+	{"wide", no_argument, NULL, O_WIDE},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -625,6 +740,7 @@ struct cmdopts {
 	int follow;
 	const char *older_than;
 	int since_set, limit_set;
+	int dry_run, force, wide;
 };
 
 static int64_t parse_count(const char *opt, const char *s)
@@ -635,6 +751,34 @@ static int64_t parse_count(const char *opt, const char *s)
 	if (end == s || *end || errno || v < 0)
 		die(EX_USAGE, "%s: not a number: %s", opt, s);
 	return v;
+}
+
+#define TIME_FORMS "a time is an age (10m, 1h, 7d: a number and s, m, h, d or w), today, " \
+	"yesterday, now, all, YYYY-MM-DD[ HH:MM[:SS]] (or with T) or @EPOCH"
+
+/* The values --category takes: compare.c's categories and the plugin
+ * policy rows (verdict_log.c). */
+static void check_category(const char *v)
+{
+	if (strcmp(v, "local-policy") == 0 || wg_compare_category_parse(v) >= 0)
+		return;
+	fprintf(stderr, "wuguardctl: --category: unknown category '%s'; one of:", v);
+	for (int i = 0; i < WG_CMP__COUNT; i++)
+		fprintf(stderr, " %s", wg_compare_category_name((enum wg_compare_category)i));
+	fputs(" local-policy\n", stderr);
+	exit(EX_USAGE);
+}
+
+static void check_severity(const char *v)
+{
+	for (int i = 0; i <= WG_SEV_HIGH; i++)
+		if (strcmp(v, wg_compare_severity_name((enum wg_compare_severity)i)) == 0)
+			return;
+	fprintf(stderr, "wuguardctl: --severity: unknown severity '%s'; one of:", v);
+	for (int i = 0; i <= WG_SEV_HIGH; i++)
+		fprintf(stderr, " %s", wg_compare_severity_name((enum wg_compare_severity)i));
+	fputc('\n', stderr);
+	exit(EX_USAGE);
 }
 
 /* Parse the command's options; allowed: the options this command takes
@@ -665,19 +809,25 @@ static void parse_cmd(int argc, char **argv, struct cmdopts *c, const int *allow
 		switch (ch) {
 		case O_SINCE:
 			if (parse_time(optarg, &c->f.since, &day_end_since) < 0)
-				die(EX_USAGE, "--since: bad time: %s", optarg);
+				die(EX_USAGE, "--since: bad time '%s'; " TIME_FORMS, optarg);
 			c->since_set = 1;
 			break;
 		case O_UNTIL:
 			if (parse_time(optarg, &c->f.until, &de) < 0)
-				die(EX_USAGE, "--until: bad time: %s", optarg);
+				die(EX_USAGE, "--until: bad time '%s'; " TIME_FORMS, optarg);
 			/* "--until yesterday" means up to the end of that day. */
 			if (de != NONE_HI)
 				c->f.until = de;
 			until_set = 1;
 			break;
-		case O_CATEGORY: c->f.category = optarg; break;
-		case O_SEVERITY: c->f.severity = optarg; break;
+		case O_CATEGORY:
+			check_category(optarg);
+			c->f.category = optarg;
+			break;
+		case O_SEVERITY:
+			check_severity(optarg);
+			c->f.severity = optarg;
+			break;
 		case O_NAME: c->f.name = optarg; break;
 		case O_CLIENT: c->f.client = optarg; break;
 		case O_UPSTREAM: c->f.upstream = optarg; break;
@@ -706,6 +856,9 @@ static void parse_cmd(int argc, char **argv, struct cmdopts *c, const int *allow
 			c->fmt_set = 1;
 			break;
 		case O_FOLLOW: c->follow = 1; break;
+		case O_DRY_RUN: c->dry_run = 1; break;
+		case O_FORCE: c->force = 1; break;
+		case O_WIDE: c->wide = 1; break;
 		case O_OLDER: c->older_than = optarg; break;
 		}
 	}
@@ -764,7 +917,7 @@ static int cmd_list(int argc, char **argv)
 {
 	static const int allowed[] = {O_SINCE, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME,
 				      O_CLIENT, O_UPSTREAM, O_LIMIT, O_BEFORE, O_FORMAT,
-				      O_FOLLOW, 0};
+				      O_FOLLOW, O_WIDE, 0};
 	struct cmdopts c;
 	parse_cmd(argc, argv, &c, allowed);
 	if (optind != argc)
@@ -772,8 +925,10 @@ static int cmd_list(int argc, char **argv)
 	sqlite3 *db = open_db(0);
 	if (c.fmt == FMT_CSV)
 		csv_header(stdout);
-	if (c.fmt == FMT_TABLE)
+	if (c.fmt == FMT_TABLE) {
+		table_layout(c.wide);
 		table_header(stdout);
+	}
 	if (!c.follow) {
 		int64_t n = select_rows(db, &c.f, -1, 0, stdout, c.fmt);
 		if (c.fmt == FMT_TABLE && c.f.limit && n == c.f.limit) {
@@ -1109,7 +1264,7 @@ static int cmd_verify(int argc, char **argv)
 
 static int cmd_prune(int argc, char **argv)
 {
-	static const int allowed[] = {O_OLDER, 0};
+	static const int allowed[] = {O_OLDER, O_DRY_RUN, O_FORCE, 0};
 	struct cmdopts c;
 	parse_cmd(argc, argv, &c, allowed);
 	if (optind != argc || !c.older_than)
@@ -1117,10 +1272,37 @@ static int cmd_prune(int argc, char **argv)
 	int64_t age = parse_duration(c.older_than);
 	if (age < 0)
 		die(EX_USAGE, "--older-than: bad age %s (e.g. 90d, 12h)", c.older_than);
-	sqlite3 *db = open_db(1);
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	/* A row last seen within the aggregation window may still be counted
+	 * into: cutting it splits one event's count over two rows. The window
+	 * is the config's (-c), else the daemon's default. */
+	uint32_t window = opt_cfg_loaded ? opt_cfg.aggregate_s : WG_CTL_DEFAULT_AGGREGATE_S;
+	if (age < (int64_t)window * 1000 && !c.force)
+		die(EX_USAGE, "prune: --older-than %s is below the aggregation window (%u s, "
+		    "[database] aggregate-window%s): rows still being counted would be cut; "
+		    "--force prunes anyway", c.older_than, window,
+		    opt_cfg_loaded ? "" : " default; -c CONFIG reads the daemon's");
+	sqlite3 *db = open_db(!c.dry_run);
+	if (sqlite3_exec(db, c.dry_run ? "BEGIN" : "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		die(EX_USAGE, "%s: %s", opt_db, sqlite3_errmsg(db));
-	int64_t n = wg_dlog_db_prune_age(db, now_ms() - age);
+	int64_t n;
+	if (c.dry_run) {
+		/* what wg_dlog_db_prune_age would delete: the oldest rows up to
+		 * the first one last seen at or after the cutoff */
+		sqlite3_stmt *st = prep(db, "SELECT count(*) FROM events WHERE id < coalesce("
+					"(SELECT min(id) FROM events WHERE last_seen >= ?1), "
+					"(SELECT max(id) + 1 FROM events), 0)");
+		sqlite3_bind_int64(st, 1, now_ms() - age);
+		n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+		sqlite3_finalize(st);
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		sqlite3_close(db);
+		if (n < 0)
+			die(EX_USAGE, "prune: %s", opt_db);
+		printf("would prune %lld rows last seen more than %s ago (dry run: nothing "
+		       "deleted)\n", (long long)n, c.older_than);
+		return EX_OK;
+	}
+	n = wg_dlog_db_prune_age(db, now_ms() - age);
 	if (n < 0 || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		fprintf(stderr, "wuguardctl: prune: %s\n", sqlite3_errmsg(db));
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -1173,13 +1355,24 @@ static int cmd_backup(int argc, char **argv)
 	return EX_OK;
 }
 
-static void print_counters(sqlite3 *db, int64_t since)
+/* The health counters since a time, as text or (json) as a "health"
+ * member. */
+static void print_counters_fmt(sqlite3 *db, int64_t since, int json)
 {
 	sqlite3_stmt *st = prep(db, "SELECT coalesce(sum(guarded), 0), coalesce(sum(matched), 0), "
 			  "coalesce(sum(cdn_variance), 0), coalesce(sum(repaired), 0), "
 			  "coalesce(sum(public_unavailable), 0) FROM counters WHERE hour >= ?");
 	sqlite3_bind_int64(st, 1, since == NONE_LO ? INT64_MIN : since / 3600000);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	int ok = sqlite3_step(st) == SQLITE_ROW;
+	if (json) {
+		printf("\"health\":{\"guarded\":%lld,\"matched\":%lld,\"cdn_variance\":%lld,"
+		       "\"repaired\":%lld,\"public_unavailable\":%lld}",
+		       ok ? (long long)sqlite3_column_int64(st, 0) : 0,
+		       ok ? (long long)sqlite3_column_int64(st, 1) : 0,
+		       ok ? (long long)sqlite3_column_int64(st, 2) : 0,
+		       ok ? (long long)sqlite3_column_int64(st, 3) : 0,
+		       ok ? (long long)sqlite3_column_int64(st, 4) : 0);
+	} else if (ok)
 		printf("  guarded %lld  matched %lld  cdn-variance %lld  repaired %lld  "
 		       "public-unavailable %lld\n",
 		       (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1),
@@ -1188,7 +1381,33 @@ static void print_counters(sqlite3 *db, int64_t since)
 	sqlite3_finalize(st);
 }
 
+static void print_counters(sqlite3 *db, int64_t since)
+{
+	print_counters_fmt(db, since, 0);
+}
+
 /* Print "label rows events" groups for expr, top n. */
+/* The same group as a JSON member "key":[{"value","rows","events"} ...]. */
+static void summary_group_json(sqlite3 *db, const struct where *w, const char *key,
+			       const char *expr, int n)
+{
+	char sql[2048];
+	snprintf(sql, sizeof(sql), "SELECT %s, count(*), sum(count) FROM events%s "
+		 "GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT %d", expr, w->sql, n);
+	sqlite3_stmt *st = prep(db, sql);
+	bind_where(st, w);
+	printf(",\"%s\":[", key);
+	for (int i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		printf("%s{\"value\":", i ? "," : "");
+		wg_ctl_json_str(stdout, v ? v : "");
+		printf(",\"rows\":%lld,\"events\":%lld}", (long long)sqlite3_column_int64(st, 1),
+		       (long long)sqlite3_column_int64(st, 2));
+	}
+	putchar(']');
+	sqlite3_finalize(st);
+}
+
 static void summary_group(sqlite3 *db, const struct where *w, const char *title,
 			  const char *expr, int n)
 {
@@ -1211,7 +1430,7 @@ static void summary_group(sqlite3 *db, const struct where *w, const char *title,
 #define BUCKET_MS 600000  /* 10 minutes */
 #define MAX_BUCKETS 144   /* 24 hours */
 
-static void histogram(sqlite3 *db, const struct where *w, int64_t from, int64_t to)
+static void histogram(sqlite3 *db, const struct where *w, int64_t from, int64_t to, int json)
 {
 	int64_t counts[MAX_BUCKETS] = {0}, max = 0;
 	char sql[2048];
@@ -1237,6 +1456,19 @@ static void histogram(sqlite3 *db, const struct where *w, int64_t from, int64_t 
 	int nb = (int)((to - first) / BUCKET_MS) + 1;
 	if (nb > MAX_BUCKETS)
 		nb = MAX_BUCKETS;
+	if (json) {
+		/* every bucket of the chart, empty ones too */
+		printf(",\"histogram\":{\"bucket_s\":%d,\"buckets\":[", BUCKET_MS / 1000);
+		for (int i = 0; i < nb; i++) {
+			char t[48];
+			int64_t b = first + (int64_t)i * BUCKET_MS;
+			fmt_iso(b, t, sizeof(t));
+			printf("%s{\"start\":\"%s\",\"start_ms\":%lld,\"events\":%lld}", i ? "," : "",
+			       t, (long long)b, (long long)counts[i]);
+		}
+		fputs("]}", stdout);
+		return;
+	}
 	printf("\nDiscrepancies per 10 minutes (%s, by first seen; at most the last 24 h)\n",
 	       zone_name());
 	if (!max) {
@@ -1272,11 +1504,13 @@ static void histogram(sqlite3 *db, const struct where *w, int64_t from, int64_t 
 static int cmd_summary(int argc, char **argv)
 {
 	static const int allowed[] = {O_SINCE, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME,
-				      O_CLIENT, O_UPSTREAM, 0};
+				      O_CLIENT, O_UPSTREAM, O_FORMAT, 0};
 	struct cmdopts c;
 	parse_cmd(argc, argv, &c, allowed);
 	if (optind != argc)
 		die(EX_USAGE, "summary: unexpected argument %s", argv[optind]);
+	if (c.fmt == FMT_CSV)
+		die(EX_USAGE, "summary: --format table or json");
 	if (!c.since_set)
 		c.f.since = now_ms() - 86400000LL; /* 24 h */
 	sqlite3 *db = open_db(0);
@@ -1296,6 +1530,42 @@ static int cmd_summary(int argc, char **argv)
 		last = sqlite3_column_int64(st, 3);
 	}
 	sqlite3_finalize(st);
+	if (c.fmt == FMT_JSON) {
+		/* one object: the range, totals, health, groups, histogram */
+		printf("{\"since\":");
+		if (c.f.since == NONE_LO)
+			fputs("null", stdout);
+		else {
+			fmt_iso(c.f.since, t1, sizeof(t1));
+			printf("\"%s\"", t1);
+		}
+		printf(",\"until\":");
+		if (c.f.until == NONE_HI)
+			fputs("null", stdout);
+		else {
+			fmt_iso(c.f.until, t2, sizeof(t2));
+			printf("\"%s\"", t2);
+		}
+		printf(",\"rows\":%lld,\"events\":%lld,\"first_seen\":", (long long)rows,
+		       (long long)events);
+		if (rows) {
+			fmt_iso(first, t1, sizeof(t1));
+			fmt_iso(last, t2, sizeof(t2));
+			printf("\"%s\",\"last_seen\":\"%s\",", t1, t2);
+		} else {
+			fputs("null,\"last_seen\":null,", stdout);
+		}
+		print_counters_fmt(db, c.f.since, 1);
+		summary_group_json(db, &w, "category", "category", 20);
+		summary_group_json(db, &w, "severity", "severity", 10);
+		summary_group_json(db, &w, "top_names", "qname", 10);
+		summary_group_json(db, &w, "top_clients", "client", 10);
+		histogram(db, &w, c.f.since, c.f.until == NONE_HI ? now_ms() : c.f.until - 1, 1);
+		fputs("}\n", stdout);
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		sqlite3_close(db);
+		return EX_OK;
+	}
 	if (c.f.since == NONE_LO)
 		snprintf(t1, sizeof(t1), "the beginning");
 	else
@@ -1319,7 +1589,7 @@ static int cmd_summary(int argc, char **argv)
 		summary_group(db, &w, "Top names", "qname", 10);
 		summary_group(db, &w, "Top clients", "client", 10);
 	}
-	histogram(db, &w, c.f.since, c.f.until == NONE_HI ? now_ms() : c.f.until - 1);
+	histogram(db, &w, c.f.since, c.f.until == NONE_HI ? now_ms() : c.f.until - 1, 0);
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(db);
 	return EX_OK;
@@ -1327,44 +1597,129 @@ static int cmd_summary(int argc, char **argv)
 
 static int cmd_stats(int argc, char **argv)
 {
-	static const int allowed[] = {0};
+	static const int allowed[] = {O_FORMAT, 0};
 	struct cmdopts c;
-	char t[48], err[64];
+	char t[48];
 	struct stat sb;
 	parse_cmd(argc, argv, &c, allowed);
 	if (optind != argc)
 		die(EX_USAGE, "stats: unexpected argument %s", argv[optind]);
+	if (c.fmt == FMT_CSV)
+		die(EX_USAGE, "stats: --format table or json");
+	int json = c.fmt == FMT_JSON;
 	sqlite3 *db = open_db(0);
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	int64_t rows = q_int(db, "SELECT count(*) FROM events");
-	printf("%-16s %s\n", "database", opt_db);
-	if (stat(opt_db, &sb) == 0)
-		printf("%-16s %lld bytes\n", "file size", (long long)sb.st_size);
-	printf("%-16s %lld\n", "schema version", (long long)q_int(db, "PRAGMA user_version"));
-	printf("%-16s %lld bytes in use\n", "pages",
-	       (long long)((q_int(db, "PRAGMA page_count") - q_int(db, "PRAGMA freelist_count")) *
-			   q_int(db, "PRAGMA page_size")));
-	printf("%-16s %lld\n", "rows", (long long)rows);
-	printf("%-16s %lld\n", "events", (long long)q_int(db, "SELECT coalesce(sum(count), 0) "
-							 "FROM events"));
-	if (rows) {
-		printf("%-16s %lld .. %lld\n", "ids", (long long)q_int(db, "SELECT min(id) FROM events"),
-		       (long long)q_int(db, "SELECT max(id) FROM events"));
-		fmt_time(q_int(db, "SELECT min(time) FROM events"), t, sizeof(t), 0);
-		printf("%-16s %s\n", "oldest", t);
-		fmt_time(q_int(db, "SELECT max(last_seen) FROM events"), t, sizeof(t), 0);
-		printf("%-16s %s\n", "newest", t);
-	}
-	int64_t id;
+	int64_t size = stat(opt_db, &sb) == 0 ? (int64_t)sb.st_size : -1;
+	int64_t version = q_int(db, "PRAGMA user_version");
+	int64_t in_use = (q_int(db, "PRAGMA page_count") - q_int(db, "PRAGMA freelist_count")) *
+			 q_int(db, "PRAGMA page_size");
+	int64_t events = q_int(db, "SELECT coalesce(sum(count), 0) FROM events");
+	int64_t id, min_id = 0, max_id = 0, oldest = 0, newest = 0, anchor = -1;
 	uint8_t h[WG_DLOG_HASH_LEN];
+	if (rows) {
+		min_id = q_int(db, "SELECT min(id) FROM events");
+		max_id = q_int(db, "SELECT max(id) FROM events");
+		oldest = q_int(db, "SELECT min(time) FROM events");
+		newest = q_int(db, "SELECT max(last_seen) FROM events");
+	}
 	if (wg_dlog_db_meta_link(db, "chain_anchor", &id, h) == 1)
-		printf("%-16s rows up to %lld pruned\n", "chain anchor", (long long)id);
-	(void)err;
-	printf("health, all time:\n");
-	print_counters(db, NONE_LO);
+		anchor = id;
+	if (json) {
+		fputs("{\"database\":", stdout);
+		wg_ctl_json_str(stdout, opt_db);
+		printf(",\"file_size\":");
+		if (size >= 0)
+			printf("%lld", (long long)size);
+		else
+			fputs("null", stdout);
+		printf(",\"schema_version\":%lld,\"bytes_in_use\":%lld,\"rows\":%lld,"
+		       "\"events\":%lld", (long long)version, (long long)in_use, (long long)rows,
+		       (long long)events);
+		if (rows) {
+			char t2[48];
+			fmt_iso(oldest, t, sizeof(t));
+			fmt_iso(newest, t2, sizeof(t2));
+			printf(",\"first_id\":%lld,\"last_id\":%lld,\"oldest\":\"%s\",\"newest\":\"%s\"",
+			       (long long)min_id, (long long)max_id, t, t2);
+		} else {
+			fputs(",\"first_id\":null,\"last_id\":null,\"oldest\":null,\"newest\":null",
+			      stdout);
+		}
+		printf(",\"chain_anchor\":");
+		if (anchor >= 0)
+			printf("%lld", (long long)anchor);
+		else
+			fputs("null", stdout);
+		putchar(',');
+		print_counters_fmt(db, NONE_LO, 1);
+		fputs("}\n", stdout);
+	} else {
+		printf("%-16s %s\n", "database", opt_db);
+		if (size >= 0)
+			printf("%-16s %lld bytes\n", "file size", (long long)size);
+		printf("%-16s %lld\n", "schema version", (long long)version);
+		printf("%-16s %lld bytes in use\n", "pages", (long long)in_use);
+		printf("%-16s %lld\n", "rows", (long long)rows);
+		printf("%-16s %lld\n", "events", (long long)events);
+		if (rows) {
+			printf("%-16s %lld .. %lld\n", "ids", (long long)min_id, (long long)max_id);
+			fmt_time(oldest, t, sizeof(t), 0);
+			printf("%-16s %s\n", "oldest", t);
+			fmt_time(newest, t, sizeof(t), 0);
+			printf("%-16s %s\n", "newest", t);
+		}
+		if (anchor >= 0)
+			printf("%-16s rows up to %lld pruned\n", "chain anchor", (long long)anchor);
+		printf("health, all time:\n");
+		print_counters(db, NONE_LO);
+	}
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(db);
 	return EX_OK;
+}
+
+/* The global options may follow a database command too ("list --utc"):
+ * take them out of the command's arguments (argv[first] on, up to "--"),
+ * so the command's own parser never sees them. Returns the new argc. */
+static int take_globals(int argc, char **argv, int first, const char **db_flag,
+			const char **config)
+{
+	int out = first;
+	for (int i = first; i < argc; i++) {
+		const char *a = argv[i], **dst = NULL, *val = NULL;
+		if (strcmp(a, "--") == 0) {
+			while (i < argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if (strcmp(a, "--utc") == 0) {
+			opt_utc = 1;
+			continue;
+		}
+		if (strcmp(a, "--db") == 0 || strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
+			dst = a[2] == 'd' ? db_flag : config;
+			if (i + 1 >= argc)
+				die(EX_USAGE, "%s needs a value", a);
+			val = argv[++i];
+		} else if (strncmp(a, "--db=", 5) == 0) {
+			dst = db_flag;
+			val = a + 5;
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			dst = config;
+			val = a + 9;
+		} else if (strncmp(a, "-c", 2) == 0) {
+			dst = config;
+			val = a + 2;
+		}
+		if (dst) {
+			*dst = val;
+			continue;
+		}
+		argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+	return out;
 }
 
 int main(int argc, char **argv)
@@ -1404,6 +1759,8 @@ int main(int argc, char **argv)
 	int probe = strcmp(argv[optind], "probe") == 0;
 	if (strcmp(argv[optind], "domains") == 0)
 		return wg_ctl_domains(argc - optind, argv + optind, config);
+	if (!probe)
+		argc = take_globals(argc, argv, optind + 1, &db_flag, &config);
 	if (config && !probe)
 		load_config(config);
 	/* --db, then WUGUARD_DB, then the config's [database] path */
