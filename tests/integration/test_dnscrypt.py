@@ -17,6 +17,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wgtest import free_port  # noqa: E402  (ports below the ephemeral range)
+
 BUILD = os.environ.get("WG_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 CLIENT = os.path.join(BUILD, "tests", "wg-dnscrypt-query")
 # e.g. WG_TEST_WRAPPER="valgrind -q --error-exitcode=9 --leak-check=full"
@@ -34,23 +37,6 @@ def tap(ok, desc, detail=""):
         for line in detail.splitlines():
             print("#   " + line)
     sys.stdout.flush()
-
-
-def free_port():
-    """A port free on 127.0.0.1 for both UDP and TCP."""
-    while True:
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
 
 
 def stamp(addr, pk, name=PROVIDER):

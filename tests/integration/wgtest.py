@@ -55,17 +55,34 @@ STOP_TIMEOUT = 5.0
 _handed_out = set()
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A port free on 127.0.0.1 for both UDP and TCP right now."""
-    for _ in range(200):
+    """A port free on 127.0.0.1 for both UDP and TCP right now.
+
+    Picked below the kernel's ephemeral range: a port the kernel handed out
+    (bind to port 0) can be handed out again at once as the source port of
+    some other test's query (wuguard's upstream sockets, dig, dnspython),
+    and then the server this port was meant for fails to bind. Ports below
+    the range are only ever taken by an explicit bind."""
+    lo, _ = _ephemeral_range()
+    top = lo - 1 if lo > 11024 else 60999
+    for _ in range(400):
+        port = random.randint(10000, top)
+        if port in _handed_out:
+            continue
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            t.bind((LOOPBACK, 0))
-            port = t.getsockname()[1]
-            if port in _handed_out:
-                continue
             try:
+                t.bind((LOOPBACK, port))
                 u.bind((LOOPBACK, port))
             except OSError:
                 continue
@@ -74,7 +91,7 @@ def free_port():
         finally:
             t.close()
             u.close()
-    raise RuntimeError("no free loopback port found in 200 tries")
+    raise RuntimeError("no free loopback port found in 400 tries")
 
 
 def dead_addr():
