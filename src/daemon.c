@@ -29,7 +29,7 @@ struct wg_daemon {
 	struct wg_listen *listen;        /* owned */
 	struct wg_dlog *dlog;            /* owned, NULL: no database (logged) */
 	struct wg_events *events;        /* owned, NULL: [log] events = none */
-	struct wg_record_ctx rec;        /* rec.dl = dlog; hide lists from cfg */
+	struct wg_verdict_log rec;        /* rec.dl = dlog; hide lists from cfg */
 	int64_t started;                 /* wall clock, s */
 };
 
@@ -228,9 +228,9 @@ int wg_daemon_start(uv_loop_t *loop, const struct wg_daemon_args *args, struct w
 	}
 	d->dlog = open_dlog(cfg, d->events);
 	d->rec.dl = d->dlog;
-	if ((rc = wg_record_ctx_configure(&d->rec, cfg, err, errcap)) < 0)
+	if ((rc = wg_verdict_log_configure(&d->rec, cfg, err, errcap)) < 0)
 		return rc;
-	wg_resolver_set_recorder(d->resolver, wg_record_to_dlog, &d->rec);
+	wg_resolver_set_recorder(d->resolver, wg_verdict_log_submit, &d->rec);
 	wg_resolver_set_record_ctx(d->resolver, &d->rec);
 	return 0;
 }
@@ -250,14 +250,14 @@ int wg_daemon_reload(struct wg_daemon *d, char *err, size_t errcap)
 		wg_err("main", "reload failed, keeping the running configuration: %s", err);
 		return -EINVAL;
 	}
-	struct wg_record_ctx rec = {0};
-	int rc = wg_record_ctx_configure(&rec, c, err, errcap);
+	struct wg_verdict_log rec = {0};
+	int rc = wg_verdict_log_configure(&rec, c, err, errcap);
 	/* the resolver builds its new lists, public references and plugin
 	 * chain first and swaps only when all of them loaded; the plugins are
 	 * tried with the new file's plugin-timeout */
 	unsigned old_timeout = wg_plugin_set_trial_timeout(c->plugin_timeout_ms);
 	if (rc == 0 && (rc = wg_resolver_reload(d->resolver, c, err, errcap)) < 0)
-		wg_record_ctx_clear(&rec);
+		wg_verdict_log_clear(&rec);
 	if (rc < 0) {
 		wg_plugin_set_trial_timeout(old_timeout);
 		wg_err("main", "reload failed, keeping the running configuration: %s", err);
@@ -266,7 +266,7 @@ int wg_daemon_reload(struct wg_daemon *d, char *err, size_t errcap)
 	}
 	/* 2. nothing below can fail: the new hide lists replace the old ones
 	 * (the database stays), then limits and log level */
-	wg_record_ctx_clear(&d->rec);
+	wg_verdict_log_clear(&d->rec);
 	d->rec.hide_names = rec.hide_names;
 	d->rec.hide_clients = rec.hide_clients;
 	d->rec.n_hide_clients = rec.n_hide_clients;
@@ -398,7 +398,7 @@ void wg_daemon_free(struct wg_daemon *d)
 	wg_dlog_close(d->dlog);
 	log_events_stats(d->events);
 	wg_events_close(d->events); /* after the writer that feeds it */
-	wg_record_ctx_clear(&d->rec);
+	wg_verdict_log_clear(&d->rec);
 	wg_daemon_config_free(d->cfg);
 	free(d);
 }

@@ -70,7 +70,7 @@ struct wg_resolver {
 	struct wg_upstream *local;       /* owned */
 	struct wg_crosscheck *xc;        /* owned: the WU guard */
 	struct wg_plugin_chain *plugins; /* owned reference, NULL: none */
-	struct wg_record_ctx *recctx;    /* borrowed, NULL: nothing recorded */
+	struct wg_verdict_log *recctx;    /* borrowed, NULL: nothing recorded */
 	wg_xcheck_record_cb rec;         /* where verdicts go (kept across reloads) */
 	void *rec_arg;
 	struct wg_cidr *allow;           /* owned: built-in or configured */
@@ -523,7 +523,7 @@ static void policy_record(struct wg_resolver *r, const struct wg_query_info *qi,
 			v->plugin ? v->plugin : "?", wg_plugin_verdict_str(v->wanted), name, hook,
 			v->entry);
 	}
-	wg_record_policy(r->recctx, qi, client, v->plugin ? v->plugin : "?", v->entry,
+	wg_verdict_log_policy(r->recctx, qi, client, v->plugin ? v->plugin : "?", v->entry,
 			 wg_plugin_verdict_str(v->wanted));
 }
 
@@ -882,7 +882,7 @@ int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_reso
 	return 0;
 }
 
-void wg_resolver_set_record_ctx(struct wg_resolver *r, struct wg_record_ctx *rc)
+void wg_resolver_set_record_ctx(struct wg_resolver *r, struct wg_verdict_log *rc)
 {
 	r->recctx = rc;
 }

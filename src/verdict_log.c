@@ -1,4 +1,4 @@
-/* record.c: see record.h. */
+/* verdict_log.c: see verdict_log.h. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -71,7 +71,7 @@ static void side(const struct wg_compare_facts *f, uint32_t latency_us, const ch
 			 wg_compare_outcome_name((enum wg_side_outcome)f->outcome));
 }
 
-void wg_record_fill(const struct wg_xcheck_record *rec, struct wg_dlog_event *ev)
+void wg_verdict_log_fill(const struct wg_xcheck_record *rec, struct wg_dlog_event *ev)
 {
 	const struct wg_compare_result *v = rec->verdict;
 	const struct wg_guard_decision *d = rec->decision;
@@ -120,7 +120,7 @@ void wg_record_fill(const struct wg_xcheck_record *rec, struct wg_dlog_event *ev
 	ev->authenticated = (uint8_t)rec->public_authenticated;
 }
 
-int wg_record_ctx_configure(struct wg_record_ctx *rc, const struct wg_config *cfg, char *err,
+int wg_verdict_log_configure(struct wg_verdict_log *rc, const struct wg_config *cfg, char *err,
 			    size_t errcap)
 {
 	struct wg_domainset *names = NULL;
@@ -147,14 +147,14 @@ int wg_record_ctx_configure(struct wg_record_ctx *rc, const struct wg_config *cf
 		}
 		memcpy(clients, cfg->hide_client, cfg->n_hide_client * sizeof(*clients));
 	}
-	wg_record_ctx_clear(rc);
+	wg_verdict_log_clear(rc);
 	rc->hide_names = names;
 	rc->hide_clients = clients;
 	rc->n_hide_clients = cfg->n_hide_client;
 	return 0;
 }
 
-void wg_record_ctx_clear(struct wg_record_ctx *rc)
+void wg_verdict_log_clear(struct wg_verdict_log *rc)
 {
 	wg_domainset_free(rc->hide_names);
 	free(rc->hide_clients);
@@ -163,7 +163,7 @@ void wg_record_ctx_clear(struct wg_record_ctx *rc)
 	rc->n_hide_clients = 0;
 }
 
-static int hidden(const struct wg_record_ctx *rc, const uint8_t *qname_lc,
+static int hidden(const struct wg_verdict_log *rc, const uint8_t *qname_lc,
 		  const struct sockaddr_storage *client)
 {
 	if (rc->hide_names && wg_domainset_match_wire(rc->hide_names, qname_lc))
@@ -174,9 +174,9 @@ static int hidden(const struct wg_record_ctx *rc, const uint8_t *qname_lc,
 	return 0;
 }
 
-void wg_record_to_dlog(void *arg, const struct wg_xcheck_record *rec)
+void wg_verdict_log_submit(void *arg, const struct wg_xcheck_record *rec)
 {
-	struct wg_record_ctx *rc = arg;
+	struct wg_verdict_log *rc = arg;
 	struct wg_dlog *dl = rc ? rc->dl : NULL;
 	if (!dl)
 		return;
@@ -193,7 +193,7 @@ void wg_record_to_dlog(void *arg, const struct wg_xcheck_record *rec)
 	if (!rec->decision->record || hidden(rc, rec->qi->qname_lc, rec->client))
 		return;
 	struct wg_dlog_event ev;
-	wg_record_fill(rec, &ev);
+	wg_verdict_log_fill(rec, &ev);
 	wg_dlog_submit(dl, &ev);
 }
 
@@ -206,7 +206,7 @@ static void client_text(const struct sockaddr_storage *ss, char *buf, size_t cap
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)cap);
 }
 
-void wg_record_policy(struct wg_record_ctx *rc, const struct wg_query_info *qi,
+void wg_verdict_log_policy(struct wg_verdict_log *rc, const struct wg_query_info *qi,
 		      const struct sockaddr_storage *client, const char *plugin, const char *entry,
 		      const char *wanted)
 {

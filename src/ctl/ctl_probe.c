@@ -479,7 +479,7 @@ static void on_record(void *arg, const struct wg_xcheck_record *rec)
 		if (!j->busy || c->state != CK_RUNNING || c->qtype != qi->qtype ||
 		    j->wire_len != qi->qname_len || memcmp(j->wire, qi->qname_lc, j->wire_len) != 0)
 			continue;
-		wg_record_fill(rec, &c->ev);
+		wg_verdict_log_fill(rec, &c->ev);
 		c->category = rec->verdict->category;
 		c->would_repair = rec->decision->would_repair;
 		c->have_verdict = 1;
