@@ -49,10 +49,18 @@ struct wg_xcheck_record {
 	const char *public_upstream;
 	int public_authenticated;
 	int early;                   /* the local answer was served before the verdict */
+	/* a plugin's verdict on a WU name that the guard set aside (verdict
+	 * and decision are NULL then): which plugin wanted what, by which
+	 * list entry. NULL: a guard verdict. */
+	const char *policy_plugin;
+	const char *policy_entry;
+	const char *policy_wanted;
 };
 
 /* Called for every verdict; rec->decision->record says whether it is a
- * discrepancy worth a row (a plain match only feeds the health counters). */
+ * discrepancy worth a row (a plain match only feeds the health counters).
+ * The resolver calls the same callback for plugin verdicts set aside
+ * (rec->policy_plugin set): one door into the discrepancy log. */
 typedef void (*wg_xcheck_record_cb)(void *arg, const struct wg_xcheck_record *rec);
 
 struct wg_crosscheck_stats {

@@ -231,7 +231,6 @@ int wg_daemon_start(uv_loop_t *loop, const struct wg_daemon_args *args, struct w
 	if ((rc = wg_verdict_log_configure(&d->rec, cfg, err, errcap)) < 0)
 		return rc;
 	wg_resolver_set_recorder(d->resolver, wg_verdict_log_submit, &d->rec);
-	wg_resolver_set_record_ctx(d->resolver, &d->rec);
 	return 0;
 }
 

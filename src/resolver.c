@@ -19,7 +19,6 @@
 #include "crosscheck.h"
 #include "dlog.h"
 #include "plugin.h"
-#include "verdict_log.h"
 #include "log.h"
 #include "resolver.h"
 #include "upstream.h"
@@ -70,7 +69,6 @@ struct wg_resolver {
 	struct wg_upstream *local;       /* owned */
 	struct wg_crosscheck *xc;        /* owned: the WU guard */
 	struct wg_plugin_chain *plugins; /* owned reference, NULL: none */
-	struct wg_verdict_log *recctx;    /* borrowed, NULL: nothing recorded */
 	wg_xcheck_record_cb rec;         /* where verdicts go (kept across reloads) */
 	void *rec_arg;
 	struct wg_cidr *allow;           /* owned: built-in or configured */
@@ -523,8 +521,17 @@ static void policy_record(struct wg_resolver *r, const struct wg_query_info *qi,
 			v->plugin ? v->plugin : "?", wg_plugin_verdict_str(v->wanted), name, hook,
 			v->entry);
 	}
-	wg_verdict_log_policy(r->recctx, qi, client, v->plugin ? v->plugin : "?", v->entry,
-			 wg_plugin_verdict_str(v->wanted));
+	if (!r->rec)
+		return;
+	/* through the same door as the guard's verdicts */
+	struct wg_xcheck_record rec = {
+		.qi = qi,
+		.client = client,
+		.policy_plugin = v->plugin ? v->plugin : "?",
+		.policy_entry = v->entry,
+		.policy_wanted = wg_plugin_verdict_str(v->wanted),
+	};
+	r->rec(r->rec_arg, &rec);
 }
 
 /* Post-response hooks, once per exchange, in the first asker's context
@@ -880,11 +887,6 @@ int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_reso
 		wg_info("plugin", "loaded %s", wg_plugin_chain_name(r->plugins, i));
 	*out = r;
 	return 0;
-}
-
-void wg_resolver_set_record_ctx(struct wg_resolver *r, struct wg_verdict_log *rc)
-{
-	r->recctx = rc;
 }
 
 void wg_resolver_set_recorder(struct wg_resolver *r, wg_xcheck_record_cb cb, void *arg)

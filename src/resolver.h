@@ -53,10 +53,8 @@ void wg_resolver_on_query(void *arg, const struct wg_client *client, const uint8
 int wg_resolver_client_allowed(void *arg, const struct sockaddr *client);
 /* Tell the resolver which listener answers go out through. */
 void wg_resolver_set_listener(struct wg_resolver *r, struct wg_listen *l);
-struct wg_verdict_log;
-/* Where local-policy events (plugin verdicts set aside) are written. */
-void wg_resolver_set_record_ctx(struct wg_resolver *r, struct wg_verdict_log *rc);
-/* Hand every guard verdict to cb (the discrepancy log). */
+/* Hand every guard verdict, and every plugin verdict on a WU name set
+ * aside (rec->policy_plugin), to cb (the discrepancy log): one door. */
 void wg_resolver_set_recorder(struct wg_resolver *r, wg_xcheck_record_cb cb, void *arg);
 void wg_resolver_get_stats(const struct wg_resolver *r, struct wg_resolver_stats *s);
 /* Log every counter at info level (SIGUSR1, exit). */

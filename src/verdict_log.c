@@ -71,6 +71,35 @@ static void side(const struct wg_compare_facts *f, uint32_t latency_us, const ch
 			 wg_compare_outcome_name((enum wg_side_outcome)f->outcome));
 }
 
+static void client_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+	buf[0] = 0;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, (socklen_t)cap);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)cap);
+}
+
+/* A plugin wanted to block or rewrite a WU name and the guard set the
+ * verdict aside: a local-policy row naming the plugin and its entry. */
+static void fill_policy(const struct wg_xcheck_record *rec, struct wg_dlog_event *ev)
+{
+	copy(ev->category, sizeof(ev->category), "local-policy");
+	copy(ev->severity, sizeof(ev->severity), "medium");
+	copy(ev->action, sizeof(ev->action), "not-applied");
+	ev->local.rcode = ev->public_.rcode = -1;
+	ev->local.ede = ev->public_.ede = -1;
+	ev->local.min_ttl = ev->public_.min_ttl = -1;
+	ev->local.latency_us = ev->public_.latency_us = -1;
+	snprintf(ev->local.upstream, sizeof(ev->local.upstream), "plugin:%.50s",
+		 rec->policy_plugin);
+	copy(ev->local.status, sizeof(ev->local.status),
+	     rec->policy_wanted ? rec->policy_wanted : "?");
+	snprintf(ev->markers, sizeof(ev->markers), "entry=%.100s",
+		 rec->policy_entry && *rec->policy_entry ? rec->policy_entry : "?");
+	ev->rule_version = WG_RULE_VERSION;
+}
+
 void wg_verdict_log_fill(const struct wg_xcheck_record *rec, struct wg_dlog_event *ev)
 {
 	const struct wg_compare_result *v = rec->verdict;
@@ -80,17 +109,15 @@ void wg_verdict_log_fill(const struct wg_xcheck_record *rec, struct wg_dlog_even
 	memset(ev, 0, sizeof(*ev));
 	gettimeofday(&tv, NULL);
 	ev->time_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	const struct sockaddr_storage *ss = rec->client;
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ev->client,
-			  sizeof(ev->client));
-	else if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ev->client,
-			  sizeof(ev->client));
+	client_text(rec->client, ev->client, sizeof(ev->client));
 	char name[4 * WG_NAME_MAX + 1];
 	wg_wire_name_to_str(rec->qi->qname_lc, name, sizeof(name));
 	copy(ev->qname, sizeof(ev->qname), name);
 	ev->qtype = rec->qi->qtype;
+	if (rec->policy_plugin || !v || !d) {
+		fill_policy(rec, ev);
+		return;
+	}
 	snprintf(ev->category, sizeof(ev->category), "%s", wg_compare_category_name(v->category));
 	snprintf(ev->severity, sizeof(ev->severity), "%s", wg_compare_severity_name(v->severity));
 	/* what the client got; in monitor mode say what repair would have done */
@@ -181,58 +208,21 @@ void wg_verdict_log_submit(void *arg, const struct wg_xcheck_record *rec)
 	if (!dl)
 		return;
 	const struct wg_compare_result *v = rec->verdict;
-	wg_dlog_count(dl, WG_DLOG_GUARDED);
-	if (v->category == WG_CMP_MATCH)
-		wg_dlog_count(dl, WG_DLOG_MATCHED);
-	else if (v->category == WG_CMP_CDN_VARIANCE)
-		wg_dlog_count(dl, WG_DLOG_CDN_VARIANCE);
-	else if (v->category == WG_CMP_PUBLIC_UNAVAILABLE || v->category == WG_CMP_BOTH_FAIL)
-		wg_dlog_count(dl, WG_DLOG_PUBLIC_UNAVAILABLE);
-	if (rec->decision->repaired)
-		wg_dlog_count(dl, WG_DLOG_REPAIRED);
-	if (!rec->decision->record || hidden(rc, rec->qi->qname_lc, rec->client))
+	int policy = rec->policy_plugin || !v || !rec->decision;
+	if (!policy) {
+		wg_dlog_count(dl, WG_DLOG_GUARDED);
+		if (v->category == WG_CMP_MATCH)
+			wg_dlog_count(dl, WG_DLOG_MATCHED);
+		else if (v->category == WG_CMP_CDN_VARIANCE)
+			wg_dlog_count(dl, WG_DLOG_CDN_VARIANCE);
+		else if (v->category == WG_CMP_PUBLIC_UNAVAILABLE || v->category == WG_CMP_BOTH_FAIL)
+			wg_dlog_count(dl, WG_DLOG_PUBLIC_UNAVAILABLE);
+		if (rec->decision->repaired)
+			wg_dlog_count(dl, WG_DLOG_REPAIRED);
+	}
+	if ((!policy && !rec->decision->record) || hidden(rc, rec->qi->qname_lc, rec->client))
 		return;
 	struct wg_dlog_event ev;
 	wg_verdict_log_fill(rec, &ev);
-	wg_dlog_submit(dl, &ev);
-}
-
-static void client_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
-{
-	buf[0] = 0;
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, (socklen_t)cap);
-	else if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)cap);
-}
-
-void wg_verdict_log_policy(struct wg_verdict_log *rc, const struct wg_query_info *qi,
-		      const struct sockaddr_storage *client, const char *plugin, const char *entry,
-		      const char *wanted)
-{
-	struct wg_dlog_event ev;
-	struct timeval tv;
-	char name[4 * WG_NAME_MAX + 1];
-	struct wg_dlog *dl = rc ? rc->dl : NULL;
-	if (!dl || hidden(rc, qi->qname_lc, client))
-		return;
-	memset(&ev, 0, sizeof(ev));
-	gettimeofday(&tv, NULL);
-	ev.time_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	client_text(client, ev.client, sizeof(ev.client));
-	wg_wire_name_to_str(qi->qname_lc, name, sizeof(name));
-	copy(ev.qname, sizeof(ev.qname), name);
-	ev.qtype = qi->qtype;
-	copy(ev.category, sizeof(ev.category), "local-policy");
-	copy(ev.severity, sizeof(ev.severity), "medium");
-	copy(ev.action, sizeof(ev.action), "not-applied");
-	ev.local.rcode = ev.public_.rcode = -1;
-	ev.local.ede = ev.public_.ede = -1;
-	ev.local.min_ttl = ev.public_.min_ttl = -1;
-	ev.local.latency_us = ev.public_.latency_us = -1;
-	snprintf(ev.local.upstream, sizeof(ev.local.upstream), "plugin:%.50s", plugin);
-	copy(ev.local.status, sizeof(ev.local.status), wanted);
-	snprintf(ev.markers, sizeof(ev.markers), "entry=%.100s", entry && *entry ? entry : "?");
-	ev.rule_version = WG_RULE_VERSION;
 	wg_dlog_submit(dl, &ev);
 }

@@ -28,20 +28,17 @@ int wg_verdict_log_configure(struct wg_verdict_log *rc, const struct wg_config *
 /* Free the hide lists (dl is not touched). */
 void wg_verdict_log_clear(struct wg_verdict_log *rc);
 
-/* Fill ev from rec. Never allocates. */
+/* Fill ev from rec (a guard verdict or a plugin verdict set aside). Never
+ * allocates. */
 void wg_verdict_log_fill(const struct wg_xcheck_record *rec, struct wg_dlog_event *ev);
 
-/* A wg_xcheck_record_cb: arg is the struct wg_verdict_log (its dl may be
- * NULL: no database, nothing written; hidden names and clients are not
- * written either). Counts every verdict in the hourly health
- * counters and submits the discrepancies; a full queue is counted by dlog. */
+/* The one entry point, a wg_xcheck_record_cb: arg is the struct
+ * wg_verdict_log (its dl may be NULL: no database, nothing written; hidden
+ * names and clients are not written either). A guard verdict is counted in
+ * the hourly health counters and submitted when it is a discrepancy; a
+ * plugin verdict set aside (rec->policy_plugin) is written as a
+ * local-policy row naming the plugin and its list entry. A full queue is
+ * counted by dlog. */
 void wg_verdict_log_submit(void *arg, const struct wg_xcheck_record *rec);
-
-/* A plugin wanted to block or rewrite a WU name and the guard set the
- * verdict aside: write a local-policy row naming the plugin and its list
- * entry. rc may be NULL. */
-void wg_verdict_log_policy(struct wg_verdict_log *rc, const struct wg_query_info *qi,
-		      const struct sockaddr_storage *client, const char *plugin, const char *entry,
-		      const char *wanted);
 
 #endif
