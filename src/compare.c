@@ -75,44 +75,7 @@ static size_t wire_len(const uint8_t *name)
 	}
 }
 
-/* ---- address lists ---- */
-
-int wg_addrlist_add(struct wg_addrlist *l, const char *text, int bogon)
-{
-	struct wg_cidr c;
-	if (wg_cidr_parse(text, &c) < 0)
-		return -EINVAL;
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 16;
-		void *nv = realloc(l->v, ncap * sizeof(*l->v));
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = ncap;
-	}
-	l->v[l->n].cidr = c;
-	l->v[l->n].bogon = bogon ? 1 : 0;
-	l->n++;
-	return 0;
-}
-
-int wg_addrlist_match(const struct wg_addrlist *l, const uint8_t *addr, size_t alen)
-{
-	if (!l || (alen != 4 && alen != 16))
-		return -1;
-	int fam = alen == 4 ? AF_INET : AF_INET6;
-	for (size_t i = 0; i < l->n; i++)
-		if (wg_cidr_match_raw(&l->v[i].cidr, fam, addr))
-			return (int)i;
-	return -1;
-}
-
-void wg_addrlist_clear(struct wg_addrlist *l)
-{
-	free(l->v);
-	l->v = NULL;
-	l->n = l->cap = 0;
-}
+/* ---- the sinkhole list ---- */
 
 struct sink_load {
 	struct wg_addrlist *addrs;

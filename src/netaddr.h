@@ -48,4 +48,24 @@ int wg_cidr_match(const struct wg_cidr *c, const struct sockaddr *sa);
 /* Same, for raw address bytes (4 or 16 bytes). */
 int wg_cidr_match_raw(const struct wg_cidr *c, int family, const uint8_t *addr);
 
+/* An address set with a "bogon" flag per entry (sinkhole and sanctioned
+ * addresses, for compare.c). Small (tens of entries): matched by a linear scan. */
+struct wg_addrlist_entry {
+	struct wg_cidr cidr;
+	uint8_t bogon; /* a sinkhole only when P did not return the address */
+};
+
+struct wg_addrlist {
+	struct wg_addrlist_entry *v; /* owned array */
+	size_t n, cap;
+};
+
+/* Add "1.2.3.4", "10.0.0.0/8", "::ffff:146.112.61.104/126" ... An IPv4 entry
+ * also matches the IPv4-mapped IPv6 form. Returns 0, -EINVAL, -ENOMEM. */
+int wg_addrlist_add(struct wg_addrlist *l, const char *text, int bogon);
+/* Index of the first entry holding addr (4 or 16 bytes), or -1. */
+int wg_addrlist_match(const struct wg_addrlist *l, const uint8_t *addr, size_t alen);
+/* Frees the entries; l is left empty and reusable. */
+void wg_addrlist_clear(struct wg_addrlist *l);
+
 #endif
