@@ -75,46 +75,6 @@ static size_t wire_len(const uint8_t *name)
 	}
 }
 
-/* ---- the sinkhole list ---- */
-
-struct sink_load {
-	struct wg_addrlist *addrs;
-	struct wg_domainset *names;
-};
-
-static int sink_cb(void *arg, const char *group, const char *entry, const char *rest,
-		   char *err, size_t errcap)
-{
-	struct sink_load *sl = arg;
-	struct wg_cidr c;
-	if (wg_cidr_parse(entry, &c) == 0) {
-		int bogon = 0;
-		if (strcmp(rest, "bogon") == 0) {
-			bogon = 1;
-		} else if (rest[0]) {
-			snprintf(err, errcap, "unexpected text after the address: \"%s\"", rest);
-			return -EINVAL;
-		}
-		return wg_addrlist_add(sl->addrs, entry, bogon);
-	}
-	if (rest[0]) {
-		snprintf(err, errcap, "unexpected text after the name: \"%s\"", rest);
-		return -EINVAL;
-	}
-	int rc = wg_domainset_add(sl->names, entry, group);
-	if (rc == -EINVAL)
-		snprintf(err, errcap, "neither an address, a CIDR nor a name: \"%s\"", entry);
-	return rc;
-}
-
-int wg_compare_load_sinkholes(struct wg_addrlist *addrs, struct wg_domainset *names,
-			      const char *path, const char *const *enabled_groups, char *err,
-			      size_t errcap)
-{
-	struct sink_load sl = {addrs, names};
-	return wg_domainset_parse_file(path, enabled_groups, sink_cb, &sl, err, errcap);
-}
-
 /* ---- address classification ---- */
 
 int wg_compare_ede_is_blocking(int ede)

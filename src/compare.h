@@ -101,13 +101,6 @@ enum wg_side_outcome {
 #define WG_CMP_R_BARE_BOTH (1u << 24)      /* neither side has a chain */
 #define WG_CMP_R_PUBLIC_NXDOMAIN_NO_RA (1u << 25)
 
-/* Load db/sinkhole.list: address lines go to addrs ("bogon" word honoured),
- * name lines to names. Returns 0 or a negative errno with "path:line: reason"
- * in err (see wg_domainset_parse_file). */
-int wg_compare_load_sinkholes(struct wg_addrlist *addrs, struct wg_domainset *names,
-			      const char *path, const char *const *enabled_groups, char *err,
-			      size_t errcap);
-
 /* What compare needs to know besides the two replies. Every pointer is
  * borrowed and may be NULL (an empty set). */
 struct wg_compare_ctx {

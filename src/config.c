@@ -365,32 +365,38 @@ static int check_word(const char *s, char *err, size_t cap)
 	return 0;
 }
 
-/* ADDR[:PORT] (plain DNS, normalised to ADDR:PORT, port 53 by default) or
- * an sdns:// stamp (base64url after the prefix). */
-static int parse_public(const char *s, char *out, size_t outcap, char *err, size_t cap)
+int wg_config_public_item(const char *s, struct wg_addr *a)
 {
-	struct wg_addr a;
-	if (strcmp(s, "none") == 0) {
-		snprintf(out, outcap, "none");
-		return 0;
-	}
+	if (strcmp(s, "none") == 0)
+		return WG_PUBLIC_ITEM_NONE;
 	if (strncmp(s, "sdns://", 7) == 0) {
 		const char *p = s + 7;
 		if (!*p)
-			goto bad;
+			return -EINVAL;
 		for (; *p; p++)
 			if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
-				goto bad;
-		snprintf(out, outcap, "%s", s);
-		return 0;
+				return -EINVAL;
+		return WG_PUBLIC_ITEM_STAMP;
 	}
-	if (wg_addr_parse(s, 53, &a) < 0)
-		goto bad;
-	wg_addr_format(&a, out, outcap);
+	return wg_addr_parse(s, 53, a) < 0 ? -EINVAL : WG_PUBLIC_ITEM_PLAIN;
+}
+
+/* ADDR[:PORT] is normalised to ADDR:PORT; a stamp is kept as it is (it is
+ * decoded by guardsets.c, which says which one of the list is bad). */
+static int parse_public(const char *s, char *out, size_t outcap, char *err, size_t cap)
+{
+	struct wg_addr a;
+	int kind = wg_config_public_item(s, &a);
+	if (kind < 0) {
+		errf(err, cap,
+		     "'%s' is neither ADDR[:PORT] (IPv6 as [::1]:53), an sdns:// stamp nor none", s);
+		return -EINVAL;
+	}
+	if (kind == WG_PUBLIC_ITEM_PLAIN)
+		wg_addr_format(&a, out, outcap);
+	else
+		snprintf(out, outcap, "%s", s);
 	return 0;
-bad:
-	errf(err, cap, "'%s' is neither ADDR[:PORT] (IPv6 as [::1]:53), an sdns:// stamp nor none", s);
-	return -EINVAL;
 }
 
 /* ---- keys ---- */

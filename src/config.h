@@ -152,4 +152,11 @@ void wg_config_free(struct wg_config *c);
 /* Print the effective configuration in file syntax (wuguard -n -v). */
 void wg_config_dump(const struct wg_config *c, FILE *out);
 
+/* One [upstream] public item, as config parsing and guardsets.c both read
+ * it: "none", an sdns:// stamp (base64url after the prefix; not decoded
+ * here) or ADDR[:PORT] (into *a, port 53 by default). Returns the
+ * WG_PUBLIC_ITEM_* kind or -EINVAL. */
+enum { WG_PUBLIC_ITEM_NONE, WG_PUBLIC_ITEM_STAMP, WG_PUBLIC_ITEM_PLAIN };
+int wg_config_public_item(const char *s, struct wg_addr *a);
+
 #endif

@@ -19,10 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "crosscheck.h"
 #include "domainset.h"
+#include "guardsets.h"
 #include "log.h"
 
 #include "dnscrypt.h"
@@ -36,10 +36,8 @@ struct wg_crosscheck {
 	struct wg_dnscrypt *public_dc;   /* owned, NULL: none */
 	struct wg_addr *public_addrs;    /* owned: for recording which one answered */
 	size_t n_public;
-	struct wg_domainset *wu;         /* owned */
-	struct wg_domainset *sinkhole_names, *cdn, *sanct_names, *sanct_blocks; /* owned */
-	struct wg_addrlist sinkhole_addrs, sanct_addrs;                         /* owned */
-	struct wg_compare_ctx ctx;       /* points into the sets above */
+	struct wg_guardsets sets;        /* owned: the WU set and what compare
+					  * judges against (sets.ctx) */
 	struct wg_guard_conf gconf;
 	uint32_t public_wait_ms;
 	wg_xcheck_record_cb rec;
@@ -83,216 +81,11 @@ struct wg_xreq {
 	struct wg_xreq *a_wnext;         /* borrowed: next in a_src's a_waiters */
 };
 
-static int add_list(struct wg_domainset *set, const struct wg_strlist *l, const char *what,
-		    char *err, size_t errcap)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		int rc = wg_domainset_add(set, l->v[i], "config");
-		if (rc < 0) {
-			snprintf(err, errcap, "%s: '%s': %s", what, l->v[i], strerror(-rc));
-			return rc;
-		}
-	}
-	return 0;
-}
-
-static int add_addrs(struct wg_addrlist *set, const struct wg_strlist *l, const char *what,
-		     char *err, size_t errcap)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		int rc = wg_addrlist_add(set, l->v[i], 0);
-		if (rc < 0) {
-			snprintf(err, errcap, "%s: '%s': %s", what, l->v[i], strerror(-rc));
-			return rc;
-		}
-	}
-	return 0;
-}
-
-/* The domains file, or, when the built-in default is not installed and
- * WUGUARD_DBDIR is set (the test suite runs the build tree's binaries so),
- * the copy there. The environment, not a compiled-in path: an installed
- * binary must never read lists from the directory it was built in. */
-static void resolve_domains_path(const struct wg_config *cfg, char *path, size_t cap)
-{
-	const char *dbdir = getenv("WUGUARD_DBDIR");
-	snprintf(path, cap, "%s", cfg->domains_file ? cfg->domains_file : "");
-	if (access(path, R_OK) == 0 || !dbdir || !*dbdir)
-		return;
-	if (strcmp(path, WG_DATADIR "/wu-domains.list") == 0 || !*path)
-		snprintf(path, cap, "%s/wu-domains.list", dbdir);
-}
-
-/* sinkhole.list and cdn.list live beside the domains file. */
-static void sibling(const char *domains, const char *name, char *out, size_t cap)
-{
-	const char *slash = strrchr(domains, '/');
-	if (!slash)
-		snprintf(out, cap, "%s", name);
-	else
-		snprintf(out, cap, "%.*s/%s", (int)(slash - domains), domains, name);
-}
-
-static int load_lists(struct wg_crosscheck *x, const struct wg_config *cfg, char *err,
-		      size_t errcap)
-{
-	char path[1024], other[1100];
-	const char *groups[65];
-	size_t ng = 0;
-	int rc;
-
-	for (size_t i = 0; i < cfg->groups.n && ng < 64; i++)
-		groups[ng++] = cfg->groups.v[i];
-	groups[ng] = NULL;
-
-	x->wu = wg_domainset_new();
-	x->sinkhole_names = wg_domainset_new();
-	x->cdn = wg_domainset_new();
-	x->sanct_names = wg_domainset_new();
-	x->sanct_blocks = wg_domainset_new();
-	if (!x->wu || !x->sinkhole_names || !x->cdn || !x->sanct_names || !x->sanct_blocks) {
-		snprintf(err, errcap, "out of memory");
-		return -ENOMEM;
-	}
-	resolve_domains_path(cfg, path, sizeof(path));
-	if ((rc = wg_domainset_load_file(x->wu, path, groups, err, errcap)) < 0)
-		return rc;
-	if ((rc = add_list(x->wu, &cfg->domains_add, "[guard] add", err, errcap)) < 0)
-		return rc;
-	for (size_t i = 0; i < cfg->domains_remove.n; i++)
-		wg_domainset_remove(x->wu, cfg->domains_remove.v[i]);
-
-	sibling(path, "sinkhole.list", other, sizeof(other));
-	if (access(other, R_OK) == 0 &&
-	    (rc = wg_compare_load_sinkholes(&x->sinkhole_addrs, x->sinkhole_names, other, NULL, err,
-					    errcap)) < 0)
-		return rc;
-	sibling(path, "cdn.list", other, sizeof(other));
-	if (access(other, R_OK) == 0 &&
-	    (rc = wg_domainset_load_file(x->cdn, other, NULL, err, errcap)) < 0)
-		return rc;
-	if ((rc = add_addrs(&x->sinkhole_addrs, &cfg->sinkhole_addr, "[guard] sinkhole-address",
-			    err, errcap)) < 0 ||
-	    (rc = add_list(x->sinkhole_names, &cfg->sinkhole_name, "[guard] sinkhole-name", err,
-			   errcap)) < 0 ||
-	    (rc = add_list(x->cdn, &cfg->cdn_suffix, "[guard] cdn-suffix", err, errcap)) < 0 ||
-	    (rc = add_addrs(&x->sanct_addrs, &cfg->sanctioned_addr, "[guard] sanctioned-address",
-			    err, errcap)) < 0 ||
-	    (rc = add_list(x->sanct_names, &cfg->sanctioned_name, "[guard] sanctioned-name", err,
-			   errcap)) < 0 ||
-	    (rc = add_list(x->sanct_blocks, &cfg->sanctioned_block, "[guard] sanctioned-block",
-			   err, errcap)) < 0)
-		return rc;
-	x->ctx.sinkhole_addrs = &x->sinkhole_addrs;
-	x->ctx.sinkhole_names = x->sinkhole_names;
-	x->ctx.cdn_suffixes = x->cdn;
-	x->ctx.sanctioned_addrs = &x->sanct_addrs;
-	x->ctx.sanctioned_names = x->sanct_names;
-	x->ctx.sanctioned_blocks = x->sanct_blocks;
-	wg_info("guard", "WU set %s: %zu entries", path, wg_domainset_count(x->wu));
-	return 0;
-}
-
-#define PUBLIC_MAX 32 /* public resolvers in one list */
-
-/* [upstream] public as the daemon uses it: the stamps (the built-in ones
- * when none is configured) or the plain addresses, never both. */
-struct public_list {
-	int none;
-	int builtin;
-	const char *stamps[PUBLIC_MAX];  /* borrowed: cfg's strings or the built-ins */
-	size_t n_stamps;
-	struct wg_addr addrs[PUBLIC_MAX];/* one per stamp or plain address */
-	size_t n_addrs;
-};
-
-static void describe_stamp(FILE *out, size_t i, const struct wg_dc_stamp *st, int builtin)
-{
-	char a[80], hex[2 * WG_DC_KEY_LEN + 1];
-	wg_addr_format(&st->addr, a, sizeof(a));
-	for (size_t k = 0; k < WG_DC_KEY_LEN; k++)
-		snprintf(hex + 2 * k, 3, "%02x", st->provider_pk[k]);
-	fprintf(out,
-		"public %zu: DNSCrypt %s, provider %s, provider key %s%s%s%s%s\n", i + 1, a,
-		st->provider_name, hex, (st->props & 1) ? ", dnssec" : "",
-		(st->props & 2) ? ", no logs" : "", (st->props & 4) ? ", no filter" : "",
-		builtin ? " (built-in default)" : "");
-}
-
-static int public_list(const struct wg_config *cfg, struct public_list *pl, FILE *out, char *err,
-		       size_t errcap)
-{
-	size_t n = cfg->public_.n;
-	const char *const *v = (const char *const *)cfg->public_.v;
-	size_t n_plain = 0;
-	char why[160];
-
-	memset(pl, 0, sizeof(*pl));
-	if (n == 1 && strcmp(v[0], "none") == 0) {
-		pl->none = 1;
-		if (out)
-			fprintf(out, "public: none (WU names are not cross-checked)\n");
-		return 0;
-	}
-	if (n == 0) {
-		v = wg_dnscrypt_default_stamps;
-		n = wg_dnscrypt_n_default_stamps;
-		pl->builtin = 1;
-	}
-	if (n > PUBLIC_MAX) {
-		snprintf(err, errcap, "public resolvers: at most %d", PUBLIC_MAX);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const char *s = v[i];
-		if (strcmp(s, "none") == 0) {
-			snprintf(err, errcap, "public resolvers: 'none' cannot be combined with others");
-			return -EINVAL;
-		}
-		if (strncmp(s, "sdns://", 7) == 0) {
-			struct wg_dc_stamp st;
-			if (wg_dc_stamp_parse(s, &st, why, sizeof(why)) < 0) {
-				snprintf(err, errcap, "public resolver %zu (%.40s%s): %s", i + 1, s,
-					 strlen(s) > 40 ? "..." : "", why);
-				return -EINVAL;
-			}
-			pl->stamps[pl->n_stamps++] = s;
-			pl->addrs[pl->n_addrs++] = st.addr;
-			if (out)
-				describe_stamp(out, i, &st, pl->builtin);
-			continue;
-		}
-		if (wg_addr_parse(s, 53, &pl->addrs[pl->n_addrs]) < 0) {
-			snprintf(err, errcap, "public resolver '%s': not ADDR:PORT or sdns://", s);
-			return -EINVAL;
-		}
-		if (out) {
-			char a[80];
-			wg_addr_format(&pl->addrs[pl->n_addrs], a, sizeof(a));
-			fprintf(out, "public %zu: plain DNS %s (not authenticated)\n", i + 1, a);
-		}
-		pl->n_addrs++;
-		n_plain++;
-	}
-	if (n_plain && pl->n_stamps) {
-		snprintf(err, errcap,
-			 "public resolvers: use either sdns:// stamps or plain addresses, not both");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int wg_crosscheck_check_public(const struct wg_config *cfg, FILE *out, char *err, size_t errcap)
-{
-	struct public_list pl;
-	return public_list(cfg, &pl, out, err, errcap);
-}
-
 static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, char *err,
 			size_t errcap)
 {
-	struct public_list pl;
-	int rc = public_list(cfg, &pl, NULL, err, errcap);
+	struct wg_public_list pl;
+	int rc = wg_guardsets_public(cfg, &pl, NULL, err, errcap);
 
 	if (rc < 0 || pl.none)
 		return rc;
@@ -335,7 +128,7 @@ int wg_crosscheck_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_up
 	x->gconf.repair_ttl = cfg->repair_ttl;
 	x->gconf.repair_ede = cfg->repair_ede;
 	x->public_wait_ms = cfg->public_wait_ms;
-	if ((rc = load_lists(x, cfg, err, errcap)) < 0 || (rc = setup_public(x, cfg, err, errcap)) < 0) {
+	if ((rc = wg_guardsets_load(&x->sets, cfg, err, errcap)) < 0 || (rc = setup_public(x, cfg, err, errcap)) < 0) {
 		wg_crosscheck_free(x, 1);
 		return rc;
 	}
@@ -376,13 +169,7 @@ static void xcheck_release(struct wg_crosscheck *x)
 {
 	wg_upstream_free(x->public_plain);
 	wg_dnscrypt_free(x->public_dc);
-	wg_domainset_free(x->wu);
-	wg_domainset_free(x->sinkhole_names);
-	wg_domainset_free(x->cdn);
-	wg_domainset_free(x->sanct_names);
-	wg_domainset_free(x->sanct_blocks);
-	wg_addrlist_clear(&x->sinkhole_addrs);
-	wg_addrlist_clear(&x->sanct_addrs);
+	wg_guardsets_clear(&x->sets);
 	free(x->public_addrs);
 	free(x);
 }
@@ -395,12 +182,12 @@ void wg_crosscheck_set_recorder(struct wg_crosscheck *x, wg_xcheck_record_cb cb,
 
 int wg_crosscheck_is_wu(const struct wg_crosscheck *x, const uint8_t *qname_lc)
 {
-	return x && wg_domainset_match_wire(x->wu, qname_lc);
+	return x && wg_domainset_match_wire(x->sets.wu, qname_lc);
 }
 
 const struct wg_domainset *wg_crosscheck_wu_set(const struct wg_crosscheck *x)
 {
-	return x->wu;
+	return x->sets.wu;
 }
 
 int wg_crosscheck_enabled(const struct wg_crosscheck *x)
@@ -650,7 +437,7 @@ static void decide(struct wg_xreq *q)
 					  q->cache_flags};
 		in.a_agree = wg_cache_verified(x->cache, &ka, uv_now(x->loop));
 	}
-	wg_compare(&in, &x->ctx, &v);
+	wg_compare(&in, &x->sets.ctx, &v);
 	/* nodata for an AAAA: first find out whether the A agrees (started
 	 * here when both answers came before the check could start) */
 	if (v.category == WG_CMP_NODATA && q->qi.qtype == WG_TYPE_AAAA && !q->internal &&
@@ -788,7 +575,7 @@ static void on_local(void *arg, const struct wg_upstream_reply *rep)
 		return;
 	}
 	if (q->l_status == 0 &&
-	    wg_guard_local_looks_clean(q->l_pkt, q->l_len, q->qi.qname_lc, q->qi.qtype, &x->ctx)) {
+	    wg_guard_local_looks_clean(q->l_pkt, q->l_len, q->qi.qname_lc, q->qi.qtype, &x->sets.ctx)) {
 		/* the latency rule: nothing suspicious, serve now, judge later */
 		if (!q->internal) {
 			q->early = 1;
@@ -811,7 +598,7 @@ static void second_opinion(struct wg_xreq *q, const struct wg_upstream_reply *re
 	struct wg_crosscheck *x = q->x;
 	int look = rep->status == 0 ? wg_compare_public_suspect(rep->pkt, rep->len,
 								q->qi.qname_lc, q->qi.qtype,
-								&x->ctx)
+								&x->sets.ctx)
 				    : -1;
 	uint8_t *pkt = NULL;
 	size_t len = 0;
@@ -852,7 +639,7 @@ static void on_public(void *arg, const struct wg_upstream_reply *rep)
 		 * operator may answer: set it aside and ask that one */
 		int look = q->p_status == 0 && x->public_dc
 				   ? wg_compare_public_suspect(q->p_pkt, q->p_len, q->qi.qname_lc,
-							       q->qi.qtype, &x->ctx)
+							       q->qi.qtype, &x->sets.ctx)
 				   : WG_PUB_CLEAN;
 		if (look != WG_PUB_CLEAN &&
 		    wg_dnscrypt_query_other(x->public_dc, &q->qi, rep->server, on_public, q,

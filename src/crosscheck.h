@@ -71,21 +71,14 @@ struct wg_crosscheck_stats {
 	uint64_t by_category[WG_CMP__COUNT];
 };
 
-/* Load the WU set, sinkhole, CDN and sanctioned lists named by cfg and set
- * up the public resolver. local and cache are borrowed. Returns 0 or a
+/* Load the WU set, sinkhole, CDN and sanctioned lists named by cfg
+ * (guardsets.c) and set up the public resolver. local and cache are borrowed. Returns 0 or a
  * negative errno with "path:line: reason" (or another reason) in err. When
  * cfg names no public resolver the built-in DNSCrypt stamps are used; with
  * public = none, *out is a crosscheck that matches WU names but forwards
  * them unguarded (wg_crosscheck_enabled() says 0). */
 int wg_crosscheck_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_upstream *local,
 		      struct wg_cache *cache, struct wg_crosscheck **out, char *err, size_t errcap);
-/* Check [upstream] public exactly as wg_crosscheck_new will use it, without
- * any I/O: none alone, stamps or plain addresses but not both, at most 32,
- * every stamp decodes. When out is not NULL, one line per resolver says what
- * will be used (a stamp's address, provider name and provider key in hex,
- * so it can be compared with what the provider publishes). Returns 0 or
- * -EINVAL with the reason in err. */
-int wg_crosscheck_check_public(const struct wg_config *cfg, FILE *out, char *err, size_t errcap);
 /* now = 0 (reload): exchanges in flight finish with the old lists, which
  * go with the last of them. now = 1 (shutdown): they are cancelled and
  * nobody is answered. Safe with NULL. */

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "crosscheck.h"
+#include "guardsets.h"
 #include "daemon.h"
 #include "log.h"
 #include "plugin.h"
@@ -298,7 +299,8 @@ int main(int argc, char **argv)
 			wg_config_dump(cfg, stdout);
 		/* stamps are decoded here so a bad one fails the check, and the
 		 * decoded key can be compared with the provider's */
-		if (wg_crosscheck_check_public(cfg, stdout, err, sizeof(err)) < 0) {
+		struct wg_public_list pl;
+		if (wg_guardsets_public(cfg, &pl, stdout, err, sizeof(err)) < 0) {
 			fprintf(stderr, "wuguard: %s\n", err);
 			wg_daemon_config_free(cfg);
 			return 1;

@@ -11,6 +11,7 @@
 #include "ctl_domains.h"
 #include "ctl_out.h"
 #include "domainset.h"
+#include "guardsets.h"
 #include "wire.h"
 #include "wulist.h"
 
@@ -256,8 +257,8 @@ int wg_ctl_domains(int argc, char **argv, const char *config_path)
 	if (o.domains)
 		snprintf(path, sizeof(path), "%s", o.domains);
 	else
-		wg_wulist_path(&cfg, path, sizeof(path));
-	wg_wulist_enabled(&cfg, groups, sizeof(groups) / sizeof(groups[0]));
+		wg_guardsets_domains_path(&cfg, path, sizeof(path));
+	wg_guardsets_groups(&cfg, groups, sizeof(groups) / sizeof(groups[0]));
 	if (wg_wulist_load(path, groups, &l, err, sizeof(err)) < 0) {
 		fprintf(stderr, "wuguardctl: domains: %s\n", err);
 		goto out;

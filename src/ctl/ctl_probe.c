@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "config.h"
 #include "crosscheck.h"
+#include "guardsets.h"
 #include "ctl_out.h"
 #include "ctl_probe.h"
 #include "ctl_tls.h"
@@ -343,8 +344,8 @@ static int finish_jobs(struct probe *p, const struct opts *o)
 		wg_domainset_add(added, p->cfg.domains_add.v[i], "config");
 	/* the cross-check has read this file already: an error here is not
 	 * expected, and costs only the group list */
-	wg_wulist_path(&p->cfg, path, sizeof(path));
-	wg_wulist_enabled(&p->cfg, enabled, sizeof(enabled) / sizeof(enabled[0]));
+	wg_guardsets_domains_path(&p->cfg, path, sizeof(path));
+	wg_guardsets_groups(&p->cfg, enabled, sizeof(enabled) / sizeof(enabled[0]));
 	if (wg_wulist_load(path, enabled, &l, err, sizeof(err)) < 0)
 		perr("groups: %s", err);
 	int rc = 0;
@@ -703,6 +704,7 @@ static int public_is_none(const struct wg_config *c)
 static int setup(struct probe *p, const struct opts *o, const char *config_path)
 {
 	char err[512];
+	struct wg_public_list pl;
 	uint8_t wire[WG_NAME_MAX];
 	int rc;
 
@@ -714,7 +716,7 @@ static int setup(struct probe *p, const struct opts *o, const char *config_path)
 		perr("no public resolver to compare with (public = none): give --public");
 		return -1;
 	}
-	if (wg_crosscheck_check_public(&p->cfg, NULL, err, sizeof(err)) < 0) {
+	if (wg_guardsets_public(&p->cfg, &pl, NULL, err, sizeof(err)) < 0) {
 		perr("%s", err);
 		return -1;
 	}

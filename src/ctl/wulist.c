@@ -5,27 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "wulist.h"
-
-void wg_wulist_path(const struct wg_config *cfg, char *path, size_t cap)
-{
-	const char *dbdir = getenv("WUGUARD_DBDIR"); /* as crosscheck.c: no build path */
-	snprintf(path, cap, "%s", cfg->domains_file ? cfg->domains_file : "");
-	if (access(path, R_OK) == 0 || !dbdir || !*dbdir)
-		return;
-	if (strcmp(path, WG_DATADIR "/wu-domains.list") == 0 || !*path)
-		snprintf(path, cap, "%s/wu-domains.list", dbdir);
-}
-
-void wg_wulist_enabled(const struct wg_config *cfg, const char **arr, size_t cap)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < cfg->groups.n && n + 1 < cap; i++)
-		arr[n++] = cfg->groups.v[i];
-	arr[n] = NULL;
-}
 
 void wg_wulist_free(struct wg_wulist *l)
 {

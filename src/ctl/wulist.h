@@ -54,11 +54,6 @@ struct wg_wulist {
 	size_t n_sources;
 };
 
-/* The domains file the daemon reads for cfg ([guard] domains), or the copy
- * in WUGUARD_DBDIR when the built-in default is not installed (the test
- * suite runs the build tree's binaries so), as the cross-check resolves it. */
-void wg_wulist_path(const struct wg_config *cfg, char *path, size_t cap);
-
 /* Read path. enabled_groups as for wg_domainset_parse_file(), deciding
  * each group's "on". Entries before any header go into a group named "".
  * An entry's sources are the words of its comment that name a key defined
@@ -73,9 +68,5 @@ void wg_wulist_free(struct wg_wulist *l);
  * groups[]. Returns how many there are (may exceed cap). */
 size_t wg_wulist_groups_of(const struct wg_wulist *l, const uint8_t *name, int loaded_only,
 			   size_t *out, size_t cap);
-
-/* The groups switched on by cfg's [guard] groups, as a NULL-terminated
- * array in arr (cap entries, the last one kept for NULL). */
-void wg_wulist_enabled(const struct wg_config *cfg, const char **arr, size_t cap);
 
 #endif

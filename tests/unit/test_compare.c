@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "compare.h"
+#include "guardsets.h"
 #include "wire.h"
 #include "pktbuild.h"
 
@@ -318,7 +319,7 @@ static int setup(void **state)
 	g_sanct_names = wg_domainset_new();
 	g_sanct_blocks = wg_domainset_new();
 	snprintf(path, sizeof(path), "%s/db/sinkhole.list", src ? src : ".");
-	if (wg_compare_load_sinkholes(&g_sink_addrs, g_sink_names, path, NULL, err, sizeof(err))) {
+	if (wg_guardsets_load_sinkholes(&g_sink_addrs, g_sink_names, path, NULL, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
@@ -602,7 +603,7 @@ static void test_sinkhole_file_errors(void **state)
 	const char *text = "[x]\n0.0.0.0/8\n10.0.0.0/8 bogon\nsink.example\n10.0.0.0/8 maybe\n";
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
-	assert_int_equal(wg_compare_load_sinkholes(&a, n, path, NULL, err, sizeof(err)), -EINVAL);
+	assert_int_equal(wg_guardsets_load_sinkholes(&a, n, path, NULL, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, ":5: unexpected text after the address"));
 	assert_int_equal(a.n, 2);
 	assert_int_equal(a.v[0].bogon, 0);
