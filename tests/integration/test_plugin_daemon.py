@@ -402,15 +402,16 @@ def crash_in_init():
     h.eq(W.answer_set(m, "A"), {WU_NAMES[0][1]}, "after the refused reload: still answers",
          W.describe(m))
     # an init that hangs: killed after [server] plugin-timeout, the reload
-    # refused the same way
-    hang = config([plugin_conf("all", BLOCKALL_SO), plugin_conf("stuck", CRASHINIT_SO,
-                                                                  mode="hang")])
-    hang.setdefault("server", {})["plugin-timeout"] = 500
+    # refused the same way (it goes first and the bound leaves a starved
+    # machine time to reach its init, so the report names it and the step)
+    hang = config([plugin_conf("stuck", CRASHINIT_SO, mode="hang"),
+                   plugin_conf("all", BLOCKALL_SO)])
+    hang.setdefault("server", {})["plugin-timeout"] = 2000
     hconf = h.write(os.path.join(tmp, "hang.conf"), W.render_config(hang))
     p = subprocess.run([WUGUARD, "-n", "-c", hconf, "--local", "%s:%d" % ns.addr,
                         "--public", "none"], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, universal_newlines=True, timeout=20)
-    hwant = ["plugin stuck", CRASHINIT_SO, "hung in its init", "killed it after 500 ms"]
+    hwant = ["plugin stuck", CRASHINIT_SO, "hung in its init", "killed it after 2000 ms"]
     h.ok(p.returncode == 1 and all(w in p.stderr for w in hwant),
          "a hanging init: wuguard -n exits 1 and says it was killed after plugin-timeout",
          "exit %d" % p.returncode, p.stderr)

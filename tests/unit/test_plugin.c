@@ -969,7 +969,8 @@ static void test_crash_in_init(void **state)
 }
 
 /* An init that never returns: the child is killed after the trial timeout
- * (300 ms here; the default is WG_PLUGIN_TRIAL_MS). */
+ * (1500 ms here, room for a starved machine to reach the init; the default
+ * is WG_PLUGIN_TRIAL_MS). */
 static void test_hang_in_init(void **state)
 {
 	char so[1100];
@@ -977,15 +978,15 @@ static void test_hang_in_init(void **state)
 	const char *hang[] = {"mode", "hang"};
 	struct wg_plugin_chain *chain = NULL;
 	char err[1024] = "";
-	assert_int_equal(wg_plugin_set_trial_timeout(300), WG_PLUGIN_TRIAL_MS);
+	assert_int_equal(wg_plugin_set_trial_timeout(1500), WG_PLUGIN_TRIAL_MS);
 	int rc = load_one(so, "hangs", 0, 1, hang, &chain, err, sizeof(err));
-	assert_int_equal(wg_plugin_set_trial_timeout(0), 300);
+	assert_int_equal(wg_plugin_set_trial_timeout(0), 1500);
 	assert_int_equal(rc, -ETIMEDOUT);
 	assert_null(chain);
 	assert_non_null(strstr(err, "plugin hangs "));
 	assert_non_null(strstr(err, so));
 	assert_non_null(strstr(err, "hung in its init"));
-	assert_non_null(strstr(err, "killed it after 300 ms ([server] plugin-timeout)"));
+	assert_non_null(strstr(err, "killed it after 1500 ms ([server] plugin-timeout)"));
 	/* 0 restored the default */
 	assert_int_equal(wg_plugin_set_trial_timeout(0), WG_PLUGIN_TRIAL_MS);
 }
