@@ -570,3 +570,40 @@ void wg_cache_get_stats(const struct wg_cache *c, struct wg_cache_stats *s)
 	s->inserts = c->inserts;
 	s->evictions = c->evictions;
 }
+
+uint8_t wg_cache_key_flags(const struct wg_query_info *qi)
+{
+	return (uint8_t)((qi->do_bit ? WG_CACHE_F_DO : 0) |
+			 ((qi->flags & WG_F_CD) ? WG_CACHE_F_CD : 0));
+}
+
+void wg_cache_key_of(const struct wg_query_info *qi, uint8_t flags, struct wg_cache_key *k)
+{
+	k->name = qi->qname_lc;
+	k->name_len = qi->qname_len;
+	k->qtype = qi->qtype;
+	k->qclass = qi->qclass;
+	k->flags = flags;
+}
+
+int wg_cache_apply_fix(struct wg_cache *c, const struct wg_cache_key *k,
+		       const struct wg_cache_fix *f, uint8_t *scratch, size_t cap, uint64_t now_ms)
+{
+	if (f->pkt) {
+		struct wg_wire_ttls t;
+		if (f->len > cap)
+			return -EMSGSIZE;
+		memcpy(scratch, f->pkt, f->len);
+		if (wg_wire_scan(scratch, f->len, &t) != 0)
+			return -EINVAL;
+		size_t len = wg_wire_strip_opt(scratch, f->len, &t);
+		int rc = wg_cache_insert(c, k, scratch, len, now_ms, f->ttl_cap);
+		if (rc < 0)
+			return rc;
+		if (f->ede >= 0)
+			wg_cache_set_ede(c, k, f->ede);
+	}
+	if (f->verified)
+		return wg_cache_set_verified(c, k) < 0 ? -ENOENT : 0;
+	return 0;
+}

@@ -36,6 +36,27 @@ struct wg_cache_key {
 	uint8_t flags;       /* WG_CACHE_F_* */
 };
 
+struct wg_query_info;
+
+/* The WG_CACHE_F_* of a query: its DO bit and CD flag change the answer. */
+uint8_t wg_cache_key_flags(const struct wg_query_info *qi);
+/* The key of qi's answer under flags (from wg_cache_key_flags, or an
+ * exchange's recorded ones); k borrows qi's name. The one way every caller
+ * (resolver, crosscheck, wuguardctl probe) builds a key. */
+void wg_cache_key_of(const struct wg_query_info *qi, uint8_t flags, struct wg_cache_key *k);
+
+/* What a late verdict asks of the entry of its question: the crosscheck
+ * reports it, the driver that owns the cache (the resolver; wuguardctl
+ * probe's private cache) applies it with wg_cache_apply_fix(). */
+struct wg_cache_fix {
+	const uint8_t *pkt;  /* borrowed: the reply (as received, with OPT) that
+				replaces the entry; NULL: the entry stays */
+	size_t len;
+	uint32_t ttl_cap;    /* seconds, 0: none: the replacement's lifetime cap */
+	int ede;             /* EDE info code the replacement carries, -1: none */
+	uint8_t verified;    /* mark the entry verified (after any replacement) */
+};
+
 enum wg_cache_result {
 	WG_CACHE_MISS = 0,
 	WG_CACHE_HIT = 1,   /* fresh */
@@ -111,5 +132,13 @@ void wg_cache_expire_all(struct wg_cache *c, uint64_t now_ms);
 void wg_cache_remove(struct wg_cache *c, const struct wg_cache_key *k);
 void wg_cache_clear(struct wg_cache *c);
 void wg_cache_get_stats(const struct wg_cache *c, struct wg_cache_stats *s);
+
+/* Apply f to k's entry: a replacement is scanned, its OPT stripped in
+ * scratch (cap bytes) and stored with f->ttl_cap and f->ede; then the
+ * verified mark. Returns 0 (also for an empty fix), -EMSGSIZE (the reply is
+ * larger than scratch), -EINVAL (malformed), -ENOENT (nothing to mark) or
+ * the insert's error. */
+int wg_cache_apply_fix(struct wg_cache *c, const struct wg_cache_key *k,
+		       const struct wg_cache_fix *f, uint8_t *scratch, size_t cap, uint64_t now_ms);
 
 #endif

@@ -31,7 +31,8 @@
 struct wg_crosscheck {
 	uv_loop_t *loop;                 /* borrowed */
 	struct wg_upstream *local;       /* borrowed: the resolver's */
-	struct wg_cache *cache;          /* borrowed: the resolver's */
+	const struct wg_cache *cache;    /* borrowed: the resolver's, read only (the
+					  * A's verified mark for an AAAA) */
 	struct wg_upstream *public_plain;/* owned, NULL: none */
 	struct wg_dnscrypt *public_dc;   /* owned, NULL: none */
 	struct wg_addr *public_addrs;    /* owned: for recording which one answered */
@@ -115,7 +116,8 @@ static int setup_public(struct wg_crosscheck *x, const struct wg_config *cfg, ch
 }
 
 int wg_crosscheck_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_upstream *local,
-		      struct wg_cache *cache, struct wg_crosscheck **out, char *err, size_t errcap)
+		      const struct wg_cache *cache, struct wg_crosscheck **out, char *err,
+		      size_t errcap)
 {
 	struct wg_crosscheck *x = calloc(1, sizeof(*x));
 	int rc;
@@ -274,44 +276,13 @@ static void a_unwait(struct wg_xreq *q)
 }
 
 static void serve_once(struct wg_xreq *q, int status, const uint8_t *pkt, size_t len,
-		       uint32_t ttl_cap, int ede)
+		       uint32_t ttl_cap, int ede, int verified)
 {
 	if (q->served || !q->serve)
 		return;
 	q->served = 1;
-	struct wg_xcheck_answer a = {status, pkt, len, ttl_cap, ede};
+	struct wg_xcheck_answer a = {status, pkt, len, ttl_cap, ede, (uint8_t)verified};
 	q->serve(q->arg, &a);
-}
-
-/* Replace what the cache holds for q's question (the local answer, served
- * early) with pkt, its lifetime capped at ttl_cap seconds. Returns 0 or a
- * negative errno. */
-static int recache(struct wg_xreq *q, const uint8_t *pkt, size_t plen, uint32_t ttl_cap)
-{
-	struct wg_crosscheck *x = q->x;
-	struct wg_wire_ttls t;
-	int rc = -EINVAL;
-	uint8_t *copy = malloc(plen);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, pkt, plen);
-	if (wg_wire_scan(copy, plen, &t) == 0) {
-		size_t len = wg_wire_strip_opt(copy, plen, &t);
-		struct wg_cache_key k = {q->qi.qname_lc, q->qi.qname_len, q->qi.qtype, q->qi.qclass,
-					 q->cache_flags};
-		rc = wg_cache_insert(x->cache, &k, copy, len, uv_now(x->loop), ttl_cap);
-		if (rc == 0 && x->gconf.repair_ede)
-			wg_cache_set_ede(x->cache, &k, WG_GUARD_EDE_REPAIRED);
-	}
-	free(copy);
-	return rc;
-}
-
-/* The public answer replaces what the cache holds (early-served local). */
-static void late_repair(struct wg_xreq *q, uint32_t ttl_cap)
-{
-	if (recache(q, q->p_pkt, q->p_len, ttl_cap) == 0)
-		q->x->st.late_repairs++;
 }
 
 static enum wg_side_status side_status(int done, int status)
@@ -322,7 +293,7 @@ static enum wg_side_status side_status(int done, int status)
 }
 
 static void record(struct wg_xreq *q, const struct wg_compare_result *v,
-		   const struct wg_guard_decision *d)
+		   const struct wg_guard_decision *d, const struct wg_cache_fix *fix)
 {
 	struct wg_crosscheck *x = q->x;
 	char lu[80] = "", pu[80] = "";
@@ -340,6 +311,8 @@ static void record(struct wg_xreq *q, const struct wg_compare_result *v,
 		.public_upstream = pu,
 		.public_authenticated = q->p_auth,
 		.early = q->early,
+		.cache_flags = q->cache_flags,
+		.fix = *fix,
 	};
 	if (d->record)
 		x->st.recorded++;
@@ -384,8 +357,9 @@ static struct wg_xreq *xreq_new(struct wg_crosscheck *x, const struct wg_query_i
 static void a_check_start(struct wg_xreq *q)
 {
 	struct wg_crosscheck *x = q->x;
-	struct wg_cache_key ka = {q->qi.qname_lc, q->qi.qname_len, WG_TYPE_A, q->qi.qclass,
-				  q->cache_flags};
+	struct wg_cache_key ka;
+	wg_cache_key_of(&q->qi, q->cache_flags, &ka);
+	ka.qtype = WG_TYPE_A;
 	q->a_tried = 1;
 	if (x->cache && wg_cache_verified(x->cache, &ka, uv_now(x->loop)) == 1)
 		return;
@@ -433,8 +407,9 @@ static void decide(struct wg_xreq *q)
 	 * name agrees when the cache holds it marked verified (below) */
 	in.a_agree = q->a_agree;
 	if (q->qi.qtype == WG_TYPE_AAAA && in.a_agree < 0 && x->cache) {
-		struct wg_cache_key ka = {q->qi.qname_lc, q->qi.qname_len, WG_TYPE_A, q->qi.qclass,
-					  q->cache_flags};
+		struct wg_cache_key ka;
+		wg_cache_key_of(&q->qi, q->cache_flags, &ka);
+		ka.qtype = WG_TYPE_A;
 		in.a_agree = wg_cache_verified(x->cache, &ka, uv_now(x->loop));
 	}
 	wg_compare(&in, &x->sets.ctx, &v);
@@ -489,38 +464,39 @@ static void decide(struct wg_xreq *q)
 			 wg_guard_action_name(d.action), q->early ? " (local served early)" : "");
 	}
 
+	/* what is served now, or, when the local answer went out early, what
+	 * the cache must hold instead: reported with the verdict, applied by
+	 * the resolver (the cache's only writer) */
+	int local_ok = q->l_done && q->l_status == 0;
+	int verified = d.verified && local_ok;
+	struct wg_cache_fix fix = {NULL, 0, 0, -1, 0};
+	if (q->served) {
+		if (d.late == WG_GUARD_LATE_REPAIR) {
+			fix = (struct wg_cache_fix){q->p_pkt, q->p_len, d.ttl_cap, d.late_ede, 0};
+			x->st.late_repairs++;
+		} else if (d.late == WG_GUARD_LATE_CAP && local_ok) {
+			fix = (struct wg_cache_fix){q->l_pkt, q->l_len, d.ttl_cap, d.late_ede, 0};
+		}
+		fix.verified = (uint8_t)verified;
+	}
 	switch (d.action) {
 	case WG_GUARD_SERVE_PUBLIC:
-		if (q->served) {
-			late_repair(q, d.ttl_cap);
-		} else {
-			serve_once(q, 0, q->p_pkt, q->p_len, d.ttl_cap, d.ede);
-		}
+		serve_once(q, 0, q->p_pkt, q->p_len, d.ttl_cap, d.ede, 0);
 		break;
 	case WG_GUARD_SERVE_STALE:
-		serve_once(q, -EAGAIN, NULL, 0, 0, d.ede);
+		serve_once(q, -EAGAIN, NULL, 0, 0, d.ede, 0);
 		break;
 	case WG_GUARD_SERVE_LOCAL:
 	default:
 		/* an unverified local answer (public-unavailable) comes with a
 		 * TTL cap so it is checked again soon, also when served early */
-		if (q->l_done && q->l_status == 0 && q->served && d.ttl_cap)
-			recache(q, q->l_pkt, q->l_len, d.ttl_cap);
-		if (q->l_done && q->l_status == 0)
-			serve_once(q, 0, q->l_pkt, q->l_len, d.ttl_cap, -1);
+		if (local_ok)
+			serve_once(q, 0, q->l_pkt, q->l_len, d.ttl_cap, -1, verified);
 		else
-			serve_once(q, q->l_done ? q->l_status : -ETIMEDOUT, NULL, 0, 0, -1);
+			serve_once(q, q->l_done ? q->l_status : -ETIMEDOUT, NULL, 0, 0, -1, 0);
 		break;
 	}
-	/* the local answer agreed with the public one and is what the cache
-	 * now holds: mark it, so an AAAA of the name can be judged against it */
-	if ((v.category == WG_CMP_MATCH || v.category == WG_CMP_CDN_VARIANCE) &&
-	    d.action == WG_GUARD_SERVE_LOCAL && q->l_done && q->l_status == 0 && x->cache) {
-		struct wg_cache_key k = {q->qi.qname_lc, q->qi.qname_len, q->qi.qtype,
-					 q->qi.qclass, q->cache_flags};
-		wg_cache_set_verified(x->cache, &k);
-	}
-	record(q, &v, &d);
+	record(q, &v, &d, &fix);
 	if (q->qi.qtype == WG_TYPE_A)
 		a_notify(q, v.category);
 	xreq_free(q);
@@ -580,7 +556,7 @@ static void on_local(void *arg, const struct wg_upstream_reply *rep)
 		if (!q->internal) {
 			q->early = 1;
 			x->st.early_served++;
-			serve_once(q, 0, q->l_pkt, q->l_len, 0, -1);
+			serve_once(q, 0, q->l_pkt, q->l_len, 0, -1, 0);
 		}
 		return;
 	}

@@ -6,7 +6,8 @@
  * public-wait). Once both sides are in (or timed out) compare.c judges them,
  * guard.c picks what to serve, and the verdict goes to the recorder. When the
  * local answer was already served and the verdict says it was wrong, the
- * repair takes effect on the cache. */
+ * record says what the cache must hold instead; the resolver, the only
+ * writer of its cache, applies it. */
 #ifndef WG_CROSSCHECK_H
 #define WG_CROSSCHECK_H
 
@@ -32,6 +33,9 @@ struct wg_xcheck_answer {
 	size_t len;
 	uint32_t ttl_cap;    /* seconds, 0: none (cache lifetime cap) */
 	int ede;             /* EDE info code for EDNS clients, -1: none */
+	uint8_t verified;    /* the verdict found the local answer genuine: the
+				cache marks the entry it stores (an AAAA of the
+				name is judged against it) */
 };
 
 typedef void (*wg_xcheck_serve_cb)(void *arg, const struct wg_xcheck_answer *a);
@@ -49,6 +53,13 @@ struct wg_xcheck_record {
 	const char *public_upstream;
 	int public_authenticated;
 	int early;                   /* the local answer was served before the verdict */
+	uint8_t cache_flags;         /* the WG_CACHE_F_* the exchange was asked under */
+	/* What the cache entry of the question must become now that the
+	 * verdict is in, when the answer was served before it (early): the
+	 * public answer instead (repair, with the TTL cap and EDE), the local
+	 * one with a TTL cap, or the verified mark. The crosscheck never writes
+	 * the cache: the recorder's owner applies this (wg_cache_apply_fix). */
+	struct wg_cache_fix fix;
 	/* a plugin's verdict on a WU name that the guard set aside (verdict
 	 * and decision are NULL then): which plugin wanted what, by which
 	 * list entry. NULL: a guard verdict. */
@@ -72,13 +83,15 @@ struct wg_crosscheck_stats {
 };
 
 /* Load the WU set, sinkhole, CDN and sanctioned lists named by cfg
- * (guardsets.c) and set up the public resolver. local and cache are borrowed. Returns 0 or a
+ * (guardsets.c) and set up the public resolver. local and cache are
+ * borrowed; the cache is only read (the A's verified mark, for an AAAA). Returns 0 or a
  * negative errno with "path:line: reason" (or another reason) in err. When
  * cfg names no public resolver the built-in DNSCrypt stamps are used; with
  * public = none, *out is a crosscheck that matches WU names but forwards
  * them unguarded (wg_crosscheck_enabled() says 0). */
 int wg_crosscheck_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_upstream *local,
-		      struct wg_cache *cache, struct wg_crosscheck **out, char *err, size_t errcap);
+		      const struct wg_cache *cache, struct wg_crosscheck **out, char *err,
+		      size_t errcap);
 /* now = 0 (reload): exchanges in flight finish with the old lists, which
  * go with the last of them. now = 1 (shutdown): they are cancelled and
  * nobody is answered. Safe with NULL. */

@@ -13,6 +13,7 @@ int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_con
 	memset(out, 0, sizeof(*out));
 	out->action = WG_GUARD_SERVE_LOCAL;
 	out->ede = -1;
+	out->late_ede = -1;
 	out->record = 1;
 	if (!v || !conf || (unsigned)v->category >= WG_CMP__COUNT)
 		return -EINVAL;
@@ -30,6 +31,10 @@ int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_con
 	}
 	out->would_repair = want != WG_GUARD_SERVE_LOCAL;
 	out->record = v->category != WG_CMP_MATCH;
+	/* the local answer agreed with the public one and is what the client
+	 * got: an AAAA of the name can be judged against it */
+	out->verified = (v->category == WG_CMP_MATCH || v->category == WG_CMP_CDN_VARIANCE) &&
+			(conf->monitor || want == WG_GUARD_SERVE_LOCAL);
 
 	if (conf->monitor)
 		return 0; /* observe only: the local answer, untouched */
@@ -52,6 +57,15 @@ int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_con
 			out->ttl_cap = conf->repair_ttl;
 		break;
 	}
+	/* an answer served early is fixed in the cache: the repair replaces
+	 * it, an unverified one gets the TTL cap (marked like a repair when
+	 * repair-ede is on, as the cache always did) */
+	if (want == WG_GUARD_SERVE_PUBLIC)
+		out->late = WG_GUARD_LATE_REPAIR;
+	else if (want == WG_GUARD_SERVE_LOCAL && out->ttl_cap)
+		out->late = WG_GUARD_LATE_CAP;
+	if (out->late)
+		out->late_ede = conf->repair_ede ? WG_GUARD_EDE_REPAIRED : -1;
 	return 0;
 }
 

@@ -1,4 +1,5 @@
-/* guard.h: verdict + mode + configuration -> what the client is served.
+/* guard.h: verdict + mode + configuration -> what the client is served,
+ * and what the cache keeps.
  *
  * Pure: no I/O, no allocation. The daemon calls wg_guard_local_looks_clean()
  * when the local answer arrives first (may it be served at once?), and
@@ -43,6 +44,14 @@ struct wg_guard_conf {
 	int repair_ede;      /* add an EDE option to repaired / stale answers */
 };
 
+/* When the local answer was served before the verdict (the latency rule),
+ * what its cache entry must become. */
+enum wg_guard_late {
+	WG_GUARD_LATE_NONE = 0,   /* the entry stands */
+	WG_GUARD_LATE_REPAIR = 1, /* the public answer replaces it (ttl_cap, late_ede) */
+	WG_GUARD_LATE_CAP = 2,    /* it stays, its lifetime capped at ttl_cap (late_ede) */
+};
+
 struct wg_guard_decision {
 	enum wg_guard_action action;
 	uint32_t ttl_cap;     /* seconds; 0 = leave the TTLs alone */
@@ -51,9 +60,15 @@ struct wg_guard_decision {
 	uint8_t would_repair; /* repair mode would not serve local (set in both
 			       * modes: what monitor mode records) */
 	uint8_t record;       /* hand the verdict to the discrepancy log */
+	uint8_t late;         /* enum wg_guard_late */
+	int late_ede;         /* EDE the entry carries after a late change, -1: none */
+	uint8_t verified;     /* the local answer is genuine and served: its cache
+			       * entry is marked, for the AAAA of the name */
 };
 
-/* Decide for verdict v under conf. Always fills out. Returns 0, or -EINVAL
+/* Decide for verdict v under conf: what is served (action, ttl_cap, ede),
+ * and what the cache must hold when the local answer was served before the
+ * verdict (late, late_ede) or was found genuine (verified). Always fills out. Returns 0, or -EINVAL
  * for NULL input or an out-of-range category (out then says: serve local,
  * record). */
 int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_conf *conf,

@@ -109,19 +109,6 @@ static uint64_t key_hash(const struct wg_resolver *r, const struct wg_query_info
 	return h;
 }
 
-static uint8_t key_flags(const struct wg_query_info *qi)
-{
-	return (uint8_t)((qi->do_bit ? WG_CACHE_F_DO : 0) | ((qi->flags & WG_F_CD) ? WG_CACHE_F_CD : 0));
-}
-
-static void cache_key(const struct wg_query_info *qi, uint8_t flags, struct wg_cache_key *k)
-{
-	k->name = qi->qname_lc;
-	k->name_len = qi->qname_len;
-	k->qtype = qi->qtype;
-	k->qclass = qi->qclass;
-	k->flags = flags;
-}
 
 static int acl_allows(const struct wg_resolver *r, const struct sockaddr *sa)
 {
@@ -300,7 +287,7 @@ static size_t stale_lookup(struct wg_resolver *r, const struct wg_inflight *f)
 {
 	struct wg_cache_key k;
 	size_t len = 0;
-	cache_key(&f->qi, f->key_flags, &k);
+	wg_cache_key_of(&f->qi, f->key_flags, &k);
 	if (wg_cache_lookup(r->cache, &k, now_ms(r), 1, r->cfg->stale_ttl, r->scratch,
 			    sizeof(r->scratch) - 64, &len, NULL) != WG_CACHE_STALE)
 		return 0;
@@ -405,7 +392,7 @@ static void inflight_answer(struct wg_resolver *r, struct wg_inflight *f, size_t
 {
 	struct wg_waiter *w = f->waiters;
 	struct wg_cache_key k;
-	cache_key(&f->qi, f->key_flags, &k);
+	wg_cache_key_of(&f->qi, f->key_flags, &k);
 	size_t stale_len = 0;
 	int have_stale = 0;
 
@@ -437,7 +424,7 @@ static void inflight_answer(struct wg_resolver *r, struct wg_inflight *f, size_t
 /* An exchange ended: cache what came back and answer every waiter. pkt is
  * the upstream's reply (with OPT) or NULL when the exchange failed. */
 static void inflight_finish(struct wg_resolver *r, struct wg_inflight *f, const uint8_t *pkt,
-			    size_t plen, uint32_t ttl_cap, int ede)
+			    size_t plen, uint32_t ttl_cap, int ede, int verified)
 {
 	size_t len = 0;
 	int post = 0, post_ede = -1;
@@ -475,10 +462,15 @@ static void inflight_finish(struct wg_resolver *r, struct wg_inflight *f, const 
 				max = ttl_cap;
 			wg_wire_clamp_ttls(r->scratch, len, t.ancount ? r->cfg->min_ttl : 0, max);
 			struct wg_cache_key k;
-			cache_key(&f->qi, f->key_flags, &k);
-			if (wg_cache_insert(r->cache, &k, r->scratch, len, now_ms(r), ttl_cap) == 0 &&
-			    ede >= 0)
-				wg_cache_set_ede(r->cache, &k, ede);
+			wg_cache_key_of(&f->qi, f->key_flags, &k);
+			if (wg_cache_insert(r->cache, &k, r->scratch, len, now_ms(r), ttl_cap) == 0) {
+				if (ede >= 0)
+					wg_cache_set_ede(r->cache, &k, ede);
+				/* the guard found it genuine: an AAAA of the
+				 * name is judged against it */
+				if (verified)
+					wg_cache_set_verified(r->cache, &k);
+			}
 			if (rc == WG_RCODE_SERVFAIL && r->cfg->serve_stale) {
 				r->st.upstream_failures++;
 				len = 0; /* try a stale answer first */
@@ -500,13 +492,31 @@ static void on_local_reply(void *arg, const struct wg_upstream_reply *rep)
 	f->req = NULL;
 	if (rep->status != 0)
 		wg_debug("resolver", "upstream failed: %s", strerror(-rep->status));
-	inflight_finish(f->r, f, rep->status == 0 ? rep->pkt : NULL, rep->len, 0, -1);
+	inflight_finish(f->r, f, rep->status == 0 ? rep->pkt : NULL, rep->len, 0, -1, 0);
 }
 
 static void on_guarded_reply(void *arg, const struct wg_xcheck_answer *a)
 {
 	struct wg_inflight *f = arg;
-	inflight_finish(f->r, f, a->status == 0 ? a->pkt : NULL, a->len, a->ttl_cap, a->ede);
+	inflight_finish(f->r, f, a->status == 0 ? a->pkt : NULL, a->len, a->ttl_cap, a->ede,
+			a->verified);
+}
+
+/* The crosscheck's verdict on an exchange. It never writes the cache: what
+ * the entry must become (a late repair, a TTL cap, the verified mark of an
+ * answer served early) comes with the verdict and is applied here, by the
+ * cache's only writer; then the verdict goes on to the discrepancy log. */
+static void on_verdict(void *arg, const struct wg_xcheck_record *rec)
+{
+	struct wg_resolver *r = arg;
+	const struct wg_cache_fix *fix = &rec->fix;
+	if (fix->pkt || fix->verified) {
+		struct wg_cache_key k;
+		wg_cache_key_of(rec->qi, rec->cache_flags, &k);
+		wg_cache_apply_fix(r->cache, &k, fix, r->scratch, sizeof(r->scratch) - 64, now_ms(r));
+	}
+	if (r->rec)
+		r->rec(r->rec_arg, rec);
 }
 
 static void policy_record(struct wg_resolver *r, const struct wg_query_info *qi,
@@ -716,9 +726,9 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 		have_ctx = 1;
 	}
 
-	uint8_t flags = key_flags(&qi);
+	uint8_t flags = wg_cache_key_flags(&qi);
 	struct wg_cache_key k;
-	cache_key(&qi, flags, &k);
+	wg_cache_key_of(&qi, flags, &k);
 	size_t olen;
 	int prefetch = 0;
 	if (wg_cache_lookup(r->cache, &k, now_ms(r), 0, 0, r->out, sizeof(r->out) - 64, &olen,
@@ -876,6 +886,8 @@ int wg_resolver_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_reso
 		return -ENOMEM;
 	}
 	int rc = wg_crosscheck_new(loop, cfg, r->local, r->cache, &r->xc, err, errcap);
+	if (rc == 0)
+		wg_crosscheck_set_recorder(r->xc, on_verdict, r);
 	if (rc == 0 && cfg->n_plugins)
 		rc = wg_plugin_chain_load(cfg->plugins, cfg->n_plugins, service_uid(cfg), &r->plugins,
 					  err, errcap);
@@ -893,7 +905,6 @@ void wg_resolver_set_recorder(struct wg_resolver *r, wg_xcheck_record_cb cb, voi
 {
 	r->rec = cb;
 	r->rec_arg = arg;
-	wg_crosscheck_set_recorder(r->xc, cb, arg);
 }
 
 int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char *err, size_t errcap)
@@ -902,7 +913,7 @@ int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char 
 	int rc = wg_crosscheck_new(r->loop, cfg, r->local, r->cache, &xc, err, errcap);
 	if (rc < 0)
 		return rc;
-	wg_crosscheck_set_recorder(xc, r->rec, r->rec_arg);
+	wg_crosscheck_set_recorder(xc, on_verdict, r);
 	/* plugins and their lists: a failed reload keeps the old chain and
 	 * fails the whole reload, so the running set stays consistent */
 	struct wg_plugin_chain *chain = NULL;

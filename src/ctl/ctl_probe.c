@@ -405,15 +405,13 @@ static void on_serve(void *arg, const struct wg_xcheck_answer *a)
 	struct check *c = arg;
 	struct job *j = c->job;
 	struct probe *p = j->p;
-	struct wg_wire_ttls t;
-	if (a->status != 0 || !a->pkt || a->len > sizeof(p->buf))
+	struct wg_query_info qi;
+	struct wg_cache_key k;
+	if (a->status != 0 || !a->pkt || make_qi(j, c->qtype, &qi) < 0)
 		return;
-	memcpy(p->buf, a->pkt, a->len);
-	if (wg_wire_scan(p->buf, a->len, &t) < 0)
-		return;
-	size_t len = wg_wire_strip_opt(p->buf, a->len, &t);
-	struct wg_cache_key k = {j->wire, j->wire_len, c->qtype, CLASS_IN, 0};
-	wg_cache_insert(p->cache, &k, p->buf, len, uv_now(&p->loop), a->ttl_cap);
+	wg_cache_key_of(&qi, 0, &k);
+	struct wg_cache_fix fix = {a->pkt, a->len, a->ttl_cap, -1, a->verified};
+	wg_cache_apply_fix(p->cache, &k, &fix, p->buf, sizeof(p->buf), uv_now(&p->loop));
 }
 
 /* Start the job's next check; finish the job when none is left. */
@@ -474,6 +472,13 @@ static void on_record(void *arg, const struct wg_xcheck_record *rec)
 {
 	struct probe *p = arg;
 	const struct wg_query_info *qi = rec->qi;
+	/* what the verdict asks of an answer served early: the cross-check
+	 * reports it, the cache's owner applies it, as in the resolver */
+	if (rec->fix.pkt || rec->fix.verified) {
+		struct wg_cache_key k;
+		wg_cache_key_of(qi, rec->cache_flags, &k);
+		wg_cache_apply_fix(p->cache, &k, &rec->fix, p->buf, sizeof(p->buf), uv_now(&p->loop));
+	}
 	for (size_t i = 0; i < p->started; i++) {
 		struct job *j = &p->jobs[i];
 		struct check *c = &j->checks[j->next < j->n_checks ? j->next : 0];

@@ -524,6 +524,85 @@ static void test_ede_mark(void **state)
 	wg_cache_free(c);
 }
 
+/* The key helper every caller uses, and a late verdict's fix as the
+ * resolver applies it: the replacement (its OPT stripped, TTL capped, EDE
+ * set), then the verified mark; an oversized or malformed reply leaves the
+ * entry alone. */
+static void test_key_and_fix(void **state)
+{
+	struct wg_cache_params p = defaults();
+	struct wg_cache *c = wg_cache_new(&p);
+	struct wg_query_info qi;
+	struct wg_cache_key k;
+	uint8_t scratch[WG_PKT_MAX];
+	size_t len;
+
+	memset(&qi, 0, sizeof(qi));
+	int n = wg_wire_name_from_str("fix.example", qi.qname_lc);
+	assert_true(n > 0);
+	qi.qname_len = (uint16_t)n;
+	qi.qtype = WG_TYPE_A;
+	qi.qclass = 1;
+	qi.do_bit = 1;
+	qi.flags = WG_F_CD;
+	assert_int_equal(wg_cache_key_flags(&qi), WG_CACHE_F_DO | WG_CACHE_F_CD);
+	qi.do_bit = 0;
+	qi.flags = 0;
+	assert_int_equal(wg_cache_key_flags(&qi), 0);
+	wg_cache_key_of(&qi, WG_CACHE_F_DO, &k);
+	assert_ptr_equal(k.name, qi.qname_lc);
+	assert_int_equal(k.name_len, n);
+	assert_int_equal(k.qtype, WG_TYPE_A);
+	assert_int_equal(k.qclass, 1);
+	assert_int_equal(k.flags, WG_CACHE_F_DO);
+
+	/* the local answer, served early, is in the cache */
+	build(&R, "fix.example", WG_TYPE_A, WG_RCODE_NOERROR, 1, NULL, 0, 0, 0);
+	assert_int_equal(wg_cache_insert(c, &k, R.b, R.len, T0, 0), 0);
+	/* an empty fix changes nothing */
+	struct wg_cache_fix none = {NULL, 0, 0, -1, 0};
+	assert_int_equal(wg_cache_apply_fix(c, &k, &none, scratch, sizeof(scratch), T0), 0);
+	assert_int_equal(wg_cache_verified(c, &k, T0), 0);
+	/* the verified mark alone */
+	struct wg_cache_fix mark = {NULL, 0, 0, -1, 1};
+	assert_int_equal(wg_cache_apply_fix(c, &k, &mark, scratch, sizeof(scratch), T0), 0);
+	assert_int_equal(wg_cache_verified(c, &k, T0), 1);
+
+	/* the repair: another answer (with an OPT, as received), TTL cap 60,
+	 * EDE 0; it replaces the entry and starts unmarked */
+	uint32_t ttl = 3600;
+	build(&R2, "fix.example", WG_TYPE_A, WG_RCODE_NOERROR, 2, (uint32_t[]){ttl, ttl}, 0, 0, 0);
+	static uint8_t withopt[WG_PKT_MAX];
+	memcpy(withopt, R2.b, R2.len);
+	int wl = wg_wire_append_opt(withopt, R2.len, sizeof(withopt), 1, -1);
+	assert_true(wl > (int)R2.len);
+	struct wg_cache_fix repair = {withopt, (size_t)wl, 60, 0, 0};
+	assert_int_equal(wg_cache_apply_fix(c, &k, &repair, scratch, sizeof(scratch), T0), 0);
+	assert_int_equal(look(c, &k, T0 + SEC, out, &len), WG_CACHE_HIT);
+	assert_int_equal(len, R2.len);
+	assert_int_equal(wg_get16(out + 6), 2);
+	assert_true(ttl_at(out, &R2, 0) <= 60);
+	assert_int_equal(wg_cache_last_ede(c), 0);
+	assert_int_equal(wg_cache_verified(c, &k, T0 + SEC), 0);
+	assert_int_equal(look(c, &k, T0 + 61 * SEC, out, &len), WG_CACHE_MISS);
+
+	/* too large for the scratch, or malformed: the entry stays */
+	assert_int_equal(wg_cache_insert(c, &k, R.b, R.len, T0, 0), 0);
+	struct wg_cache_fix big = {withopt, (size_t)wl, 60, 0, 1};
+	assert_int_equal(wg_cache_apply_fix(c, &k, &big, scratch, 10, T0), -EMSGSIZE);
+	struct wg_cache_fix bad = {withopt, 5, 60, 0, 1};
+	assert_int_equal(wg_cache_apply_fix(c, &k, &bad, scratch, sizeof(scratch), T0), -EINVAL);
+	assert_int_equal(look(c, &k, T0 + SEC, out, &len), WG_CACHE_HIT);
+	assert_int_equal(len, R.len);
+	assert_int_equal(wg_cache_verified(c, &k, T0 + SEC), 0);
+	/* nothing to mark */
+	struct key ko;
+	assert_int_equal(wg_cache_apply_fix(c, mkkey(&ko, "gone.example", WG_TYPE_A, 0), &mark,
+					    scratch, sizeof(scratch), T0),
+			 -ENOENT);
+	wg_cache_free(c);
+}
+
 static void test_stale(void **state)
 {
 	struct wg_cache_params p = defaults();
@@ -828,6 +907,7 @@ int main(void)
 		cmocka_unit_test(test_key_differences),
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_ede_mark),
+		cmocka_unit_test(test_key_and_fix),
 		cmocka_unit_test(test_stale),
 		cmocka_unit_test(test_expire_all),
 		cmocka_unit_test(test_prefetch),

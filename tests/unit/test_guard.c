@@ -93,6 +93,55 @@ static void test_every_category_both_modes(void **state)
 			fail_msg("category %s not in the table", wg_compare_category_name(k));
 }
 
+/* What the cache keeps after a late verdict (the local answer was served
+ * early) and which answers get the verified mark: decided here, applied by
+ * the resolver. */
+static void test_late_and_verified(void **state)
+{
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		struct wg_compare_result v;
+		struct wg_guard_decision d;
+		memset(&v, 0, sizeof(v));
+		v.category = table[i].cat;
+		v.hint = table[i].hint;
+		const char *name = wg_compare_category_name(v.category);
+		int genuine = v.category == WG_CMP_MATCH || v.category == WG_CMP_CDN_VARIANCE;
+
+		struct wg_guard_conf rep = {0, 300, 1};
+		assert_int_equal(wg_guard_decide(&v, &rep, &d), 0);
+		int want = d.action == WG_GUARD_SERVE_PUBLIC ? WG_GUARD_LATE_REPAIR
+			   : d.action == WG_GUARD_SERVE_LOCAL && d.ttl_cap ? WG_GUARD_LATE_CAP
+									 : WG_GUARD_LATE_NONE;
+		if (d.late != want)
+			fail_msg("%s repair: late %d, want %d", name, d.late, want);
+		assert_int_equal(d.late_ede, want ? WG_GUARD_EDE_REPAIRED : -1);
+		assert_int_equal(d.verified, genuine);
+
+		struct wg_guard_conf noede = {0, 300, 0};
+		assert_int_equal(wg_guard_decide(&v, &noede, &d), 0);
+		assert_int_equal(d.late, want);
+		assert_int_equal(d.late_ede, -1);
+
+		/* monitor mode never changes what is served or cached, but a
+		 * match is still marked */
+		struct wg_guard_conf mon = {1, 300, 1};
+		assert_int_equal(wg_guard_decide(&v, &mon, &d), 0);
+		assert_int_equal(d.late, WG_GUARD_LATE_NONE);
+		assert_int_equal(d.late_ede, -1);
+		assert_int_equal(d.verified, genuine);
+	}
+	/* repair without a TTL cap: an unverified local answer stays as it is */
+	struct wg_compare_result v;
+	struct wg_guard_decision d;
+	memset(&v, 0, sizeof(v));
+	v.category = WG_CMP_PUBLIC_UNAVAILABLE;
+	v.hint = WG_HINT_SERVE_LOCAL;
+	struct wg_guard_conf nocap = {0, 0, 1};
+	assert_int_equal(wg_guard_decide(&v, &nocap, &d), 0);
+	assert_int_equal(d.late, WG_GUARD_LATE_NONE);
+	assert_int_equal(d.verified, 0);
+}
+
 static void test_options(void **state)
 {
 	struct wg_compare_result v;
@@ -269,6 +318,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_category_both_modes),
 		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_late_and_verified),
 		cmocka_unit_test(test_compare_then_guard),
 		cmocka_unit_test(test_local_looks_clean),
 		cmocka_unit_test(test_public_suspect_and_nodata),
