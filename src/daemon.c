@@ -311,6 +311,11 @@ struct wg_dlog *wg_daemon_dlog(const struct wg_daemon *d)
 	return d->dlog;
 }
 
+struct wg_events *wg_daemon_events(const struct wg_daemon *d)
+{
+	return d->events;
+}
+
 int64_t wg_daemon_started(const struct wg_daemon *d)
 {
 	return d->started;

@@ -22,6 +22,7 @@ struct wg_daemon;
 struct wg_resolver;
 struct wg_listen;
 struct wg_dlog;
+struct wg_events;
 
 /* Where a configuration comes from: the file and the command line. */
 struct wg_daemon_args {
@@ -59,6 +60,8 @@ const struct wg_config *wg_daemon_config(const struct wg_daemon *d);
 struct wg_resolver *wg_daemon_resolver(const struct wg_daemon *d);
 struct wg_listen *wg_daemon_listen(const struct wg_daemon *d);
 struct wg_dlog *wg_daemon_dlog(const struct wg_daemon *d);
+/* The [log] events stream (events.h: wg_events_get_stats), NULL: none. */
+struct wg_events *wg_daemon_events(const struct wg_daemon *d);
 /* The wall clock (seconds since the epoch) when it started serving. */
 int64_t wg_daemon_started(const struct wg_daemon *d);
 

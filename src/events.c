@@ -8,12 +8,16 @@
  *
  * syslog: RFC 3164 as glibc's syslog(3) sends it to /dev/log
  * ("<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG"), which rsyslog, syslog-ng and
- * journald all parse; our own socket, because syslog(3) blocks when the
- * receiver's queue is full. */
+ * journald all parse; our own socket, because syslog(3) blocks as long as
+ * the receiver's queue is full. Ours waits BUSY_WAIT_MS for room, and after
+ * one such wait ran out not again until a line went through: a receiver
+ * that reads loses nothing to a burst, one that is stuck holds the writer
+ * BUSY_WAIT_MS once. */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,7 @@
 #define BUF_CAP 32768       /* a row's JSON with every field full and escaped */
 #define RETRY_MS 1000       /* a target that cannot be opened: once a second */
 #define LOG_EVERY_MS 10000  /* at most one fault line per 10 s */
+#define BUSY_WAIT_MS 50     /* a busy syslog receiver: wait this long, once */
 
 enum kind { K_SYSLOG, K_FILE };
 
@@ -50,6 +55,8 @@ struct wg_events {
 	int fd;              /* -1: not open */
 	uint64_t retry_at;   /* mono ms of the next open try while fd < 0 */
 	uint64_t last_log_ms;
+	int stalled;         /* the receiver let a wait run out: no more waits
+			      * until a line goes through */
 	char *buf;           /* owned, BUF_CAP */
 	FILE *mf;            /* owned: fmemopen over buf */
 
@@ -121,6 +128,7 @@ static int target_open(struct wg_events *e)
 		return -err;
 	}
 	e->fd = fd;
+	e->stalled = 0;
 	return 0;
 }
 
@@ -247,8 +255,21 @@ void wg_events_emit(struct wg_events *e, int64_t id, int64_t count, int64_t last
 	} else {
 		/* no newline in a syslog message */
 		w = send(e->fd, e->buf, (size_t)len - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (w == len - 1)
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !e->stalled) {
+			/* The receiver's queue is full (net.unix.max_dgram_qlen is
+			 * often 10, less than one batch): a syslog daemon that
+			 * reads gets a moment to catch up; one that does not read
+			 * costs this wait once, then lines drop until it reads. */
+			struct pollfd pfd = {e->fd, POLLOUT, 0};
+			if (poll(&pfd, 1, BUSY_WAIT_MS) == 1 && (pfd.revents & POLLOUT))
+				w = send(e->fd, e->buf, (size_t)len - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				e->stalled = 1;
+		}
+		if (w == len - 1) {
 			w = len;
+			e->stalled = 0;
+		}
 		else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
 			target_close(e); /* receiver gone (restarted): connect again */
 	}

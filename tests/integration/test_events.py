@@ -297,8 +297,77 @@ def syslog_socket():
             want = dict(rows[0]) if rows else {}
             want.update(host=socket.gethostname(), site="branch-12")
             h.eq(o, want, "syslog: the JSON is the row's list object plus host and site")
+        # the receiver goes away (syslog restarted): lines are dropped, and
+        # the next receiver at the path gets them again
+        rx.close()
+        os.unlink(path)
+        h.eq(repaired(wg, "gone-%s.%s" % (RUN, WU)), {"192.0.2.9"},
+             "syslog gone: resolution goes on")
+        st = wait_for(lambda: (lambda s: s if s and s[1] >= 1 else None)(events_stats(wg)))
+        h.ok(st and st[1] >= 1, "syslog gone: the line is dropped and counted", str(st))
+        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        rx.bind(path)
+        rx.settimeout(0.2)
+        got = None
+        deadline = time.monotonic() + 15
+        i = 0
+        while got is None and time.monotonic() < deadline:
+            n = "back%d-%s.%s" % (i, RUN, WU)
+            i += 1
+            repaired(wg, n)
+            try:
+                got = rx.recv(65536).decode()
+            except socket.timeout:
+                pass
+        h.ok(got and "wuguard-events[" in got and '"name":"back' in got,
+             "syslog back: a new receiver at the path gets the lines (connected again)", got)
         h.eq(wg.stop(), 0, "syslog: daemon exits 0")
     finally:
+        rx.close()
+
+
+def syslog_burst():
+    """A receiver that reads, as a syslog daemon does, while a burst commits
+    hundreds of rows at once: the socket's queue (max_dgram_qlen, often 10)
+    fills faster than it is read, and no line may be lost to that."""
+    import threading
+    ns, dm = servers()
+    path = os.path.join(h.mkdir("burst"), "log.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    rx.settimeout(0.5)
+    got = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                got.append(rx.recv(65536))
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    try:
+        wg = daemon(ns, dm, {"events": "syslog:" + path})
+        names = ["bu%d-%s.%s" % (i, RUN, WU) for i in range(300)]
+        ans = burst(wg.addr, names)
+        h.eq(len([n for n in names if ans.get(n, (None,))[0] == {"192.0.2.9"}]), 300,
+             "syslog burst: 300 names repaired")
+        db = db_of(wg)
+        h.eq(len(wait_for(lambda: len(list_rows(db)) >= 300 and list_rows(db), 30) or []), 300,
+             "syslog burst: 300 rows")
+        wait_for(lambda: len(got) >= 300, 15)
+        st = events_stats(wg)
+        h.eq(st[:2] if st else None, (300, 0), "syslog burst: 300 lines written, none dropped")
+        names_got = {json.loads(g.decode().split(": ", 1)[1])["name"] for g in got}
+        h.eq(len(names_got), 300, "syslog burst: the reader got a line for every row")
+        h.eq(wg.stop(), 0, "syslog burst: daemon exits 0")
+    finally:
+        stop.set()
+        t.join(5)
         rx.close()
 
 
@@ -324,6 +393,9 @@ def syslog_stalled():
             events_stats(wg)), 15)
         h.ok(st and st[1] > 0 and st[0] > 0 and st[0] + st[1] == 400,
              "stalled syslog: some lines written, the rest dropped and counted", str(st))
+        h.diag("stalled syslog: written %s dropped %s; slowest answer %.3f s" % (
+            st[0] if st else "?", st[1] if st else "?",
+            max(t for a, t in got.values()) if got else -1))
         m, _ = W.query(wg.addr, "after-st-%s.%s" % (RUN, WU))
         h.eq(W.answer_set(m, "A"), {"192.0.2.9"}, "stalled syslog: resolution goes on")
         h.eq(wg.stop(), 0, "stalled syslog: daemon exits 0 (the writer is not stuck)")
@@ -402,6 +474,7 @@ h.case("events to a file: the rows as list --format json has them, rotation", fi
 h.case("events to /dev/full: dropped and counted, resolution goes on", full_file)
 h.case("events on a file system that fills up", tmpfs_full)
 h.case("events to a syslog socket", syslog_socket)
+h.case("a syslog receiver that reads gets every line of a burst", syslog_burst)
 h.case("a syslog receiver that never reads", syslog_stalled)
 h.case("bad [log] values name their line", bad_config)
 h.case("export --after-id and --changed-since resume a batch pull", export_after_id)
