@@ -301,6 +301,44 @@ static void stale_answer(struct wg_resolver *r, const struct wg_waiter *w, size_
 	r->st.stale_served++;
 }
 
+/* How the waiters of an exchange are answered when they are let go. */
+enum drain {
+	DRAIN_SILENT,   /* nobody (a drop verdict, shutdown) */
+	DRAIN_REPLY,    /* the stored form in r->scratch, len bytes, with ede */
+	DRAIN_STALE,    /* the stale form in r->scratch, len bytes, EDE 3 */
+	DRAIN_SERVFAIL,
+};
+
+/* The one loop over an exchange's waiters: answer each as how says, return
+ * its slot, and leave f with none. */
+static void waiters_drain(struct wg_resolver *r, struct wg_inflight *f, enum drain how,
+			  size_t len, int ede)
+{
+	struct wg_waiter *w = f->waiters;
+	while (w) {
+		struct wg_waiter *next = w->next;
+		switch (how) {
+		case DRAIN_REPLY:
+			memcpy(r->out, r->scratch, len);
+			send_reply(r, w, len, ede);
+			break;
+		case DRAIN_STALE:
+			stale_answer(r, w, len);
+			break;
+		case DRAIN_SERVFAIL:
+			send_error(r, w, f->qi.qtype, f->qi.qclass, WG_RCODE_SERVFAIL);
+			break;
+		case DRAIN_SILENT:
+		default:
+			break;
+		}
+		waiter_put(r, w);
+		w = next;
+	}
+	f->waiters = NULL;
+	f->tail = &f->waiters;
+}
+
 static void on_stale_timer(uv_timer_t *t)
 {
 	struct wg_resolver *r = t->data;
@@ -312,15 +350,7 @@ static void on_stale_timer(uv_timer_t *t)
 		if (!len)
 			continue; /* gone meanwhile (evicted): wait for the upstream */
 		f->stale_sent = 1;
-		struct wg_waiter *w = f->waiters;
-		while (w) {
-			struct wg_waiter *next = w->next;
-			stale_answer(r, w, len);
-			waiter_put(r, w);
-			w = next;
-		}
-		f->waiters = NULL;
-		f->tail = &f->waiters;
+		waiters_drain(r, f, DRAIN_STALE, len, 3);
 	}
 	stale_arm(r);
 }
@@ -390,35 +420,20 @@ static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg
  * or with a stale answer / SERVFAIL when len is 0. */
 static void inflight_answer(struct wg_resolver *r, struct wg_inflight *f, size_t len, int ede)
 {
-	struct wg_waiter *w = f->waiters;
 	struct wg_cache_key k;
-	wg_cache_key_of(&f->qi, f->key_flags, &k);
 	size_t stale_len = 0;
-	int have_stale = 0;
 
-	if (len == 0 && w && r->cfg->serve_stale) {
-		if (wg_cache_lookup(r->cache, &k, now_ms(r), 1, r->cfg->stale_ttl, r->scratch,
-				    sizeof(r->scratch) - 64, &stale_len, NULL) == WG_CACHE_STALE)
-			have_stale = 1;
+	if (len) {
+		waiters_drain(r, f, DRAIN_REPLY, len, ede);
+		return;
 	}
-	while (w) {
-		struct wg_waiter *next = w->next;
-		if (len) {
-			memcpy(r->out, r->scratch, len);
-			send_reply(r, w, len, ede);
-		} else if (have_stale) {
-			memcpy(r->out, r->scratch, stale_len);
-			/* RFC 8914 EDE 3: Stale Answer */
-			send_reply(r, w, stale_len, 3);
-			r->st.stale_served++;
-		} else {
-			send_error(r, w, f->qi.qtype, f->qi.qclass, WG_RCODE_SERVFAIL);
-		}
-		waiter_put(r, w);
-		w = next;
-	}
-	f->waiters = NULL;
-	f->tail = &f->waiters;
+	wg_cache_key_of(&f->qi, f->key_flags, &k);
+	if (f->waiters && r->cfg->serve_stale &&
+	    wg_cache_lookup(r->cache, &k, now_ms(r), 1, r->cfg->stale_ttl, r->scratch,
+			    sizeof(r->scratch) - 64, &stale_len, NULL) == WG_CACHE_STALE)
+		waiters_drain(r, f, DRAIN_STALE, stale_len, 3);
+	else
+		waiters_drain(r, f, DRAIN_SERVFAIL, 0, -1);
 }
 
 /* An exchange ended: cache what came back and answer every waiter. pkt is
@@ -437,14 +452,7 @@ static void inflight_finish(struct wg_resolver *r, struct wg_inflight *f, const 
 	}
 	if (post == 2) {
 		/* a drop verdict: nobody gets an answer, nothing is cached */
-		struct wg_waiter *w = f->waiters;
-		while (w) {
-			struct wg_waiter *next = w->next;
-			waiter_put(r, w);
-			w = next;
-		}
-		f->waiters = NULL;
-		f->tail = &f->waiters;
+		waiters_drain(r, f, DRAIN_SILENT, 0, -1);
 		inflight_unlink(r, f);
 		return;
 	}
@@ -655,156 +663,163 @@ static void reply_chaos(struct wg_resolver *r, const struct wg_client *c, const 
 	wg_listen_send(r->listen, c, r->out, len);
 }
 
-void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *pkt, size_t len)
+/* Stage 1: what is answered (or dropped) without looking further:
+ * malformed, refused by the ACL, NOTIMP, FORMERR, BADVERS, zone transfers,
+ * class CH. Parses pkt into *qi. Returns 1 when the query is done. */
+static int query_screen(struct wg_resolver *r, const struct wg_client *c, const uint8_t *pkt,
+			size_t len, struct wg_query_info *qi)
 {
-	struct wg_resolver *r = arg;
-	struct wg_query_info qi;
 	int allowed = acl_allows(r, (const struct sockaddr *)&c->addr);
-	int rc = wg_wire_parse_query(pkt, len, &qi);
+	int rc = wg_wire_parse_query(pkt, len, qi);
 
 	r->st.queries++;
 	if (rc == -EMSGSIZE || rc == -EPROTO) {
 		r->st.dropped++;
-		return;
+		return 1;
 	}
 	if (!allowed) {
 		r->st.refused++;
-		reply_direct(r, c, pkt, &qi, WG_RCODE_REFUSED);
-		return;
+		reply_direct(r, c, pkt, qi, WG_RCODE_REFUSED);
+		return 1;
 	}
 	if (rc == -EOPNOTSUPP) {
 		r->st.notimp++;
-		reply_direct(r, c, pkt, &qi, WG_RCODE_NOTIMP);
-		return;
+		reply_direct(r, c, pkt, qi, WG_RCODE_NOTIMP);
+		return 1;
 	}
 	if (rc < 0) {
 		r->st.formerr++;
-		reply_direct(r, c, pkt, &qi, WG_RCODE_FORMERR);
-		return;
+		reply_direct(r, c, pkt, qi, WG_RCODE_FORMERR);
+		return 1;
 	}
-	if (qi.has_edns && qi.edns_version != 0) {
+	if (qi->has_edns && qi->edns_version != 0) {
 		/* RFC 6891 6.1.3: BADVERS (16) = extended rcode 1 in the OPT,
 		 * header rcode 0; the OPT we append is the last 11 bytes */
-		int n = wg_wire_build_error(r->out, sizeof(r->out), pkt, &qi, WG_RCODE_NOERROR);
+		int n = wg_wire_build_error(r->out, sizeof(r->out), pkt, qi, WG_RCODE_NOERROR);
 		r->st.formerr++;
 		if (n >= WG_HDR_LEN + WG_OPT_LEN && wg_get16(r->out + 10) == 1) {
 			r->out[n - WG_OPT_LEN + 5] = 1;
 			wg_listen_send(r->listen, c, r->out, (size_t)n);
 		}
-		return;
+		return 1;
 	}
-	if (qi.qtype == WG_TYPE_AXFR || qi.qtype == WG_TYPE_IXFR) {
+	if (qi->qtype == WG_TYPE_AXFR || qi->qtype == WG_TYPE_IXFR) {
 		r->st.refused++;
-		reply_direct(r, c, pkt, &qi, WG_RCODE_REFUSED);
-		return;
+		reply_direct(r, c, pkt, qi, WG_RCODE_REFUSED);
+		return 1;
 	}
-	if (qi.qclass == WG_CLASS_CH) {
-		reply_chaos(r, c, pkt, &qi);
-		return;
+	if (qi->qclass == WG_CLASS_CH) {
+		reply_chaos(r, c, pkt, qi);
+		return 1;
 	}
+	return 0;
+}
 
-	/* the plugin context lives until the query is answered from the cache,
-	 * joins another exchange, or is handed to the exchange it starts */
-	struct wg_qctx ctx;
-	int have_ctx = 0;
-	if (r->plugins && wg_plugin_chain_count(r->plugins) > 0) {
-		struct wg_plugin_verdict v;
-		int wu = wg_crosscheck_is_wu(r->xc, qi.qname_lc);
-		wg_plugin_qctx_begin(&ctx, r->plugins, pkt, len, &qi, (const struct sockaddr *)&c->addr,
-				     (socklen_t)sizeof(c->addr));
-		wg_plugin_run_pre(&ctx, wu, &v);
-		if (v.overridden)
-			policy_record(r, &qi, &c->addr, &v, "pre-query");
-		if (v.action != WG_PV_CONTINUE) {
-			int n = wg_plugin_build_reply(&v, pkt, &qi, r->out, sizeof(r->out));
-			r->st.policy_blocked++;
-			if (n > 0)
-				wg_listen_send(r->listen, c, r->out, (size_t)n);
-			wg_plugin_qctx_end(&ctx);
-			return;
-		}
-		have_ctx = 1;
-	}
+/* Stage 2: the plugins' pre-query hooks. Returns -1 when a plugin answered
+ * (the query is done), 1 when *ctx was begun (the caller ends it or hands
+ * it on), 0 without plugins. */
+static int query_pre_hooks(struct wg_resolver *r, const struct wg_client *c, const uint8_t *pkt,
+			   size_t len, const struct wg_query_info *qi, struct wg_qctx *ctx)
+{
+	struct wg_plugin_verdict v;
+	if (!r->plugins || wg_plugin_chain_count(r->plugins) == 0)
+		return 0;
+	int wu = wg_crosscheck_is_wu(r->xc, qi->qname_lc);
+	wg_plugin_qctx_begin(ctx, r->plugins, pkt, len, qi, (const struct sockaddr *)&c->addr,
+			     (socklen_t)sizeof(c->addr));
+	wg_plugin_run_pre(ctx, wu, &v);
+	if (v.overridden)
+		policy_record(r, qi, &c->addr, &v, "pre-query");
+	if (v.action == WG_PV_CONTINUE)
+		return 1;
+	int n = wg_plugin_build_reply(&v, pkt, qi, r->out, sizeof(r->out));
+	r->st.policy_blocked++;
+	if (n > 0)
+		wg_listen_send(r->listen, c, r->out, (size_t)n);
+	wg_plugin_qctx_end(ctx);
+	return -1;
+}
 
-	uint8_t flags = wg_cache_key_flags(&qi);
+/* Stage 3: a fresh cache hit is copied, patched and sent (a prefetch may
+ * start). Returns 1 when answered. */
+static int query_from_cache(struct wg_resolver *r, const struct wg_client *c,
+			    const struct wg_query_info *qi, uint8_t flags)
+{
 	struct wg_cache_key k;
-	wg_cache_key_of(&qi, flags, &k);
 	size_t olen;
 	int prefetch = 0;
+	wg_cache_key_of(qi, flags, &k);
 	if (wg_cache_lookup(r->cache, &k, now_ms(r), 0, 0, r->out, sizeof(r->out) - 64, &olen,
-			    &prefetch) == WG_CACHE_HIT) {
-		struct wg_waiter w;
-		r->st.cache_hits++;
-		if (have_ctx)
-			wg_plugin_qctx_end(&ctx);
-		waiter_fill(&w, c, &qi);
-		/* e.g. a repaired WU answer keeps its EDE on every hit */
-		send_reply(r, &w, olen, wg_cache_last_ede(r->cache));
-		if (prefetch) {
-			uint64_t h = key_hash(r, &qi, flags);
-			if (!inflight_find(r, h, &qi, flags) && inflight_start(r, &qi, h, flags, &c->addr))
-				r->st.prefetches++;
-		}
-		return;
+			    &prefetch) != WG_CACHE_HIT)
+		return 0;
+	struct wg_waiter w;
+	r->st.cache_hits++;
+	waiter_fill(&w, c, qi);
+	/* e.g. a repaired WU answer keeps its EDE on every hit */
+	send_reply(r, &w, olen, wg_cache_last_ede(r->cache));
+	if (prefetch) {
+		uint64_t h = key_hash(r, qi, flags);
+		if (!inflight_find(r, h, qi, flags) && inflight_start(r, qi, h, flags, &c->addr))
+			r->st.prefetches++;
 	}
+	return 1;
+}
+
+/* Stage 4, a miss: take a waiter slot and join the exchange in flight for
+ * the key or start one. ctx (NULL: no plugins) is handed to a new
+ * exchange, for its post-response hooks. Returns 1 when ctx was taken. */
+static int query_join(struct wg_resolver *r, const struct wg_client *c, const uint8_t *pkt,
+		      const struct wg_query_info *qi, uint8_t flags, struct wg_qctx *ctx)
+{
 	r->st.cache_misses++;
-	if (!(qi.flags & WG_F_RD)) {
+	if (!(qi->flags & WG_F_RD)) {
 		/* RD=0 is answered from the cache only, as unbound's allow_snoop
 		 * does: forwarding it would cache (and share with RD=1 clients)
 		 * whatever an upstream says to a non-recursive query, a referral
 		 * or a REFUSED */
-		if (have_ctx)
-			wg_plugin_qctx_end(&ctx);
 		r->st.refused++;
 		r->st.norec_refused++;
-		reply_direct(r, c, pkt, &qi, WG_RCODE_REFUSED);
-		return;
+		reply_direct(r, c, pkt, qi, WG_RCODE_REFUSED);
+		return 0;
 	}
-
 	struct wg_waiter *w = waiter_get(r);
 	if (!w) {
-		if (have_ctx)
-			wg_plugin_qctx_end(&ctx);
 		r->st.dropped++;
 		r->st.servfail++;
-		reply_direct(r, c, pkt, &qi, WG_RCODE_SERVFAIL);
-		return;
+		reply_direct(r, c, pkt, qi, WG_RCODE_SERVFAIL);
+		return 0;
 	}
-	waiter_fill(w, c, &qi);
+	waiter_fill(w, c, qi);
 	wg_listen_client_hold(c);
-	uint64_t h = key_hash(r, &qi, flags);
-	struct wg_inflight *f = inflight_find(r, h, &qi, flags);
+	uint64_t h = key_hash(r, qi, flags);
+	struct wg_inflight *f = inflight_find(r, h, qi, flags);
+	int taken = 0;
 	if (f) {
 		r->st.shared++;
-		if (have_ctx)
-			wg_plugin_qctx_end(&ctx);
 		size_t slen;
 		if (f->stale_sent && (slen = stale_lookup(r, f)) > 0) {
 			/* the client response timer already ran for this exchange */
 			stale_answer(r, w, slen);
 			waiter_put(r, w);
-			return;
+			return 0;
 		}
-	} else if (!(f = inflight_start(r, &qi, h, flags, &c->addr))) {
-		if (have_ctx)
-			wg_plugin_qctx_end(&ctx);
+	} else if (!(f = inflight_start(r, qi, h, flags, &c->addr))) {
 		r->st.upstream_failures++;
-		send_error(r, w, qi.qtype, qi.qclass, WG_RCODE_SERVFAIL);
+		send_error(r, w, qi->qtype, qi->qclass, WG_RCODE_SERVFAIL);
 		waiter_put(r, w);
-		return;
-	} else if (have_ctx) {
+		return 0;
+	} else if (ctx) {
 		/* carry the context to post-response; without memory the
 		 * exchange runs its hooks in a fresh one */
 		f->pq = malloc(sizeof(*f->pq));
 		if (f->pq) {
-			f->pq->ctx = ctx;
+			f->pq->ctx = *ctx;
 			memcpy(&f->pq->client, &c->addr, sizeof(f->pq->client));
 			f->pq->ctx.qi = &f->qi;
 			f->pq->ctx.query = NULL; /* the client's packet is gone by then */
 			f->pq->ctx.query_len = 0;
 			f->pq->ctx.client = (const struct sockaddr *)&f->pq->client;
-		} else {
-			wg_plugin_qctx_end(&ctx);
+			taken = 1;
 		}
 	}
 	*f->tail = w;
@@ -812,6 +827,29 @@ void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *p
 	if (!f->stale_at && !f->stale_sent && r->cfg->serve_stale && r->cfg->stale_client_ms &&
 	    stale_lookup(r, f))
 		stale_list(r, f);
+	return taken;
+}
+
+/* Screen, pre-query hooks, cache, then join or start an exchange. The
+ * plugin context lives until the query is answered, or is handed to the
+ * exchange it starts; it is ended here otherwise, in one place. */
+void wg_resolver_on_query(void *arg, const struct wg_client *c, const uint8_t *pkt, size_t len)
+{
+	struct wg_resolver *r = arg;
+	struct wg_query_info qi;
+	struct wg_qctx ctx;
+
+	if (query_screen(r, c, pkt, len, &qi))
+		return;
+	int have_ctx = query_pre_hooks(r, c, pkt, len, &qi, &ctx);
+	if (have_ctx < 0)
+		return;
+	uint8_t flags = wg_cache_key_flags(&qi);
+	if (query_from_cache(r, c, &qi, flags) ||
+	    !query_join(r, c, pkt, &qi, flags, have_ctx ? &ctx : NULL)) {
+		if (have_ctx)
+			wg_plugin_qctx_end(&ctx);
+	}
 }
 
 static int build_allow(struct wg_resolver *r, const struct wg_config *cfg)
@@ -1040,12 +1078,7 @@ void wg_resolver_free(struct wg_resolver *r)
 		struct wg_inflight *f = r->table[i];
 		while (f) {
 			struct wg_inflight *next = f->hnext;
-			struct wg_waiter *w = f->waiters;
-			while (w) {
-				struct wg_waiter *wn = w->next;
-				waiter_put(r, w);
-				w = wn;
-			}
+			waiters_drain(r, f, DRAIN_SILENT, 0, -1);
 			pquery_end(f);
 			free(f);
 			f = next;
