@@ -265,23 +265,18 @@ static void parse_side(const struct wg_compare_side *in, const uint8_t *qname, u
 			}
 		} else if (type == WG_TYPE_OPT) {
 			size_t q = rd;
-			while (q + 4 <= rd + rdlen) {
-				uint16_t code = wg_get16(p + q), olen = wg_get16(p + q + 2);
-				if (q + 4 + olen > rd + rdlen)
-					break;
-				if (code == 15 && olen >= 2) {
-					int ede = wg_get16(p + q + 4);
-					if (wg_compare_ede_is_blocking(ede)) {
-						if (!s->blocking_ede)
-							s->ede = ede;
-						s->blocking_ede = 1;
-					} else {
-						if (s->ede < 0)
-							s->ede = ede;
-						s->other_ede = 1;
-					}
+			int ede;
+			while ((ede = wg_wire_opt_next_ede(p, rd + rdlen, &q)) >= 0) {
+				/* a blocking code wins over any other as the side's EDE */
+				if (wg_compare_ede_is_blocking(ede)) {
+					if (!s->blocking_ede)
+						s->ede = ede;
+					s->blocking_ede = 1;
+				} else {
+					if (s->ede < 0)
+						s->ede = ede;
+					s->other_ede = 1;
 				}
-				q += 4 + (size_t)olen;
 			}
 		}
 	}

@@ -460,6 +460,24 @@ int wg_wire_build_error(uint8_t *out, size_t cap, const uint8_t *query,
 	return (int)o;
 }
 
+int wg_wire_opt_next_ede(const uint8_t *pkt, size_t end, size_t *pos)
+{
+	size_t q = *pos;
+	while (q + 4 <= end) {
+		uint16_t code = wg_get16(pkt + q), olen = wg_get16(pkt + q + 2);
+		if (q + 4 + olen > end)
+			break;
+		size_t opt = q;
+		q += 4 + (size_t)olen;
+		if (code == 15 && olen >= 2) {
+			*pos = q;
+			return wg_get16(pkt + opt + 4);
+		}
+	}
+	*pos = end;
+	return -1;
+}
+
 int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -482,16 +500,11 @@ int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t)
 				return -EBADMSG;
 			t->opt_off = (uint16_t)rr.owner;
 			t->opt_len = (uint16_t)(rd + rdlen - rr.owner);
-			/* look for an EDE option */
+			/* the first EDE option's info code */
 			size_t q = rd;
-			while (q + 4 <= rd + rdlen) {
-				uint16_t code = wg_get16(pkt + q), olen = wg_get16(pkt + q + 2);
-				if (q + 4 + olen > rd + rdlen)
-					break;
-				if (code == 15 && olen >= 2 && t->ede == 0xffff)
-					t->ede = wg_get16(pkt + q + 4);
-				q += 4 + (size_t)olen;
-			}
+			int ede = wg_wire_opt_next_ede(pkt, rd + rdlen, &q);
+			if (ede >= 0)
+				t->ede = (uint16_t)ede;
 		} else {
 			if (t->n < WG_WIRE_MAX_TTLS)
 				t->off[t->n++] = (uint16_t)(rr.fixed + 4);

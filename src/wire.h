@@ -198,6 +198,12 @@ struct wg_wire_ttls {
 			     * are not part of the message */
 };
 
+/* The Extended DNS Error info codes (RFC 8914, option 15) of an OPT RR, one
+ * per call: *pos starts at the OPT's rdata, end is rdata + rdlen. Returns
+ * the next code, or -1 when no EDE option is left (an option that runs past
+ * end ends the walk). The one walk over OPT options; never allocates. */
+int wg_wire_opt_next_ede(const uint8_t *pkt, size_t end, size_t *pos);
+
 /* Walk every RR of a reply; fill t. Returns 0 or -EBADMSG (also for an OPT
  * outside the additional section, or a second OPT: RFC 6891 6.1.1). */
 int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t);

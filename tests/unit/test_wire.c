@@ -519,6 +519,35 @@ static void test_rr_iter(void **state)
 	assert_int_equal(wg_wire_iter_init(&it, m, 28), -EBADMSG);
 }
 
+/* The one walk over an OPT's options: every EDE in order, other options
+ * skipped, a short EDE ignored, an option running past the end stops it. */
+static void test_opt_next_ede(void **state)
+{
+	uint8_t rd[64];
+	size_t o = 0;
+	/* option 10 (cookie, 8 bytes), EDE 17, EDE with 1 byte (too short),
+	 * EDE 3 with extra text, then an option claiming 40 bytes */
+	wg_put16(rd + o, 10); wg_put16(rd + o + 2, 8); o += 12;
+	wg_put16(rd + o, 15); wg_put16(rd + o + 2, 2); wg_put16(rd + o + 4, 17); o += 6;
+	wg_put16(rd + o, 15); wg_put16(rd + o + 2, 1); rd[o + 4] = 9; o += 5;
+	wg_put16(rd + o, 15); wg_put16(rd + o + 2, 4); wg_put16(rd + o + 4, 3);
+	rd[o + 6] = 'h'; rd[o + 7] = 'i'; o += 8;
+	size_t end_ok = o;
+	wg_put16(rd + o, 15); wg_put16(rd + o + 2, 40); wg_put16(rd + o + 4, 18); o += 6;
+
+	size_t pos = 0;
+	assert_int_equal(wg_wire_opt_next_ede(rd, o, &pos), 17);
+	assert_int_equal(wg_wire_opt_next_ede(rd, o, &pos), 3);
+	assert_int_equal(pos, end_ok);
+	assert_int_equal(wg_wire_opt_next_ede(rd, o, &pos), -1);
+	assert_int_equal(pos, o);
+	assert_int_equal(wg_wire_opt_next_ede(rd, o, &pos), -1);
+	pos = 0;
+	assert_int_equal(wg_wire_opt_next_ede(rd, 12, &pos), -1); /* the cookie only */
+	pos = 0;
+	assert_int_equal(wg_wire_opt_next_ede(rd, 3, &pos), -1);  /* not even a header */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_error_reply),
 		cmocka_unit_test(test_strip_opt_trailing),
 		cmocka_unit_test(test_rr_iter),
+		cmocka_unit_test(test_opt_next_ede),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
