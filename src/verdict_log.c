@@ -64,8 +64,10 @@ static void side(const struct wg_compare_facts *f, uint32_t latency_us, const ch
 	copy(s->cname, sizeof(s->cname), f->chain);
 	copy(s->addrs, sizeof(s->addrs), f->addrs);
 	snprintf(s->upstream, sizeof(s->upstream), "%s", upstream ? upstream : "");
+	char rb[16];
 	if (f->outcome == WG_OUT_ANSWER)
-		snprintf(s->status, sizeof(s->status), "%s", f->rcode >= 0 ? wg_wire_rcode_str(f->rcode) : "answer");
+		snprintf(s->status, sizeof(s->status), "%s",
+			 f->rcode >= 0 ? wg_wire_rcode_name(f->rcode, rb, sizeof(rb)) : "answer");
 	else
 		snprintf(s->status, sizeof(s->status), "%s",
 			 wg_compare_outcome_name((enum wg_side_outcome)f->outcome));

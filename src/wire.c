@@ -784,12 +784,22 @@ const char *wg_wire_type_str(uint16_t type, char *buf, size_t cap)
 	}
 }
 
+/* The one rcode table: logs, the database rows and wuguardctl. */
+static const char *const rcode_names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+					  "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+					  "NXRRSET", "NOTAUTH", "NOTZONE"};
+
+const char *wg_wire_rcode_name(int rcode, char *buf, size_t cap)
+{
+	if (rcode >= 0 && (size_t)rcode < sizeof(rcode_names) / sizeof(rcode_names[0]))
+		return rcode_names[rcode];
+	snprintf(buf, cap, "RCODE%d", rcode);
+	return buf;
+}
+
 const char *wg_wire_rcode_str(int rcode)
 {
-	static const char *names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-				      "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
-				      "NXRRSET", "NOTAUTH", "NOTZONE"};
-	if (rcode >= 0 && rcode <= 10)
-		return names[rcode];
+	if (rcode >= 0 && (size_t)rcode < sizeof(rcode_names) / sizeof(rcode_names[0]))
+		return rcode_names[rcode];
 	return "RCODE?";
 }

@@ -246,8 +246,12 @@ size_t wg_wire_truncate(uint8_t *pkt, size_t len, size_t limit, int dnssec);
 int wg_wire_drop_other_class(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap,
 			     unsigned *dropped);
 
-/* Render a TTL/type for logs. */
+/* The one table of type names and the one of rcode names, for logs, the
+ * database and wuguardctl alike: "A", "HINFO" ... or "TYPE<n>" written into
+ * buf; "NOERROR" ... "NOTZONE" or "RCODE<n>" into buf. wg_wire_rcode_str
+ * needs no buffer: "RCODE?" for a code without a name (log lines). */
 const char *wg_wire_type_str(uint16_t type, char *buf, size_t cap);
+const char *wg_wire_rcode_name(int rcode, char *buf, size_t cap);
 const char *wg_wire_rcode_str(int rcode);
 
 #endif

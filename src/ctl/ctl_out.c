@@ -7,28 +7,17 @@
 #include <time.h>
 
 #include "ctl_out.h"
+#include "wire.h"
 
+/* wire.c's tables, so the database and the CLI name a code the same way */
 const char *wg_ctl_type_name(unsigned t, char *buf, size_t cap)
 {
-	static const struct { unsigned t; const char *n; } k[] = {
-		{1, "A"}, {2, "NS"}, {5, "CNAME"}, {6, "SOA"}, {12, "PTR"}, {15, "MX"},
-		{16, "TXT"}, {28, "AAAA"}, {33, "SRV"}, {64, "SVCB"}, {65, "HTTPS"}, {255, "ANY"}};
-	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
-		if (k[i].t == t)
-			return k[i].n;
-	snprintf(buf, cap, "TYPE%u", t);
-	return buf;
+	return wg_wire_type_str((uint16_t)t, buf, cap);
 }
 
 const char *wg_ctl_rcode_name(int rc, char *buf, size_t cap)
 {
-	static const char *n[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
-	if (rc < 0)
-		return "-";
-	if (rc < 6)
-		return n[rc];
-	snprintf(buf, cap, "RCODE%d", rc);
-	return buf;
+	return rc < 0 ? "-" : wg_wire_rcode_name(rc, buf, cap);
 }
 
 void wg_ctl_flags_text(int f, char *buf, size_t cap)

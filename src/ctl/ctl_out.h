@@ -14,9 +14,11 @@
 
 #include "dlog.h"
 
-/* "A", "AAAA" ...; other types as "TYPE<n>" written into buf. */
+/* "A", "AAAA" ...; other types as "TYPE<n>" written into buf (wire.c's
+ * table, which the database rows use too). */
 const char *wg_ctl_type_name(unsigned t, char *buf, size_t cap);
-/* "NOERROR" ... "REFUSED", "RCODE<n>" into buf, "-" for a negative rcode. */
+/* "NOERROR" ... "NOTZONE", "RCODE<n>" into buf (wire.c's table), "-" for a
+ * negative rcode. */
 const char *wg_ctl_rcode_name(int rc, char *buf, size_t cap);
 /* The header flags word as "qr rd ra ..." into buf. */
 void wg_ctl_flags_text(int flags, char *buf, size_t cap);

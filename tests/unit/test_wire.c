@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "wire.h"
+#include "ctl/ctl_out.h"
 #include "pktbuild.h"
 
 static size_t make_query(uint8_t *buf, const char *name, uint16_t type)
@@ -548,6 +549,25 @@ static void test_opt_next_ede(void **state)
 	assert_int_equal(wg_wire_opt_next_ede(rd, 3, &pos), -1);  /* not even a header */
 }
 
+/* One table of names: what the database rows say (wire.c) and what
+ * wuguardctl prints (ctl_out.c) are the same for every type and rcode. */
+static void test_one_name_table(void **state)
+{
+	char a[24], b[24];
+	for (int rc = 0; rc < 24; rc++)
+		assert_string_equal(wg_ctl_rcode_name(rc, a, sizeof(a)),
+				    wg_wire_rcode_name(rc, b, sizeof(b)));
+	assert_string_equal(wg_wire_rcode_name(6, a, sizeof(a)), "YXDOMAIN");
+	assert_string_equal(wg_wire_rcode_name(12, a, sizeof(a)), "RCODE12");
+	assert_string_equal(wg_wire_rcode_str(2), "SERVFAIL");
+	assert_string_equal(wg_ctl_rcode_name(-1, a, sizeof(a)), "-");
+	for (unsigned t = 0; t < 300; t++)
+		assert_string_equal(wg_ctl_type_name(t, a, sizeof(a)),
+				    wg_wire_type_str((uint16_t)t, b, sizeof(b)));
+	assert_string_equal(wg_ctl_type_name(WG_TYPE_HINFO, a, sizeof(a)), "HINFO");
+	assert_string_equal(wg_ctl_type_name(99, a, sizeof(a)), "TYPE99");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +585,7 @@ int main(void)
 		cmocka_unit_test(test_strip_opt_trailing),
 		cmocka_unit_test(test_rr_iter),
 		cmocka_unit_test(test_opt_next_ede),
+		cmocka_unit_test(test_one_name_table),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
