@@ -1,10 +1,12 @@
 /* dlog_fill.c: write N synthetic discrepancy events through wg_dlog, for
  * the wuguardctl integration test.
  *
- * usage: dlog_fill DB N [STEP_S] [AGGREGATE_S]
+ * usage: dlog_fill DB N [STEP_S] [AGGREGATE_S] [LAST_NAME] [UPSTREAM2]
  * Event i is first seen at now - (N - i) * STEP_S seconds (STEP_S default
  * 60). Categories, names and clients cycle so that every filter has
- * something to find; see the table below. */
+ * something to find; see the table below. LAST_NAME: the last event's
+ * name instead (the report test's "<script>" name); UPSTREAM2: the local
+ * upstream of every third event (i % 3 == 2) instead of 10.0.0.53:53. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -33,10 +35,13 @@ static const char *names[] = {
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: dlog_fill DB N [STEP_S] [AGGREGATE_S]\n");
+		fprintf(stderr, "usage: dlog_fill DB N [STEP_S] [AGGREGATE_S] [LAST_NAME] "
+			"[UPSTREAM2]\n");
 		return 2;
 	}
 	int n = atoi(argv[2]);
+	const char *last_name = argc > 5 && argv[5][0] ? argv[5] : NULL;
+	const char *upstream2 = argc > 6 ? argv[6] : NULL;
 	int64_t step = argc > 3 ? atoll(argv[3]) : 60;
 	struct wg_dlog_params p = {.aggregate_s = argc > 4 ? (uint32_t)atoi(argv[4]) : 0};
 	char err[256];
@@ -54,7 +59,8 @@ int main(int argc, char **argv)
 		memset(&ev, 0, sizeof(ev));
 		ev.time_ms = now - (int64_t)(n - i) * step * 1000;
 		snprintf(ev.client, sizeof(ev.client), "192.168.1.%d", 10 + i % 3);
-		snprintf(ev.qname, sizeof(ev.qname), "%s", names[i % 5]);
+		snprintf(ev.qname, sizeof(ev.qname), "%s",
+			 last_name && i == n - 1 ? last_name : names[i % 5]);
 		ev.qtype = i % 2 ? 28 : 1;
 		snprintf(ev.category, sizeof(ev.category), "%s", kinds[k].category);
 		snprintf(ev.severity, sizeof(ev.severity), "%s", kinds[k].severity);
@@ -64,7 +70,8 @@ int main(int argc, char **argv)
 		ev.local.ede = kinds[k].lede;
 		snprintf(ev.local.addrs, sizeof(ev.local.addrs), "%s", kinds[k].laddrs);
 		ev.local.min_ttl = kinds[k].laddrs[0] ? 10 : -1;
-		snprintf(ev.local.upstream, sizeof(ev.local.upstream), "10.0.0.53:53");
+		snprintf(ev.local.upstream, sizeof(ev.local.upstream), "%s",
+			 upstream2 && i % 3 == 2 ? upstream2 : "10.0.0.53:53");
 		ev.local.latency_us = 800 + i;
 		snprintf(ev.local.status, sizeof(ev.local.status), "ok");
 		ev.public_.rcode = 0;

@@ -33,6 +33,44 @@ void wg_ctl_flags_text(int f, char *buf, size_t cap)
 						len ? " " : "", k[i].n);
 }
 
+const char *wg_ctl_ede_name(int e)
+{
+	static const char *n[] = {"Other", "Unsupported DNSKEY Algorithm",
+		"Unsupported DS Digest Type", "Stale Answer", "Forged Answer",
+		"DNSSEC Indeterminate", "DNSSEC Bogus", "Signature Expired",
+		"Signature Not Yet Valid", "DNSKEY Missing", "RRSIGs Missing",
+		"No Zone Key Bit Set", "NSEC Missing", "Cached Error", "Not Ready",
+		"Blocked", "Censored", "Filtered", "Prohibited", "Stale NXDOMAIN Answer",
+		"Not Authoritative", "Not Supported", "No Reachable Authority",
+		"Network Error", "Invalid Data"};
+	return e >= 0 && e < (int)(sizeof(n) / sizeof(n[0])) ? n[e] : "";
+}
+
+void wg_ctl_answer_short(const struct wg_dlog_side *s, char *buf, size_t cap)
+{
+	char rb[16];
+	if (s->rcode < 0) {
+		snprintf(buf, cap, "%s", s->status[0] ? s->status : "-");
+		return;
+	}
+	if (s->rcode != 0) {
+		snprintf(buf, cap, "%s", wg_ctl_rcode_name(s->rcode, rb, sizeof(rb)));
+		return;
+	}
+	size_t first = strcspn(s->addrs, " ");
+	if (first == 0) {
+		snprintf(buf, cap, "NODATA");
+		return;
+	}
+	int more = 0;
+	for (const char *p = s->addrs + first; *p; p++)
+		more += *p == ' ' && p[1] && p[1] != ' ';
+	if (more)
+		snprintf(buf, cap, "%.*s+%d", (int)first, s->addrs, more);
+	else
+		snprintf(buf, cap, "%.*s", (int)first, s->addrs);
+}
+
 void wg_ctl_json_str(FILE *o, const char *s)
 {
 	fputc('"', o);

@@ -23,6 +23,13 @@ const char *wg_ctl_rcode_name(int rc, char *buf, size_t cap);
 /* The header flags word as "qr rd ra ..." into buf. */
 void wg_ctl_flags_text(int flags, char *buf, size_t cap);
 
+/* The EDE info code's name (RFC 8914), "" when unknown. */
+const char *wg_ctl_ede_name(int e);
+/* One side's answer in short form: "0.0.0.0", "192.0.2.1+2" (first address
+ * and how many more), "NXDOMAIN", "NODATA", or the status when there was no
+ * answer ("timeout"). */
+void wg_ctl_answer_short(const struct wg_dlog_side *s, char *buf, size_t cap);
+
 /* A JSON string literal, escaped. */
 void wg_ctl_json_str(FILE *o, const char *s);
 /* Space-separated words (at most WG_DLOG_CNAME_LEN bytes) as a JSON array. */

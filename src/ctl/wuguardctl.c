@@ -32,6 +32,8 @@
 #include "ctl_out.h"
 #include "ctl_domains.h"
 #include "ctl_probe.h"
+#include "ctl_report.h"
+#include "ctl_where.h"
 #include "dlog.h"
 #include "dlog_db.h"
 #include "domainset.h"
@@ -109,7 +111,10 @@ static void usage(FILE *out)
 	      "  prune --older-than AGE [--dry-run] [--force]\n"
 	      "                                         delete rows last seen before AGE ago\n"
 	      "  backup FILE                            consistent copy of the live database\n"
-	      "  stats [--format table|json]            database facts and health counters\n", out);
+	      "  stats [--format table|json]            database facts and health counters\n"
+	      "  report --html FILE [FILTERS] [--limit N]\n"
+	      "                                         one HTML file: charts, top names and\n"
+	      "                                         clients, the last N rows, chain state\n", out);
 	wg_ctl_probe_usage(out);
 	wg_ctl_domains_usage(out);
 	fputs("filters: --since T --until T --category C --severity S --name GLOB\n"
@@ -255,21 +260,6 @@ static const char *zone_name(void)
 	return z;
 }
 
-/* --- DNS names for numbers (type, rcode and flags: ctl_out.c) ----------- */
-
-static const char *ede_name(int e)
-{
-	static const char *n[] = {"Other", "Unsupported DNSKEY Algorithm",
-		"Unsupported DS Digest Type", "Stale Answer", "Forged Answer",
-		"DNSSEC Indeterminate", "DNSSEC Bogus", "Signature Expired",
-		"Signature Not Yet Valid", "DNSKEY Missing", "RRSIGs Missing",
-		"No Zone Key Bit Set", "NSEC Missing", "Cached Error", "Not Ready",
-		"Blocked", "Censored", "Filtered", "Prohibited", "Stale NXDOMAIN Answer",
-		"Not Authoritative", "Not Supported", "No Reachable Authority",
-		"Network Error", "Invalid Data"};
-	return e >= 0 && e < (int)(sizeof(n) / sizeof(n[0])) ? n[e] : "";
-}
-
 /* --- database ------------------------------------------------------------ */
 
 static int hiding(void);
@@ -402,14 +392,9 @@ static int64_t q_int(sqlite3 *db, const char *sql)
 	return v;
 }
 
-/* WHERE clause and its parameters from a filter. */
-struct where {
-	char sql[1024];
-	int n;
-	struct { const char *s; int64_t i; } p[16];
-};
+/* WHERE clause and its parameters from a filter: ctl_where.h. */
 
-static void w_add(struct where *w, const char *cond, const char *s, int64_t i)
+static void w_add(struct wg_ctl_where *w, const char *cond, const char *s, int64_t i)
 {
 	size_t len = strlen(w->sql);
 	snprintf(w->sql + len, sizeof(w->sql) - len, "%s%s", len ? " AND " : " WHERE ", cond);
@@ -418,7 +403,7 @@ static void w_add(struct where *w, const char *cond, const char *s, int64_t i)
 	w->n++;
 }
 
-static void build_where(const struct filter *f, struct where *w)
+static void build_where(const struct filter *f, struct wg_ctl_where *w)
 {
 	memset(w, 0, sizeof(*w));
 	if (f->since != NONE_LO)
@@ -453,14 +438,9 @@ static void build_where(const struct filter *f, struct where *w)
 	}
 }
 
-static void bind_where(sqlite3_stmt *st, const struct where *w)
+static void bind_where(sqlite3_stmt *st, const struct wg_ctl_where *w)
 {
-	for (int i = 0; i < w->n; i++) {
-		if (w->p[i].s)
-			sqlite3_bind_text(st, i + 1, w->p[i].s, -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_int64(st, i + 1, w->p[i].i);
-	}
+	wg_ctl_where_bind(st, w, 0);
 }
 
 #define ROW_COLUMNS "id, count, last_seen, " WG_DLOG_EVENT_COLUMNS
@@ -618,34 +598,6 @@ static const char *action_short(const char *a)
 	return a;        /* public, local, stale */
 }
 
-/* One side's answer in short form: "0.0.0.0", "192.0.2.1+2" (first address
- * and how many more), "NXDOMAIN", "NODATA", or the status when there was no
- * answer ("timeout"). */
-static void answer_short(const struct wg_dlog_side *s, char *buf, size_t cap)
-{
-	char rb[16];
-	if (s->rcode < 0) {
-		snprintf(buf, cap, "%s", s->status[0] ? s->status : "-");
-		return;
-	}
-	if (s->rcode != 0) {
-		snprintf(buf, cap, "%s", wg_ctl_rcode_name(s->rcode, rb, sizeof(rb)));
-		return;
-	}
-	size_t first = strcspn(s->addrs, " ");
-	if (first == 0) {
-		snprintf(buf, cap, "NODATA");
-		return;
-	}
-	int more = 0;
-	for (const char *p = s->addrs + first; *p; p++)
-		more += *p == ' ' && p[1] && p[1] != ' ';
-	if (more)
-		snprintf(buf, cap, "%.*s+%d", (int)first, s->addrs, more);
-	else
-		snprintf(buf, cap, "%.*s", (int)first, s->addrs);
-}
-
 static void table_header(FILE *o)
 {
 	char t[32];
@@ -681,9 +633,9 @@ static void print_table_row(FILE *o, const struct row *r)
 	if (tbl.client)
 		cell(o, r->ev.client[0] ? r->ev.client : "-", CLIENT_COLS);
 	if (tbl.answers) {
-		answer_short(&r->ev.local, a, sizeof(a));
+		wg_ctl_answer_short(&r->ev.local, a, sizeof(a));
 		cell(o, a, ANS_COLS);
-		answer_short(&r->ev.public_, a, sizeof(a));
+		wg_ctl_answer_short(&r->ev.public_, a, sizeof(a));
 		cell(o, a, ANS_COLS);
 	}
 	if (tbl.name)
@@ -708,7 +660,7 @@ static void print_row(FILE *o, enum fmt f, const struct row *r)
 enum {
 	O_SINCE = 256, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME, O_CLIENT, O_UPSTREAM,
 	O_LIMIT, O_BEFORE, O_FORMAT, O_FOLLOW, O_OLDER, O_HELP, O_AFTER, O_CHANGED,
-	O_DRY_RUN, O_FORCE, O_WIDE
+	O_DRY_RUN, O_FORCE, O_WIDE, O_HTML
 };
 
 static const struct option cmd_opts[] = {
@@ -729,6 +681,7 @@ static const struct option cmd_opts[] = {
 	{"dry-run", no_argument, NULL, O_DRY_RUN},
 	{"force", no_argument, NULL, O_FORCE},
 	{"wide", no_argument, NULL, O_WIDE},
+	{"html", required_argument, NULL, O_HTML},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -741,6 +694,7 @@ struct cmdopts {
 	const char *older_than;
 	int since_set, limit_set;
 	int dry_run, force, wide;
+	const char *html;       /* report --html FILE; borrowed from argv */
 };
 
 static int64_t parse_count(const char *opt, const char *s)
@@ -859,6 +813,7 @@ static void parse_cmd(int argc, char **argv, struct cmdopts *c, const int *allow
 		case O_DRY_RUN: c->dry_run = 1; break;
 		case O_FORCE: c->force = 1; break;
 		case O_WIDE: c->wide = 1; break;
+		case O_HTML: c->html = optarg; break;
 		case O_OLDER: c->older_than = optarg; break;
 		}
 	}
@@ -874,7 +829,7 @@ static void parse_cmd(int argc, char **argv, struct cmdopts *c, const int *allow
 static int64_t select_rows(sqlite3 *db, const struct filter *f, int ascending_after,
 			   int64_t after_id, FILE *o, enum fmt fmt)
 {
-	struct where w;
+	struct wg_ctl_where w;
 	char sql[2048];
 	int64_t n = 0, last = after_id;
 	struct filter g = *f;
@@ -933,7 +888,7 @@ static int cmd_list(int argc, char **argv)
 		int64_t n = select_rows(db, &c.f, -1, 0, stdout, c.fmt);
 		if (c.fmt == FMT_TABLE && c.f.limit && n == c.f.limit) {
 			/* the cursor for the next page: stable while rows arrive */
-			struct where w;
+			struct wg_ctl_where w;
 			char sql[2048];
 			build_where(&c.f, &w);
 			snprintf(sql, sizeof(sql), "SELECT min(id) FROM (SELECT id FROM events%s "
@@ -952,7 +907,7 @@ static int cmd_list(int argc, char **argv)
 	 * new rows as the daemon commits them. */
 	int64_t limit = c.limit_set ? c.f.limit : 10, start = 0;
 	{
-		struct where w;
+		struct wg_ctl_where w;
 		char sql[2048];
 		build_where(&c.f, &w);
 		snprintf(sql, sizeof(sql), "SELECT min(id) FROM (SELECT id FROM events%s "
@@ -1123,7 +1078,7 @@ static int cmd_show(int argc, char **argv)
 	side_by_side("flags", v[0], v[1]);
 	for (int i = 0; i < 2; i++) {
 		if (s[i]->ede >= 0)
-			snprintf(v[i], sizeof(v[i]), "%d %s", s[i]->ede, ede_name(s[i]->ede));
+			snprintf(v[i], sizeof(v[i]), "%d %s", s[i]->ede, wg_ctl_ede_name(s[i]->ede));
 		else
 			snprintf(v[i], sizeof(v[i]), "-");
 	}
@@ -1178,7 +1133,7 @@ static int cmd_values(int argc, char **argv)
 		return EX_USAGE;
 	}
 	sqlite3 *db = open_db(0);
-	struct where w;
+	struct wg_ctl_where w;
 	char sql[3072], tb[16];
 	build_where(&c.f, &w);
 	if (strcmp(expr, "upstream") == 0) {
@@ -1388,7 +1343,7 @@ static void print_counters(sqlite3 *db, int64_t since)
 
 /* Print "label rows events" groups for expr, top n. */
 /* The same group as a JSON member "key":[{"value","rows","events"} ...]. */
-static void summary_group_json(sqlite3 *db, const struct where *w, const char *key,
+static void summary_group_json(sqlite3 *db, const struct wg_ctl_where *w, const char *key,
 			       const char *expr, int n)
 {
 	char sql[2048];
@@ -1408,7 +1363,7 @@ static void summary_group_json(sqlite3 *db, const struct where *w, const char *k
 	sqlite3_finalize(st);
 }
 
-static void summary_group(sqlite3 *db, const struct where *w, const char *title,
+static void summary_group(sqlite3 *db, const struct wg_ctl_where *w, const char *title,
 			  const char *expr, int n)
 {
 	char sql[2048];
@@ -1430,7 +1385,7 @@ static void summary_group(sqlite3 *db, const struct where *w, const char *title,
 #define BUCKET_MS 600000  /* 10 minutes */
 #define MAX_BUCKETS 144   /* 24 hours */
 
-static void histogram(sqlite3 *db, const struct where *w, int64_t from, int64_t to, int json)
+static void histogram(sqlite3 *db, const struct wg_ctl_where *w, int64_t from, int64_t to, int json)
 {
 	int64_t counts[MAX_BUCKETS] = {0}, max = 0;
 	char sql[2048];
@@ -1515,7 +1470,7 @@ static int cmd_summary(int argc, char **argv)
 		c.f.since = now_ms() - 86400000LL; /* 24 h */
 	sqlite3 *db = open_db(0);
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot */
-	struct where w;
+	struct wg_ctl_where w;
 	char sql[2048], t1[48], t2[48];
 	build_where(&c.f, &w);
 	snprintf(sql, sizeof(sql), "SELECT count(*), coalesce(sum(count), 0), min(time), "
@@ -1679,6 +1634,46 @@ static int cmd_stats(int argc, char **argv)
 	return EX_OK;
 }
 
+/* The picture (ctl_report.c): the filters as every command reads them;
+ * the range defaults to the last 7 days. */
+static int cmd_report(int argc, char **argv)
+{
+	static const int allowed[] = {O_SINCE, O_UNTIL, O_CATEGORY, O_SEVERITY, O_NAME,
+				      O_CLIENT, O_UPSTREAM, O_LIMIT, O_HTML, 0};
+	struct cmdopts c;
+	char err[512], filters[512] = "";
+	parse_cmd(argc, argv, &c, allowed);
+	if (optind != argc)
+		die(EX_USAGE, "report: unexpected argument %s", argv[optind]);
+	if (!c.html)
+		die(EX_USAGE, "report: --html FILE is required");
+	if (!c.since_set)
+		c.f.since = now_ms() - 7 * 86400000LL;
+	for (int i = 1; i < argc; i++) /* the options as given, for the page's header */
+		if (strcmp(argv[i - 1], "--html") != 0 && strcmp(argv[i], "--html") != 0 &&
+		    strncmp(argv[i], "--html=", 7) != 0) {
+			size_t len = strlen(filters);
+			snprintf(filters + len, sizeof(filters) - len, "%s%s", len ? " " : "", argv[i]);
+		}
+	sqlite3 *db = open_db(0);
+	struct wg_ctl_where w;
+	build_where(&c.f, &w);
+	struct wg_ctl_report r = {
+		.path = c.html, .db_path = opt_db, .since = c.f.since, .until = c.f.until,
+		.where = &w, .filters = filters, .utc = opt_utc,
+		.last_rows = c.limit_set ? (int)c.f.limit : 25,
+	};
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot */
+	int rc = wg_ctl_report_html(db, &r, err, sizeof(err));
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	if (rc < 0)
+		die(EX_USAGE, "report: %s", err);
+	/* with "-" the page is standard output: the summary goes aside */
+	fprintf(strcmp(c.html, "-") ? stdout : stderr, "report: %s written: %s\n", c.html, err);
+	return rc ? EX_FAIL : EX_OK;
+}
+
 /* The global options may follow a database command too ("list --utc"):
  * take them out of the command's arguments (argv[first] on, up to "--"),
  * so the command's own parser never sees them. Returns the new argc. */
@@ -1736,6 +1731,7 @@ int main(int argc, char **argv)
 		{"summary", cmd_summary}, {"list", cmd_list}, {"show", cmd_show},
 		{"export", cmd_export}, {"values", cmd_values}, {"verify", cmd_verify},
 		{"prune", cmd_prune}, {"backup", cmd_backup}, {"stats", cmd_stats},
+		{"report", cmd_report},
 	};
 	int ch;
 	const char *env = getenv("WUGUARD_DB"), *db_flag = NULL, *config = NULL;
