@@ -607,3 +607,68 @@ int wg_cache_apply_fix(struct wg_cache *c, const struct wg_cache_key *k,
 		return wg_cache_set_verified(c, k) < 0 ? -ENOENT : 0;
 	return 0;
 }
+
+/* --- by name, for the control socket: a walk over the LRU list, so the
+ * hot path keeps its one-hash lookup and gains nothing to maintain --- */
+
+static int name_is(struct entry *e, const uint8_t *key_name, size_t len)
+{
+	return e->key_len == len && memcmp(entry_key(e) + KEY_HDR, key_name, len) == 0;
+}
+
+static int name_lower(const uint8_t *name, size_t len, uint8_t *out)
+{
+	if (!name || len == 0 || len > WG_NAME_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		out[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (uint8_t)(name[i] + 32) : name[i];
+	return 0;
+}
+
+int wg_cache_visit_name(struct wg_cache *c, const uint8_t *name, size_t len, uint64_t now_ms,
+			wg_cache_visit_cb cb, void *arg)
+{
+	uint8_t lc[WG_NAME_MAX];
+	int n = 0;
+	if (name_lower(name, len, lc) < 0)
+		return -EINVAL;
+	for (struct entry *e = c->head; e; e = e->next) {
+		if (!name_is(e, lc, len))
+			continue;
+		const uint8_t *key = entry_key(e);
+		struct wg_cache_entry_info in = {
+			.qtype = wg_get16(key),
+			.qclass = wg_get16(key + 2),
+			.flags = key[4],
+			.rcode = e->rcode,
+			.ttl_left_ms = (int64_t)expiry_ms(e) - (int64_t)now_ms,
+			.lifetime_s = e->lifetime_s,
+			.verified = e->verified,
+			.ede = e->ede1 ? e->ede1 - 1 : -1,
+			.hits = e->hits,
+			.pkt = entry_pkt(e),
+			.len = e->pkt_len,
+		};
+		cb(arg, &in);
+		n++;
+	}
+	return n;
+}
+
+int wg_cache_remove_name(struct wg_cache *c, const uint8_t *name, size_t len, uint16_t qtype)
+{
+	uint8_t lc[WG_NAME_MAX];
+	int n = 0;
+	if (name_lower(name, len, lc) < 0)
+		return -EINVAL;
+	struct entry *e = c->head;
+	while (e) {
+		struct entry *nx = e->next;
+		if (name_is(e, lc, len) && (qtype == 0 || wg_get16(entry_key(e)) == qtype)) {
+			drop(c, e);
+			n++;
+		}
+		e = nx;
+	}
+	return n;
+}

@@ -130,6 +130,7 @@ void wg_cache_expire_all(struct wg_cache *c, uint64_t now_ms);
 
 /* Drop one key (e.g. after the guard decided a cached answer was wrong). */
 void wg_cache_remove(struct wg_cache *c, const struct wg_cache_key *k);
+/* Remove every entry (counted in neither stale nor evictions). */
 void wg_cache_clear(struct wg_cache *c);
 void wg_cache_get_stats(const struct wg_cache *c, struct wg_cache_stats *s);
 
@@ -140,5 +141,29 @@ void wg_cache_get_stats(const struct wg_cache *c, struct wg_cache_stats *s);
  * the insert's error. */
 int wg_cache_apply_fix(struct wg_cache *c, const struct wg_cache_key *k,
 		       const struct wg_cache_fix *f, uint8_t *scratch, size_t cap, uint64_t now_ms);
+
+/* One entry, as wg_cache_visit_name shows it (borrowed during the call). */
+struct wg_cache_entry_info {
+	uint16_t qtype, qclass;
+	uint8_t flags;          /* WG_CACHE_F_* of the key */
+	uint8_t rcode;
+	int64_t ttl_left_ms;    /* < 0: expired, kept as a stale answer */
+	uint32_t lifetime_s;
+	int verified;           /* the guard found it agreeing with the public answer */
+	int ede;                /* EDE code every hit carries (a repair), -1: none */
+	uint32_t hits;
+	const uint8_t *pkt;     /* the stored reply, original TTLs */
+	size_t len;
+};
+typedef void (*wg_cache_visit_cb)(void *arg, const struct wg_cache_entry_info *e);
+
+/* Call cb for every entry of the wire name (any case), every type, class
+ * and flag set, most recently used first. A walk over all entries: for the
+ * control socket, never the query path. Returns the count or -EINVAL. */
+int wg_cache_visit_name(struct wg_cache *c, const uint8_t *name, size_t len, uint64_t now_ms,
+			wg_cache_visit_cb cb, void *arg);
+/* Remove every entry of the wire name (qtype 0: of every type). Returns the
+ * count removed or -EINVAL. */
+int wg_cache_remove_name(struct wg_cache *c, const uint8_t *name, size_t len, uint16_t qtype);
 
 #endif

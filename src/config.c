@@ -141,12 +141,16 @@ static const struct key keys[] = {
 	{"log", "events", K_EVENTS, OFF(events), 0, 0, 0},
 	{"log", "site", K_STR, OFF(site), 0, 0, 128},
 	{"log", "facility", K_FACILITY, OFF(facility), 0, 0, 0},
+
+	{"control", "socket", K_STR, OFF(control_socket), 0, 1, 0},
+
+	{"metrics", "listen", K_ADDRS, OFF(metrics_listen), OFF(n_metrics_listen), 0, 0},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const sections[] = {"server", "upstream", "cache", "acl", "guard", "database",
-				       "log"};
+				       "log",    "control", "metrics"};
 
 static const struct { const char *name; int value; } facilities[] = {
 	{"daemon", LOG_DAEMON}, {"user", LOG_USER}, {"local0", LOG_LOCAL0},
@@ -694,9 +698,11 @@ int wg_config_defaults(struct wg_config *c)
 
 	c->domains_file = strdup(WG_DATADIR "/wu-domains.list");
 	c->db_path = strdup(WG_LOCALSTATEDIR "/lib/wuguard/wuguard.db");
+	c->control_socket = strdup(WG_CONTROL_SOCKET_DEFAULT);
 	c->resolv_conf = strdup("/etc/resolv.conf");
 	c->key_line = calloc(NKEYS, sizeof(*c->key_line));
-	if (!c->domains_file || !c->db_path || !c->resolv_conf || !c->key_line) {
+	if (!c->domains_file || !c->db_path || !c->control_socket || !c->resolv_conf ||
+	    !c->key_line) {
 		wg_config_free(c);
 		return -ENOMEM;
 	}

@@ -12,6 +12,12 @@
 #include "netaddr.h"
 
 enum wg_mode { WG_MODE_REPAIR = 0, WG_MODE_MONITOR = 1 };
+
+#ifndef WG_LOCALSTATEDIR
+#define WG_LOCALSTATEDIR "/usr/local/var"
+#endif
+/* the runtime directory, beside the pidfile's usual place */
+#define WG_CONTROL_SOCKET_DEFAULT WG_LOCALSTATEDIR "/run/wuguard/control.sock"
 enum wg_client_privacy { WG_CLIENT_FULL = 0, WG_CLIENT_TRUNCATE = 1, WG_CLIENT_OMIT = 2 };
 
 struct wg_strlist {
@@ -97,6 +103,13 @@ struct wg_config {
 	char *events;               /* owned: events target (events.h), NULL: none */
 	char *site;                 /* owned: site label in every event, NULL: none */
 	int facility;               /* syslog facility of the events, LOG_DAEMON */
+
+	/* [control] */
+	char *control_socket;       /* owned: the control socket's path, "none": off */
+
+	/* [metrics] */
+	struct wg_addr *metrics_listen; /* owned array; empty: no metrics endpoint */
+	size_t n_metrics_listen;
 
 	/* [plugin:NAME] sections, in file order */
 	struct wg_plugin_conf *plugins; /* owned array */

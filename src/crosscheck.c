@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crosscheck.h"
 #include "domainset.h"
@@ -703,17 +704,51 @@ void wg_crosscheck_get_stats(const struct wg_crosscheck *x, struct wg_crosscheck
 	*s = x->st;
 }
 
-void wg_crosscheck_log_stats(const struct wg_crosscheck *x)
+void wg_crosscheck_public_each(const struct wg_crosscheck *x, wg_xcheck_public_cb cb, void *arg)
 {
-	const struct wg_crosscheck_stats *s = &x->st;
-	wg_info("stats",
-		"guard guarded=%llu matched=%llu cdn_variance=%llu repaired=%llu would_repair=%llu "
-		"public_unavailable=%llu early=%llu late_repairs=%llu recorded=%llu "
-		"public_second=%llu public_set_aside=%llu",
-		(unsigned long long)s->guarded, (unsigned long long)s->matched,
-		(unsigned long long)s->cdn_variance, (unsigned long long)s->repaired,
-		(unsigned long long)s->would_repair, (unsigned long long)s->public_unavailable,
-		(unsigned long long)s->early_served, (unsigned long long)s->late_repairs,
-		(unsigned long long)s->recorded, (unsigned long long)s->public_second,
-		(unsigned long long)s->public_set_aside);
+	char name[160], state[200];
+	if (x->public_dc) {
+		for (size_t i = 0; i < wg_dnscrypt_n_servers(x->public_dc); i++) {
+			struct wg_dnscrypt_server_info in;
+			if (wg_dnscrypt_server_info(x->public_dc, i, &in) < 0)
+				continue;
+			if (in.have_cert) {
+				char until[40];
+				time_t t = (time_t)in.ts_end;
+				struct tm tm;
+				gmtime_r(&t, &tm);
+				strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+				snprintf(state, sizeof(state), "certificate serial %u valid until %s%s",
+					 (unsigned)in.serial, until,
+					 in.last_fetch_failed ? " (last re-check failed)" : "");
+			} else {
+				snprintf(state, sizeof(state), "no certificate (%s)",
+					 in.fetching ? "fetching" :
+					 in.last_fetch_failed ? "last fetch failed" : "not fetched");
+			}
+			cb(arg, in.label, "dnscrypt", state);
+		}
+		return;
+	}
+	for (size_t i = 0; x->public_plain && i < x->n_public; i++) {
+		struct wg_upstream_server_stats ss;
+		wg_addr_format(&x->public_addrs[i], name, sizeof(name));
+		if (wg_upstream_get_server_stats(x->public_plain, i, &ss) == 0 && ss.fails_in_row)
+			snprintf(state, sizeof(state), "plain DNS, no certificate; %u tries failed "
+							"since its last reply", (unsigned)ss.fails_in_row);
+		else
+			snprintf(state, sizeof(state), "plain DNS, no certificate");
+		cb(arg, name, "plain", state);
+	}
 }
+
+const struct wg_upstream *wg_crosscheck_public_plain(const struct wg_crosscheck *x)
+{
+	return x->public_plain;
+}
+
+const struct wg_dnscrypt *wg_crosscheck_public_dnscrypt(const struct wg_crosscheck *x)
+{
+	return x->public_dc;
+}
+

@@ -115,6 +115,20 @@ int wg_crosscheck_query(struct wg_crosscheck *x, const struct wg_query_info *qi,
 			wg_xcheck_serve_cb serve, void *arg);
 
 void wg_crosscheck_get_stats(const struct wg_crosscheck *x, struct wg_crosscheck_stats *s);
-void wg_crosscheck_log_stats(const struct wg_crosscheck *x);
+
+/* The public references, for the control socket's status: one call of cb
+ * per reference with its name ("addr:port" or "addr (provider)"), its
+ * transport ("dnscrypt", "plain") and its state in words (for DNSCrypt the
+ * certificate: "certificate serial N valid until DATE", "no certificate
+ * (last fetch failed)" ...; plain: "no certificate (plain DNS)"). */
+typedef void (*wg_xcheck_public_cb)(void *arg, const char *name, const char *transport,
+				    const char *state);
+void wg_crosscheck_public_each(const struct wg_crosscheck *x, wg_xcheck_public_cb cb, void *arg);
+/* The plain-DNS public upstream (NULL: DNSCrypt or none), for its
+ * per-server counters. */
+const struct wg_upstream *wg_crosscheck_public_plain(const struct wg_crosscheck *x);
+struct wg_dnscrypt;
+/* The DNSCrypt public references (NULL: plain or none), for their counters. */
+const struct wg_dnscrypt *wg_crosscheck_public_dnscrypt(const struct wg_crosscheck *x);
 
 #endif

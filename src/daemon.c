@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
+#include "metrics.h"
 #include "daemon.h"
 #include "dlog.h"
 #include "events.h"
@@ -20,6 +22,7 @@
 #include "plugin.h"
 #include "verdict_log.h"
 #include "resolver.h"
+#include "stats.h"
 
 struct wg_daemon {
 	uv_loop_t *loop;                 /* borrowed */
@@ -30,6 +33,8 @@ struct wg_daemon {
 	struct wg_dlog *dlog;            /* owned, NULL: no database (logged) */
 	struct wg_events *events;        /* owned, NULL: [log] events = none */
 	struct wg_verdict_log rec;        /* rec.dl = dlog; hide lists from cfg */
+	struct wg_control *control;      /* owned, NULL: off or could not be made (logged) */
+	struct wg_metrics *metrics;      /* owned, NULL: off or could not listen (logged) */
 	int64_t started;                 /* wall clock, s */
 };
 
@@ -181,6 +186,30 @@ static void listen_params(const struct wg_config *c, struct wg_listen_params *lp
 	lp->tcp_per_client = c->tcp_per_client;
 }
 
+/* NULL: the control socket is switched off */
+static const char *control_path(const struct wg_config *c)
+{
+	const char *p = c->control_socket;
+	return p && *p && strcmp(p, "none") != 0 ? p : NULL;
+}
+
+/* Like the database, a control socket that cannot be made never stops
+ * resolution: the reason is logged and signals still work. Made before the
+ * privilege drop, handed to the service user. */
+static void open_control(struct wg_daemon *d)
+{
+	const char *path = control_path(d->cfg);
+	char err[512];
+	if (!path)
+		return;
+	struct passwd *pw = d->cfg->user ? getpwnam(d->cfg->user) : NULL;
+	uid_t uid = pw && geteuid() == 0 ? pw->pw_uid : (uid_t)-1;
+	gid_t gid = pw && geteuid() == 0 ? pw->pw_gid : (gid_t)-1;
+	if (wg_control_open(d->loop, path, d, uid, gid, &d->control, err, sizeof(err)) < 0)
+		wg_err("main", "control socket %s (wuguardctl status, reload ... will not "
+			       "work; signals do)", err);
+}
+
 int wg_daemon_start(uv_loop_t *loop, const struct wg_daemon_args *args, struct wg_config *cfg,
 		    struct wg_daemon **out, char *err, size_t errcap)
 {
@@ -231,6 +260,11 @@ int wg_daemon_start(uv_loop_t *loop, const struct wg_daemon_args *args, struct w
 	if ((rc = wg_verdict_log_configure(&d->rec, cfg, err, errcap)) < 0)
 		return rc;
 	wg_resolver_set_recorder(d->resolver, wg_verdict_log_submit, &d->rec);
+	open_control(d);
+	if (cfg->n_metrics_listen &&
+	    wg_metrics_open(loop, cfg->metrics_listen, cfg->n_metrics_listen, d, &d->metrics, why,
+			    sizeof(why)) < 0)
+		wg_err("main", "metrics endpoint %s (resolution goes on without it)", why);
 	return 0;
 }
 
@@ -280,6 +314,14 @@ int wg_daemon_reload(struct wg_daemon *d, char *err, size_t errcap)
 	    c->facility != d->cfg->facility)
 		wg_warn("main", "[log] events, site or facility changed: they take effect at the "
 			"next restart");
+	const char *np = control_path(c), *op = control_path(d->cfg);
+	if ((np || op) && (!np || !op || strcmp(np, op) != 0))
+		wg_warn("main", "control socket changed: it takes effect at the next restart");
+	if (c->n_metrics_listen != d->cfg->n_metrics_listen ||
+	    memcmp(c->metrics_listen, d->cfg->metrics_listen,
+		   c->n_metrics_listen * sizeof(*c->metrics_listen)) != 0)
+		wg_warn("main", "metrics listen addresses changed: they take effect at the next "
+				"restart");
 	if (c->n_listen != d->cfg->n_listen ||
 	    memcmp(c->listen, d->cfg->listen, c->n_listen * sizeof(*c->listen)) != 0)
 		wg_warn("main", "listen addresses changed: they take effect at the next restart");
@@ -321,59 +363,24 @@ int64_t wg_daemon_started(const struct wg_daemon *d)
 	return d->started;
 }
 
-static void log_dlog_stats(struct wg_dlog *dl)
+static void stats_src(const struct wg_daemon *d, struct wg_stats_src *src)
 {
-	struct wg_dlog_stats ds;
-	if (!dl)
-		return;
-	wg_dlog_get_stats(dl, &ds);
-	wg_info("stats",
-		"database queued=%llu submitted=%llu written=%llu aggregated=%llu dropped=%llu "
-		"errors=%llu%s%s",
-		(unsigned long long)ds.queued, (unsigned long long)ds.submitted,
-		(unsigned long long)ds.written, (unsigned long long)ds.aggregated,
-		(unsigned long long)ds.dropped, (unsigned long long)ds.errors,
-		ds.last_error[0] ? " last_error=" : "", ds.last_error);
+	src->resolver = d->resolver;
+	src->listen = d->listen;
+	src->dlog = d->dlog;
+	src->events = d->events;
 }
 
-static void log_events_stats(struct wg_events *e)
+void wg_daemon_stats_src(const struct wg_daemon *d, struct wg_stats_src *src)
 {
-	struct wg_events_stats es;
-	if (!e)
-		return;
-	wg_events_get_stats(e, &es);
-	wg_info("stats", "events written=%llu dropped=%llu errors=%llu reopened=%llu",
-		(unsigned long long)es.written, (unsigned long long)es.dropped,
-		(unsigned long long)es.errors, (unsigned long long)es.reopened);
-}
-
-static void log_listen_stats(const struct wg_listen *l)
-{
-	struct wg_listen_stats ls;
-	if (!l)
-		return;
-	wg_listen_get_stats(l, &ls);
-	wg_info("stats",
-		"listen udp_in=%llu udp_too_long=%llu tcp_in=%llu tcp_accepted=%llu "
-		"tcp_rejected=%llu tcp_denied=%llu tcp_per_client_closed=%llu tcp_evicted=%llu "
-		"tcp_pressure=%llu tcp_idle_closed=%llu tcp_paused=%llu tcp_clients=%llu "
-		"send_errors=%llu",
-		(unsigned long long)ls.udp_in, (unsigned long long)ls.udp_too_long,
-		(unsigned long long)ls.tcp_in, (unsigned long long)ls.tcp_accepted,
-		(unsigned long long)ls.tcp_rejected, (unsigned long long)ls.tcp_denied,
-		(unsigned long long)ls.tcp_per_client_closed, (unsigned long long)ls.tcp_evicted,
-		(unsigned long long)ls.tcp_pressure, (unsigned long long)ls.tcp_idle_closed,
-		(unsigned long long)ls.tcp_paused, (unsigned long long)ls.tcp_clients,
-		(unsigned long long)ls.send_errors);
+	stats_src(d, src);
 }
 
 void wg_daemon_log_stats(const struct wg_daemon *d)
 {
-	if (d->resolver)
-		wg_resolver_log_stats(d->resolver);
-	log_listen_stats(d->listen);
-	log_dlog_stats(d->dlog);
-	log_events_stats(d->events);
+	struct wg_stats_src src;
+	stats_src(d, &src);
+	wg_stats_log(&src);
 }
 
 void wg_daemon_close(struct wg_daemon *d)
@@ -381,9 +388,15 @@ void wg_daemon_close(struct wg_daemon *d)
 	if (!d)
 		return;
 	/* the last counters; the database's follow once its queue is written */
-	if (d->resolver)
-		wg_resolver_log_stats(d->resolver);
-	log_listen_stats(d->listen);
+	struct wg_stats_src src;
+	stats_src(d, &src);
+	src.dlog = NULL;
+	src.events = NULL;
+	wg_stats_log(&src);
+	wg_control_close(d->control);
+	d->control = NULL;
+	wg_metrics_close(d->metrics);
+	d->metrics = NULL;
 	wg_listen_close(d->listen);
 	d->listen = NULL;
 	wg_resolver_free(d->resolver);
@@ -397,10 +410,12 @@ void wg_daemon_free(struct wg_daemon *d)
 	/* SIGTERM flushes every queued row before exit */
 	if (d->dlog) {
 		wg_dlog_flush(d->dlog, 2000); /* 2 s: a broken database must not hold up exit */
-		log_dlog_stats(d->dlog);
+		struct wg_stats_src src = {NULL, NULL, d->dlog, NULL};
+		wg_stats_log(&src);
 	}
 	wg_dlog_close(d->dlog);
-	log_events_stats(d->events);
+	struct wg_stats_src es = {NULL, NULL, NULL, d->events};
+	wg_stats_log(&es);
 	wg_events_close(d->events); /* after the writer that feeds it */
 	wg_verdict_log_clear(&d->rec);
 	wg_daemon_config_free(d->cfg);

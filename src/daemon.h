@@ -67,6 +67,9 @@ int64_t wg_daemon_started(const struct wg_daemon *d);
 
 /* Log every counter (SIGUSR1, exit). */
 void wg_daemon_log_stats(const struct wg_daemon *d);
+struct wg_stats_src;
+/* Where the counter registry reads this daemon's counters (stats.h). */
+void wg_daemon_stats_src(const struct wg_daemon *d, struct wg_stats_src *src);
 
 /* Stop serving: close the listeners, the control socket and cancel every
  * exchange; the handles close when the loop runs next. Safe with NULL. */

@@ -873,6 +873,30 @@ uint32_t wg_dnscrypt_cert_serial(const struct wg_dnscrypt *d, size_t i)
 	return i < d->n && d->servers[i].have ? d->servers[i].sess.cert.serial : 0;
 }
 
+size_t wg_dnscrypt_n_servers(const struct wg_dnscrypt *d)
+{
+	return d->n;
+}
+
+int wg_dnscrypt_server_info(const struct wg_dnscrypt *d, size_t i,
+			    struct wg_dnscrypt_server_info *out)
+{
+	if (i >= d->n)
+		return -ENOENT;
+	const struct dc_server *s = &d->servers[i];
+	memset(out, 0, sizeof(*out));
+	out->label = s->label;
+	out->have_cert = s->have;
+	out->fetching = s->fetching;
+	out->last_fetch_failed = s->failed;
+	if (s->have) {
+		out->serial = s->sess.cert.serial;
+		out->ts_start = s->sess.cert.ts_start;
+		out->ts_end = s->sess.cert.ts_end;
+	}
+	return 0;
+}
+
 void wg_dnscrypt_set_recheck(struct wg_dnscrypt *d, uint32_t ms)
 {
 	d->recheck_ms = ms ? ms : RECHECK_MS;

@@ -101,6 +101,19 @@ void wg_dnscrypt_get_stats(const struct wg_dnscrypt *d, struct wg_dnscrypt_stats
 int wg_dnscrypt_ready(const struct wg_dnscrypt *d);
 /* Serial of the certificate in use for stamp i, 0 when none. */
 uint32_t wg_dnscrypt_cert_serial(const struct wg_dnscrypt *d, size_t i);
+/* One stamp's certificate state, for the control socket's status. */
+struct wg_dnscrypt_server_info {
+	const char *label;      /* borrowed: "addr (provider)" */
+	int have_cert;          /* a usable certificate is loaded */
+	int fetching;           /* a fetch is running now */
+	int last_fetch_failed;  /* the last fetch produced no usable certificate */
+	uint32_t serial;        /* of the certificate in use, 0: none */
+	uint32_t ts_start, ts_end; /* its validity, Unix seconds */
+};
+size_t wg_dnscrypt_n_servers(const struct wg_dnscrypt *d);
+/* State of stamp i. Returns 0 or -ENOENT. */
+int wg_dnscrypt_server_info(const struct wg_dnscrypt *d, size_t i,
+			    struct wg_dnscrypt_server_info *out);
 /* Certificate re-check interval (default 3600000 ms = 1 h); for tests. */
 void wg_dnscrypt_set_recheck(struct wg_dnscrypt *d, uint32_t ms);
 

@@ -59,7 +59,8 @@ static void usage(FILE *out)
 		"\n"
 		"IPv6 addresses are written in brackets: [::1]:5353.\n"
 		"Signals: HUP reloads the configuration (and reopens the events file), USR1 logs\n"
-		"counters, TERM/INT stop.\n");
+		"counters, TERM/INT stop. The control socket ([control] socket) does the same\n"
+		"with an answer: wuguardctl status, reload, stats --live, flush, cache.\n");
 }
 
 static void on_sighup(uv_signal_t *s, int signum)

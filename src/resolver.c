@@ -1001,72 +1001,29 @@ void wg_resolver_get_stats(const struct wg_resolver *r, struct wg_resolver_stats
 	*s = r->st;
 }
 
-/* One log line per plugin instance: " key=value" pairs gathered in buf. */
-struct plugin_stats_line {
-	const char *inst; /* borrowed from the chain */
-	char buf[512];
-	size_t n;
-};
-
-static void plugin_stats_flush(struct plugin_stats_line *l)
+struct wg_cache *wg_resolver_cache(const struct wg_resolver *r)
 {
-	if (l->inst)
-		wg_info("stats", "plugin %s%s", l->inst, l->buf);
-	l->inst = NULL;
-	l->buf[0] = 0;
-	l->n = 0;
+	return r->cache;
 }
 
-static void plugin_stats_emit(void *arg, const char *instance, const char *key, uint64_t value)
+const struct wg_upstream *wg_resolver_local(const struct wg_resolver *r)
 {
-	struct plugin_stats_line *l = arg;
-	if (l->inst && strcmp(l->inst, instance) != 0)
-		plugin_stats_flush(l);
-	l->inst = instance;
-	int k = snprintf(l->buf + l->n, sizeof(l->buf) - l->n, " %s=%llu", key,
-			 (unsigned long long)value);
-	if (k > 0 && (size_t)k < sizeof(l->buf) - l->n)
-		l->n += (size_t)k;
+	return r->local;
 }
 
-void wg_resolver_log_stats(const struct wg_resolver *r)
+const struct wg_crosscheck *wg_resolver_crosscheck(const struct wg_resolver *r)
 {
-	const struct wg_resolver_stats *s = &r->st;
-	struct wg_cache_stats cs;
-	struct wg_upstream_stats us;
-	wg_cache_get_stats(r->cache, &cs);
-	wg_upstream_get_stats(r->local, &us);
-	wg_info("stats",
-		"queries=%llu cache_hits=%llu cache_misses=%llu shared=%llu stale=%llu "
-		"prefetch=%llu upstream_failures=%llu servfail=%llu formerr=%llu notimp=%llu "
-		"refused=%llu norec_refused=%llu dropped=%llu truncated=%llu trimmed=%llu "
-		"policy_blocked=%llu "
-		"policy_overridden=%llu",
-		(unsigned long long)s->queries, (unsigned long long)s->cache_hits,
-		(unsigned long long)s->cache_misses, (unsigned long long)s->shared,
-		(unsigned long long)s->stale_served, (unsigned long long)s->prefetches,
-		(unsigned long long)s->upstream_failures, (unsigned long long)s->servfail,
-		(unsigned long long)s->formerr, (unsigned long long)s->notimp,
-		(unsigned long long)s->refused, (unsigned long long)s->norec_refused,
-		(unsigned long long)s->dropped,
-		(unsigned long long)s->truncated, (unsigned long long)s->trimmed,
-		(unsigned long long)s->policy_blocked,
-		(unsigned long long)s->policy_overridden);
-	wg_info("stats", "cache entries=%llu bytes=%llu evictions=%llu",
-		(unsigned long long)cs.entries, (unsigned long long)cs.bytes,
-		(unsigned long long)cs.evictions);
-	wg_info("stats",
-		"upstream sent=%llu replies=%llu timeouts=%llu tcp_retries=%llu bad_replies=%llu "
-		"send_errors=%llu other_class=%llu caps_mismatches=%llu",
-		(unsigned long long)us.sent, (unsigned long long)us.replies,
-		(unsigned long long)us.timeouts, (unsigned long long)us.tcp_retries,
-		(unsigned long long)us.bad_replies, (unsigned long long)us.send_errors,
-		(unsigned long long)us.other_class, (unsigned long long)us.caps_mismatches);
-	if (r->xc)
-		wg_crosscheck_log_stats(r->xc);
-	struct plugin_stats_line pl = {NULL, "", 0};
-	wg_plugin_chain_stats(r->plugins, plugin_stats_emit, &pl);
-	plugin_stats_flush(&pl);
+	return r->xc;
+}
+
+struct wg_plugin_chain *wg_resolver_plugins(const struct wg_resolver *r)
+{
+	return r->plugins;
+}
+
+uint64_t wg_resolver_now_ms(const struct wg_resolver *r)
+{
+	return now_ms(r);
 }
 
 void wg_resolver_free(struct wg_resolver *r)

@@ -57,8 +57,14 @@ void wg_resolver_set_listener(struct wg_resolver *r, struct wg_listen *l);
  * aside (rec->policy_plugin), to cb (the discrepancy log): one door. */
 void wg_resolver_set_recorder(struct wg_resolver *r, wg_xcheck_record_cb cb, void *arg);
 void wg_resolver_get_stats(const struct wg_resolver *r, struct wg_resolver_stats *s);
-/* Log every counter at info level (SIGUSR1, exit). */
-void wg_resolver_log_stats(const struct wg_resolver *r);
+/* The resolver's parts, borrowed until the next reload or free: for the
+ * counter registry (stats.c) and the control socket. */
+struct wg_cache *wg_resolver_cache(const struct wg_resolver *r);
+const struct wg_upstream *wg_resolver_local(const struct wg_resolver *r);
+const struct wg_crosscheck *wg_resolver_crosscheck(const struct wg_resolver *r);
+struct wg_plugin_chain *wg_resolver_plugins(const struct wg_resolver *r);
+/* uv_now() of the resolver's loop, ms (cache ages). */
+uint64_t wg_resolver_now_ms(const struct wg_resolver *r);
 /* Cancel exchanges in flight and free everything. */
 void wg_resolver_free(struct wg_resolver *r);
 

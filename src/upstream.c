@@ -91,6 +91,7 @@ TAILQ_HEAD(wg_tlist, wg_upstream_req);
 struct wg_upstream {
 	uv_loop_t *loop;                /* borrowed */
 	struct wg_addr *servers;        /* owned */
+	struct wg_upstream_server_stats *sst; /* owned, parallel to servers */
 	size_t n;
 	uint32_t timeout_ms;
 	uint32_t retries;
@@ -177,6 +178,7 @@ struct wg_upstream *wg_upstream_new(uv_loop_t *loop, const struct wg_addr *serve
 		close(u->epfd);
 		free(u->servers);
 		free(u->caps_state);
+		free(u->sst);
 		free(u);
 		return NULL;
 	}
@@ -191,21 +193,34 @@ int wg_upstream_set_servers(struct wg_upstream *u, const struct wg_addr *servers
 			    uint32_t timeout_ms, uint32_t retries)
 {
 	struct wg_addr *copy = NULL;
+	struct wg_upstream_server_stats *sst = NULL;
 	if (n) {
 		copy = calloc(n, sizeof(*copy));
-		if (!copy)
+		sst = calloc(n, sizeof(*sst));
+		if (!copy || !sst) {
+			free(copy);
+			free(sst);
 			return -ENOMEM;
+		}
 		memcpy(copy, servers, n * sizeof(*copy));
 	}
 	uint8_t *caps_state = n ? calloc(n, 1) : NULL;
 	if (n && !caps_state) {
 		free(copy);
+		free(sst);
 		return -ENOMEM;
 	}
+	/* a server kept across a reload keeps its counters and health */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < u->n; j++)
+			if (memcmp(&copy[i], &u->servers[j], sizeof(copy[i])) == 0)
+				sst[i] = u->sst[j];
 	free(u->servers);
+	free(u->sst);
 	u->servers = copy;
 	free(u->caps_state);
 	u->caps_state = caps_state; /* a new list: each server is tried with 0x20 again */
+	u->sst = sst;
 	u->n = n;
 	/* a changed timeout may leave a few deadlines out of order in the
 	 * lists; those tries then time out up to one old timeout late */
@@ -238,6 +253,20 @@ void wg_upstream_server_name(const struct wg_upstream *u, int idx, char *buf, si
 void wg_upstream_get_stats(const struct wg_upstream *u, struct wg_upstream_stats *s)
 {
 	*s = u->st;
+}
+
+size_t wg_upstream_n_servers(const struct wg_upstream *u)
+{
+	return u->n;
+}
+
+int wg_upstream_get_server_stats(const struct wg_upstream *u, size_t idx,
+				 struct wg_upstream_server_stats *s)
+{
+	if (idx >= u->n)
+		return -ENOENT;
+	*s = u->sst[idx];
+	return 0;
 }
 
 /* --- timeouts --- */
@@ -304,6 +333,7 @@ static void free_u(struct wg_upstream *u)
 {
 	free(u->caps_state);
 	free(u->servers);
+	free(u->sst);
 	free(u);
 }
 
@@ -404,8 +434,11 @@ static void deliver(struct wg_upstream_req *r, int status, const uint8_t *pkt, s
 	}
 	if (status == 0) {
 		r->u->st.replies++;
-		if (server >= 0)
+		if (server >= 0 && (size_t)server < r->u->n) {
 			r->u->preferred = (size_t)server;
+			r->u->sst[server].replies++;
+			r->u->sst[server].fails_in_row = 0;
+		}
 	} else {
 		r->u->st.failures++;
 	}
@@ -421,10 +454,23 @@ static void start_tcp(struct wg_upstream_req *r, int try_idx);
 static void try_timed_out(struct wg_upstream_req *r)
 {
 	struct wg_upstream *u = r->u;
-	if (r->send_failed)
+	/* the try's server, unless a reload moved it */
+	int last = r->tries > 0 ? r->server_idx[r->tries - 1] : -1;
+	struct wg_upstream_server_stats *ss =
+		last >= 0 && (size_t)last < u->n &&
+				memcmp(&u->servers[last], &r->addrs[r->tries - 1],
+				       sizeof(u->servers[last])) == 0
+			? &u->sst[last]
+			: NULL;
+	if (ss)
+		ss->fails_in_row++;
+	if (r->send_failed) {
 		r->send_failed = 0; /* counted as a send error, not a timeout */
-	else
+	} else {
 		u->st.timeouts++;
+		if (ss)
+			ss->timeouts++;
+	}
 	if (r->caps_mismatch && r->tries > 0) {
 		/* only replies in another case came: the server stopped
 		 * echoing it (a forger cannot stop the real answer) */
@@ -624,6 +670,7 @@ static int send_try(struct wg_upstream_req *r)
 			rc = -errno;
 	}
 	u->st.sent++;
+	u->sst[sidx].sent++;
 	if (rc < 0 && rc != -EAGAIN && rc != -ENOBUFS && rc != -ENOMEM) {
 		/* refused locally (no route, no address of that family, a
 		 * broadcast address, no descriptor): nothing went out, so the

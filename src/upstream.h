@@ -70,4 +70,17 @@ void wg_upstream_cancel(struct wg_upstream_req *req);
 void wg_upstream_server_name(const struct wg_upstream *u, int idx, char *buf, size_t cap);
 void wg_upstream_get_stats(const struct wg_upstream *u, struct wg_upstream_stats *s);
 
+/* Per server (kept across a reload for a server still listed). */
+struct wg_upstream_server_stats {
+	uint64_t sent;          /* UDP tries sent to it */
+	uint64_t replies;       /* exchanges it answered */
+	uint64_t timeouts;      /* tries it left unanswered */
+	uint32_t fails_in_row;  /* tries failed since its last reply: 0 is healthy */
+};
+size_t wg_upstream_n_servers(const struct wg_upstream *u);
+/* Counters of server idx (the order of the configuration). Returns 0 or
+ * -ENOENT. */
+int wg_upstream_get_server_stats(const struct wg_upstream *u, size_t idx,
+				 struct wg_upstream_server_stats *s);
+
 #endif

@@ -29,6 +29,7 @@
 
 #include "compare.h"
 #include "config.h"
+#include "ctl_control.h"
 #include "ctl_out.h"
 #include "ctl_domains.h"
 #include "ctl_probe.h"
@@ -94,7 +95,7 @@ static void die(int code, const char *fmt, ...)
 
 static void usage(FILE *out)
 {
-	fputs("usage: wuguardctl [-c CONFIG] [--db PATH] [--utc] COMMAND [OPTIONS]\n"
+	fputs("usage: wuguardctl [-c CONFIG] [--db PATH] [-s SOCKET] [--utc] COMMAND [OPTIONS]\n"
 	      "       (-c, --db and --utc may also follow a database command)\n"
 	      "commands:\n"
 	      "  summary [FILTERS] [--format table|json]\n"
@@ -117,6 +118,7 @@ static void usage(FILE *out)
 	      "                                         clients, the last N rows, chain state\n", out);
 	wg_ctl_probe_usage(out);
 	wg_ctl_domains_usage(out);
+	wg_ctl_control_usage(out);
 	fputs("filters: --since T --until T --category C --severity S --name GLOB\n"
 	      "         --client GLOB --upstream GLOB\n"
 	      "times: 10m 1h 24h 7d 30d (ago), today, yesterday, all, YYYY-MM-DD[ HH:MM[:SS]],\n"
@@ -1722,6 +1724,7 @@ int main(int argc, char **argv)
 	static const struct option gopts[] = {
 		{"db", required_argument, NULL, 'd'},
 		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
 		{"utc", no_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -1734,12 +1737,13 @@ int main(int argc, char **argv)
 		{"report", cmd_report},
 	};
 	int ch;
-	const char *env = getenv("WUGUARD_DB"), *db_flag = NULL, *config = NULL;
+	const char *env = getenv("WUGUARD_DB"), *db_flag = NULL, *config = NULL, *sock = NULL;
 	/* "+": stop at the command; its options are parsed by the command. */
-	while ((ch = getopt_long(argc, argv, "+hVc:", gopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+hVc:s:", gopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': db_flag = optarg; break;
 		case 'c': config = optarg; break;
+		case 's': sock = optarg; break;
 		case 'u': opt_utc = 1; break;
 		case 'h': usage(stdout); return EX_OK;
 		case 'V': printf("wuguardctl %s\n", PACKAGE_VERSION); return EX_OK;
@@ -1759,6 +1763,11 @@ int main(int argc, char **argv)
 		argc = take_globals(argc, argv, optind + 1, &db_flag, &config);
 	if (config && !probe)
 		load_config(config);
+	/* the running daemon: -s, then the config's [control] socket */
+	if (wg_ctl_control_wants(argc - optind, argv + optind, sock != NULL))
+		return wg_ctl_control(argc - optind, argv + optind,
+				      sock ? sock : config ? opt_cfg.control_socket
+							   : WG_CONTROL_SOCKET_DEFAULT);
 	/* --db, then WUGUARD_DB, then the config's [database] path */
 	if (db_flag)
 		opt_db = db_flag;

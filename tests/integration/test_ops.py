@@ -161,7 +161,8 @@ def background():
     d = h.mkdir("bg")
     pidfile = os.path.join(d, "wuguard.pid")
     conf = os.path.join(d, "wuguard.conf")
-    h.write(conf, W.render_config(W.wg_config(server={"pidfile": pidfile})))
+    h.write(conf, W.render_config(W.wg_config(server={"pidfile": pidfile},
+                                              control={"socket": os.path.join(d, "c.sock")})))
     port = W.free_port()
     argv = [os.path.join(W.BUILDDIR, "wuguard"), "-c", conf,
             "--listen", "%s:%d" % (W.LOOPBACK, port),

@@ -723,7 +723,12 @@ class Harness:
         d = self.mkdir("%s-%d" % (name, len(self._servers)))
         port = port or free_port()
         conf = os.path.join(d, "wuguard.conf")
-        self.write(conf, render_config(config or {}))
+        # the control socket in the test's own directory, never the
+        # system's runtime directory (unless the test names one)
+        text = render_config(config or {})
+        if "[control]" not in text:
+            text += "\n[control]\nsocket = %s\n" % os.path.join(d, "control.sock")
+        self.write(conf, text)
         if public is None:
             public = dead_addr()
         argv = list(prefix) + [os.path.join(BUILDDIR, "wuguard"), "-f", "-c", conf,
@@ -741,6 +746,7 @@ class Harness:
                    os.path.join(d, "stderr.log"), d)
         s.conf = conf
         s.dir = d
+        s.control = os.path.join(d, "control.sock")
         if wait:
             s.wait_ready(probe)
         return s

@@ -767,6 +767,83 @@ static void test_remove_clear(void **state)
 	wg_cache_free(c);
 }
 
+/* By name, for the control socket: every type and flag set of one name is
+ * visited and removed; other names, and with a type other types, stay. */
+struct seen {
+	int n, a, aaaa, do_a, verified, ede0;
+	int64_t ttl_ms;
+};
+
+static void count_entry(void *arg, const struct wg_cache_entry_info *e)
+{
+	struct seen *s = arg;
+	s->n++;
+	if (e->qtype == WG_TYPE_A && !(e->flags & WG_CACHE_F_DO)) {
+		s->a++;
+		s->ttl_ms = e->ttl_left_ms;
+		assert_int_equal(e->lifetime_s, 300);
+		assert_non_null(e->pkt);
+		assert_true(e->len > WG_HDR_LEN);
+	}
+	if (e->qtype == WG_TYPE_A && (e->flags & WG_CACHE_F_DO))
+		s->do_a++;
+	if (e->qtype == WG_TYPE_AAAA)
+		s->aaaa++;
+	s->verified += e->verified;
+	s->ede0 += e->ede == 0;
+}
+
+static void test_by_name(void **state)
+{
+	struct wg_cache_params p = defaults();
+	struct wg_cache *c = wg_cache_new(&p);
+	struct key k1, k2, k3, k4;
+	size_t len;
+	uint8_t wire[WG_NAME_MAX];
+	struct seen s;
+	build(&R, "n.example", WG_TYPE_A, WG_RCODE_NOERROR, 1, NULL, 0, 0, 0);
+	assert_int_equal(wg_cache_insert(c, mkkey(&k1, "n.example", WG_TYPE_A, 0), R.b, R.len,
+					 T0, 0), 0);
+	assert_int_equal(wg_cache_insert(c, mkkey(&k2, "n.example", WG_TYPE_A, WG_CACHE_F_DO),
+					 R.b, R.len, T0, 0), 0);
+	build(&R2, "n.example", WG_TYPE_AAAA, WG_RCODE_NOERROR, 0, NULL, 1, 300, 300);
+	assert_int_equal(wg_cache_insert(c, mkkey(&k3, "n.example", WG_TYPE_AAAA, 0), R2.b,
+					 R2.len, T0, 0), 0);
+	build(&R, "sub.n.example", WG_TYPE_A, WG_RCODE_NOERROR, 1, NULL, 0, 0, 0);
+	assert_int_equal(wg_cache_insert(c, mkkey(&k4, "sub.n.example", WG_TYPE_A, 0), R.b,
+					 R.len, T0, 0), 0);
+	assert_int_equal(wg_cache_set_verified(c, &k1.k), 0);
+	assert_int_equal(wg_cache_set_ede(c, &k2.k, 0), 0);
+	int n = wg_wire_name_from_str("N.Example.", wire);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(wg_cache_visit_name(c, wire, (size_t)n, T0 + 10 * SEC, count_entry, &s), 3);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.a, 1);
+	assert_int_equal(s.do_a, 1);
+	assert_int_equal(s.aaaa, 1);
+	assert_int_equal(s.verified, 1);
+	assert_int_equal(s.ede0, 1);
+	assert_true(s.ttl_ms == 290 * (int64_t)SEC);
+	/* one type of the name */
+	assert_int_equal(wg_cache_remove_name(c, wire, (size_t)n, WG_TYPE_A), 2);
+	assert_int_equal(look(c, &k1.k, T0, out, &len), WG_CACHE_MISS);
+	assert_int_equal(look(c, &k2.k, T0, out, &len), WG_CACHE_MISS);
+	assert_int_equal(look(c, &k3.k, T0, out, &len), WG_CACHE_HIT);
+	assert_int_equal(look(c, &k4.k, T0, out, &len), WG_CACHE_HIT);
+	/* every type */
+	assert_int_equal(wg_cache_remove_name(c, wire, (size_t)n, 0), 1);
+	assert_int_equal(look(c, &k3.k, T0, out, &len), WG_CACHE_MISS);
+	assert_int_equal(look(c, &k4.k, T0, out, &len), WG_CACHE_HIT);
+	assert_int_equal(wg_cache_remove_name(c, wire, (size_t)n, 0), 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(wg_cache_visit_name(c, wire, (size_t)n, T0, count_entry, &s), 0);
+	struct wg_cache_stats st;
+	wg_cache_get_stats(c, &st);
+	assert_int_equal(st.entries, 1);
+	assert_int_equal(wg_cache_remove_name(c, wire, 0, 0), -EINVAL);
+	wg_cache_free(c);
+}
+
 /* More records than wg_wire_scan's fixed offset array holds: every one of
  * them must still decay. */
 static void test_many_records(void **state)
@@ -897,6 +974,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hit_exact_bytes),
+		cmocka_unit_test(test_by_name),
 		cmocka_unit_test(test_ttl_decay),
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_clamps),

@@ -84,6 +84,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.repair_ttl, 300);
 	assert_true(c.repair_ede);
 	assert_non_null(strstr(c.db_path, "/lib/wuguard/wuguard.db"));
+	assert_non_null(strstr(c.control_socket, "/run/wuguard/control.sock"));
+	assert_int_equal(c.n_metrics_listen, 0);
 	assert_int_equal(c.client_privacy, WG_CLIENT_FULL);
 	assert_int_equal(c.retention_days, 90);
 	assert_int_equal(c.max_db_mb, 256);
@@ -167,6 +169,10 @@ static const char every_key[] =
 	"events = file:/var/log/wuguard/events.json\n"
 	"site = branch 12\n"
 	"facility = local5\n"
+	"[control]\n"
+	"socket = /run/wuguard-test/control.sock\n"
+	"[metrics]\n"
+	"listen = 127.0.0.1:9153\n"
 	"[plugin:block]\n"
 	"path = /usr/lib/wuguard/block.so\n"
 	"list = /etc/a.list\n"
@@ -256,6 +262,9 @@ static void test_every_key(void **state)
 	assert_int_equal(c.hide_name.n, 1);
 	assert_string_equal(c.hide_name.v[0], "*.private.example");
 	assert_int_equal(c.n_hide_client, 1);
+	assert_string_equal(c.control_socket, "/run/wuguard-test/control.sock");
+	assert_int_equal(c.n_metrics_listen, 1);
+	assert_addr(&c.metrics_listen[0], "127.0.0.1:9153");
 	assert_int_equal(c.hide_client[0].prefix, 24);
 	assert_string_equal(c.events, "file:/var/log/wuguard/events.json");
 	assert_string_equal(c.site, "branch 12");
