@@ -219,7 +219,9 @@ static int add_override(struct wg_main *m, const char *section, const char *key,
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Stage 1: argv into m's overrides and the -n/-f switches. Returns -1 to
+ * go on, else the exit code (-V, -h, a usage error). */
+static int parse_args(int argc, char **argv, struct wg_main *m, int *check, int *foreground)
 {
 	enum { OPT_LISTEN = 256, OPT_LOCAL, OPT_PUBLIC, OPT_DB, OPT_MODE, OPT_DOMAINS };
 	static const struct option opts[] = {
@@ -238,28 +240,24 @@ int main(int argc, char **argv)
 		{"domains", required_argument, NULL, OPT_DOMAINS},
 		{NULL, 0, NULL, 0},
 	};
-	struct wg_main m;
-	int check = 0, foreground = 0, opt, rc;
-	char err[512];
+	int opt, rc;
 
-	memset(&m, 0, sizeof(m));
-	m.args.ov = m.ov;
 	while ((opt = getopt_long(argc, argv, "c:nfu:vVh", opts, NULL)) != -1) {
 		rc = 0;
 		switch (opt) {
-		case 'c': m.args.config_path = optarg; break;
-		case 'n': check = 1; break;
-		case 'f': foreground = 1; break;
-		case 'u': rc = add_override(&m, "server", "user", optarg); break;
-		case 'v': m.args.verbose++; break;
+		case 'c': m->args.config_path = optarg; break;
+		case 'n': *check = 1; break;
+		case 'f': *foreground = 1; break;
+		case 'u': rc = add_override(m, "server", "user", optarg); break;
+		case 'v': m->args.verbose++; break;
 		case 'V': printf("wuguard %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
-		case OPT_LISTEN: rc = add_override(&m, "server", "listen", optarg); break;
-		case OPT_LOCAL: rc = add_override(&m, "upstream", "local", optarg); break;
-		case OPT_PUBLIC: rc = add_override(&m, "upstream", "public", optarg); break;
-		case OPT_DB: rc = add_override(&m, "database", "path", optarg); break;
-		case OPT_MODE: rc = add_override(&m, "server", "mode", optarg); break;
-		case OPT_DOMAINS: rc = add_override(&m, "guard", "domains", optarg); break;
+		case OPT_LISTEN: rc = add_override(m, "server", "listen", optarg); break;
+		case OPT_LOCAL: rc = add_override(m, "upstream", "local", optarg); break;
+		case OPT_PUBLIC: rc = add_override(m, "upstream", "public", optarg); break;
+		case OPT_DB: rc = add_override(m, "database", "path", optarg); break;
+		case OPT_MODE: rc = add_override(m, "server", "mode", optarg); break;
+		case OPT_DOMAINS: rc = add_override(m, "guard", "domains", optarg); break;
 		default: usage(stderr); return 2;
 		}
 		if (rc < 0)
@@ -270,6 +268,87 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+/* wuguard -n: everything that can be checked without starting (the
+ * plugins load, the stamps decode), and -v dumps the result. Frees cfg;
+ * returns the exit code. */
+static int check_config(struct wg_main *m, struct wg_config *cfg)
+{
+	char err[512];
+	/* only loading the plugins shows that their files, ABI and
+	 * arguments are good: a config that cannot start is not valid */
+	struct wg_plugin_chain *chain = NULL;
+	struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
+	if (!m->args.verbose)
+		wg_log_set_level(WG_LOG_WARN);
+	if (cfg->n_plugins &&
+	    wg_plugin_chain_load(cfg->plugins, cfg->n_plugins, pw ? pw->pw_uid : 0,
+				 &chain, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wuguard: %s\n", err);
+		wg_daemon_config_free(cfg);
+		return 1;
+	}
+	wg_plugin_chain_unref(chain);
+	if (m->args.verbose)
+		wg_config_dump(cfg, stdout);
+	/* stamps are decoded here so a bad one fails the check, and the
+	 * decoded key can be compared with the provider's */
+	struct wg_public_list pl;
+	if (wg_guardsets_public(cfg, &pl, stdout, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wuguard: %s\n", err);
+		wg_daemon_config_free(cfg);
+		return 1;
+	}
+	printf("wuguard: configuration %s is valid\n",
+	       cfg->source ? cfg->source : "(built-in defaults)");
+	wg_daemon_config_free(cfg);
+	return 0;
+}
+
+/* HUP reload, TERM/INT stop, USR1 counters. */
+static void signals_start(struct wg_main *m)
+{
+	uv_signal_init(m->loop, &m->sig_hup);
+	uv_signal_init(m->loop, &m->sig_term);
+	uv_signal_init(m->loop, &m->sig_int);
+	uv_signal_init(m->loop, &m->sig_usr1);
+	m->sig_hup.data = m->sig_term.data = m->sig_int.data = m->sig_usr1.data = m;
+	uv_signal_start(&m->sig_hup, on_sighup, SIGHUP);
+	uv_signal_start(&m->sig_term, on_sigterm, SIGTERM);
+	uv_signal_start(&m->sig_int, on_sigterm, SIGINT);
+	uv_signal_start(&m->sig_usr1, on_sigusr1, SIGUSR1);
+}
+
+static void log_started(const struct wg_config *c)
+{
+	for (size_t i = 0; i < c->n_listen; i++) {
+		char a[80];
+		wg_addr_format(&c->listen[i], a, sizeof(a));
+		wg_info("main", "listening on %s (udp, tcp)", a);
+	}
+	for (size_t i = 0; i < c->n_local; i++) {
+		char a[80];
+		wg_addr_format(&c->local[i], a, sizeof(a));
+		wg_info("main", "local upstream %s", a);
+	}
+	wg_info("main", "wuguard %s started, mode %s", PACKAGE_VERSION,
+		c->mode == WG_MODE_REPAIR ? "repair" : "monitor");
+}
+
+/* main keeps argv, daemonising and signals; the daemon module builds and
+ * reloads the serving parts. */
+int main(int argc, char **argv)
+{
+	struct wg_main m;
+	int check = 0, foreground = 0, rc;
+	char err[512];
+
+	memset(&m, 0, sizeof(m));
+	m.args.ov = m.ov;
+	if ((rc = parse_args(argc, argv, &m, &check, &foreground)) >= 0)
+		return rc;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "wuguard: libsodium failed to initialise\n");
 		return 1;
@@ -281,36 +360,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	wg_plugin_set_trial_timeout(cfg->plugin_timeout_ms);
-	if (check) {
-		/* only loading the plugins shows that their files, ABI and
-		 * arguments are good: a config that cannot start is not valid */
-		struct wg_plugin_chain *chain = NULL;
-		struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
-		if (!m.args.verbose)
-			wg_log_set_level(WG_LOG_WARN);
-		if (cfg->n_plugins &&
-		    wg_plugin_chain_load(cfg->plugins, cfg->n_plugins, pw ? pw->pw_uid : 0,
-					 &chain, err, sizeof(err)) < 0) {
-			fprintf(stderr, "wuguard: %s\n", err);
-			wg_daemon_config_free(cfg);
-			return 1;
-		}
-		wg_plugin_chain_unref(chain);
-		if (m.args.verbose)
-			wg_config_dump(cfg, stdout);
-		/* stamps are decoded here so a bad one fails the check, and the
-		 * decoded key can be compared with the provider's */
-		struct wg_public_list pl;
-		if (wg_guardsets_public(cfg, &pl, stdout, err, sizeof(err)) < 0) {
-			fprintf(stderr, "wuguard: %s\n", err);
-			wg_daemon_config_free(cfg);
-			return 1;
-		}
-		printf("wuguard: configuration %s is valid\n",
-		       cfg->source ? cfg->source : "(built-in defaults)");
-		wg_daemon_config_free(cfg);
-		return 0;
-	}
+	if (check)
+		return check_config(&m, cfg);
 	if (!foreground) {
 		if ((rc = daemonize()) < 0) {
 			fprintf(stderr, "wuguard: daemonize: %s\n", strerror(-rc));
@@ -340,28 +391,8 @@ int main(int argc, char **argv)
 		return startup_fail(&m);
 	}
 
-	uv_signal_init(m.loop, &m.sig_hup);
-	uv_signal_init(m.loop, &m.sig_term);
-	uv_signal_init(m.loop, &m.sig_int);
-	uv_signal_init(m.loop, &m.sig_usr1);
-	m.sig_hup.data = m.sig_term.data = m.sig_int.data = m.sig_usr1.data = &m;
-	uv_signal_start(&m.sig_hup, on_sighup, SIGHUP);
-	uv_signal_start(&m.sig_term, on_sigterm, SIGTERM);
-	uv_signal_start(&m.sig_int, on_sigterm, SIGINT);
-	uv_signal_start(&m.sig_usr1, on_sigusr1, SIGUSR1);
-
-	for (size_t i = 0; i < c->n_listen; i++) {
-		char a[80];
-		wg_addr_format(&c->listen[i], a, sizeof(a));
-		wg_info("main", "listening on %s (udp, tcp)", a);
-	}
-	for (size_t i = 0; i < c->n_local; i++) {
-		char a[80];
-		wg_addr_format(&c->local[i], a, sizeof(a));
-		wg_info("main", "local upstream %s", a);
-	}
-	wg_info("main", "wuguard %s started, mode %s", PACKAGE_VERSION,
-		c->mode == WG_MODE_REPAIR ? "repair" : "monitor");
+	signals_start(&m);
+	log_started(c);
 	daemon_ready();
 
 	uv_run(m.loop, UV_RUN_DEFAULT);
