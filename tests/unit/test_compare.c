@@ -15,6 +15,8 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "compare.h"
 #include "guardsets.h"
 #include "wire.h"
@@ -597,12 +599,9 @@ static void test_sinkhole_file_errors(void **state)
 {
 	struct wg_addrlist a = {0};
 	struct wg_domainset *n = wg_domainset_new();
-	char path[] = "/tmp/wg_test_sink_XXXXXX", err[256];
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	const char *text = "[x]\n0.0.0.0/8\n10.0.0.0/8 bogon\nsink.example\n10.0.0.0/8 maybe\n";
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	char path[64], err[256];
+	wg_test_write_tmp(path, sizeof(path),
+			  "[x]\n0.0.0.0/8\n10.0.0.0/8 bogon\nsink.example\n10.0.0.0/8 maybe\n");
 	assert_int_equal(wg_guardsets_load_sinkholes(&a, n, path, NULL, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, ":5: unexpected text after the address"));
 	assert_int_equal(a.n, 2);

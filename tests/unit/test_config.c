@@ -16,26 +16,17 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "config.h"
 #include "log.h"
-
-/* Write text to a fresh file under /tmp; path receives its name. */
-static void write_tmp(char *path, size_t cap, const char *text)
-{
-	snprintf(path, cap, "/tmp/wgconf-XXXXXX");
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	size_t len = strlen(text);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	close(fd);
-}
 
 /* Load text into c (defaults first); returns wg_config_load's result. */
 static int load_text(struct wg_config *c, const char *text, char *path, char *err, size_t cap)
 {
 	char p[64];
 	assert_int_equal(wg_config_defaults(c), 0);
-	write_tmp(p, sizeof(p), text);
+	wg_test_write_tmp(p, sizeof(p), text);
 	err[0] = 0;
 	int rc = wg_config_load(c, p, err, cap);
 	unlink(p);
@@ -522,7 +513,7 @@ static void test_plugins(void **state)
 static int finalize_with(struct wg_config *c, const char *resolv, char *err, size_t cap)
 {
 	char p[64];
-	write_tmp(p, sizeof(p), resolv);
+	wg_test_write_tmp(p, sizeof(p), resolv);
 	free(c->resolv_conf);
 	c->resolv_conf = strdup(p);
 	assert_non_null(c->resolv_conf);
@@ -864,7 +855,7 @@ static void test_unsafe_file(void **state)
 {
 	struct wg_config c;
 	char p[64], err[1024], want[400];
-	write_tmp(p, sizeof(p), "[server]\nmode = monitor\n");
+	wg_test_write_tmp(p, sizeof(p), "[server]\nmode = monitor\n");
 	assert_int_equal(wg_config_defaults(&c), 0);
 	assert_int_equal(wg_config_load(&c, p, err, sizeof(err)), 0);
 	wg_config_free(&c);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <sqlite3.h>
 
 #include "dlog.h"

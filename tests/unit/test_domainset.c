@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "domainset.h"
 #include "wire.h"
 
@@ -220,17 +222,6 @@ static void test_many_entries(void **state)
 	wg_domainset_free(s);
 }
 
-/* Write text to a fresh temporary file; the path goes into path. */
-static void write_tmp(char *path, size_t cap, const char *text)
-{
-	snprintf(path, cap, "/tmp/wg_test_domainset_XXXXXX");
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	size_t l = strlen(text);
-	assert_int_equal(write(fd, text, l), (ssize_t)l);
-	close(fd);
-}
-
 struct file_case {
 	const char *text;
 	int rc;
@@ -252,7 +243,7 @@ static void test_file_errors(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char path[64], err[512];
 		err[0] = 0;
-		write_tmp(path, sizeof(path), cases[i].text);
+		wg_test_write_tmp(path, sizeof(path), cases[i].text);
 		struct wg_domainset *s = wg_domainset_new();
 		int rc = wg_domainset_load_file(s, path, NULL, err, sizeof(err));
 		if (rc != cases[i].rc)
@@ -281,7 +272,7 @@ static void test_file_long_line(void **state)
 	memset(text, 'a', 2000);
 	strcpy(text + 2000, "\n");
 	char path[64], err[256];
-	write_tmp(path, sizeof(path), text);
+	wg_test_write_tmp(path, sizeof(path), text);
 	struct wg_domainset *s = wg_domainset_new();
 	assert_int_equal(wg_domainset_load_file(s, path, NULL, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, ":1: line too long"));
@@ -297,7 +288,7 @@ static void test_file_groups(void **state)
 			   "[two default=off]\ntwo.com\n"
 			   "[three default=on]\nthree.com\n";
 	char path[64], err[256];
-	write_tmp(path, sizeof(path), text);
+	wg_test_write_tmp(path, sizeof(path), text);
 	struct {
 		const char *const *groups;
 		int always, one, two, three;
@@ -515,7 +506,7 @@ static void test_real_wu_list_sources(void **state)
 	/* the check itself catches an entry without a source */
 	const char *text = "#@source K MicrosoftDocs/x a.md\n[g]\na.example # K\n"
 			   "b.example # a comment naming nothing\nc.example\n";
-	write_tmp(path, sizeof(path), text);
+	wg_test_write_tmp(path, sizeof(path), text);
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(wg_domainset_scan_file(path, NULL, source_line, &c, err, sizeof(err)), 0);
 	assert_int_equal(c.entries, 3);
@@ -633,7 +624,7 @@ static void test_scan_file(void **state)
 			   "*.b.example\n"
 			   "c.example extra words\n";
 	char path[64], err[256];
-	write_tmp(path, sizeof(path), text);
+	wg_test_write_tmp(path, sizeof(path), text);
 	struct scan_seen s;
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(wg_domainset_scan_file(path, NULL, scan_line, &s, err, sizeof(err)), 0);

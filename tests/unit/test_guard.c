@@ -13,6 +13,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "guard.h"
 #include "wire.h"
 #include "pktbuild.h"

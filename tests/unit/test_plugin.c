@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <ldns/ldns.h>
 
 #include "log.h"
@@ -163,13 +165,7 @@ struct q {
 static void make_query(struct q *q, const char *name, uint16_t type, int edns)
 {
 	struct wg_query_info qi;
-	memset(&qi, 0, sizeof(qi));
-	int n = wg_wire_name_from_str(name, qi.qname);
-	assert_true(n > 0);
-	qi.qname_len = (uint16_t)n;
-	qi.qtype = type;
-	qi.qclass = 1;
-	qi.flags = WG_F_RD;
+	wg_test_query_info(&qi, name, type);
 	int len = wg_wire_build_query(q->pkt, sizeof(q->pkt), &qi, 0x4242);
 	assert_true(len > 0);
 	if (!edns) {

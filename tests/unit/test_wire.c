@@ -9,6 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "wire.h"
 #include "ctl/ctl_out.h"
 #include "pktbuild.h"
@@ -16,13 +18,7 @@
 static size_t make_query(uint8_t *buf, const char *name, uint16_t type)
 {
 	struct wg_query_info qi;
-	memset(&qi, 0, sizeof(qi));
-	int n = wg_wire_name_from_str(name, qi.qname);
-	assert_true(n > 0);
-	qi.qname_len = (uint16_t)n;
-	qi.qtype = type;
-	qi.qclass = 1;
-	qi.flags = WG_F_RD;
+	wg_test_query_info(&qi, name, type);
 	int len = wg_wire_build_query(buf, 512, &qi, 0x1234);
 	assert_true(len > 0);
 	return (size_t)len;
