@@ -4,6 +4,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "ctl_out.h"
@@ -192,4 +195,260 @@ void wg_ctl_json_row(FILE *o, int64_t id, int64_t count, int64_t last_seen,
 		wg_ctl_json_str(o, site);
 	}
 	fputs("}\n", o);
+}
+
+/* --- wuguardctl's formats: times, a discrepancy row as JSON, CSV, table --- */
+
+static int show_utc; /* wuguardctl -u */
+
+void wg_ctl_set_utc(int on)
+{
+	show_utc = on;
+}
+
+int wg_ctl_utc(void)
+{
+	return show_utc;
+}
+
+/* "2024-01-02 13:04:05 CET" (or "... UTC"); short: "01-02 13:04". */
+void wg_ctl_time(int64_t ms, char *buf, size_t cap, int short_form)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (wg_ctl_utc())
+		gmtime_r(&t, &tm);
+	else
+		localtime_r(&t, &tm);
+	if (short_form)
+		strftime(buf, cap, "%m-%d %H:%M", &tm);
+	else
+		strftime(buf, cap, wg_ctl_utc() ? "%Y-%m-%d %H:%M:%S UTC" : "%Y-%m-%d %H:%M:%S %Z", &tm);
+}
+
+const char *wg_ctl_zone_name(void)
+{
+	static char z[16];
+	if (wg_ctl_utc())
+		return "UTC";
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(z, sizeof(z), "%Z", &tm);
+	return z;
+}
+
+void wg_ctl_row_json(FILE *o, const struct wg_ctl_row *r)
+{
+	wg_ctl_json_row(o, r->id, r->count, r->last_seen, &r->ev, wg_ctl_utc(), NULL, NULL);
+}
+
+void wg_ctl_csv_str(FILE *o, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, o);
+		return;
+	}
+	fputc('"', o);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', o);
+		fputc(*s, o);
+	}
+	fputc('"', o);
+}
+
+void wg_ctl_row_csv_header(FILE *o)
+{
+	static const char *side[] = {"rcode", "flags", "ede", "cname", "addresses",
+				     "min_ttl", "upstream", "latency_us", "status"};
+	fputs("id,time,last_seen,count,client,name,type,category,severity,action", o);
+	for (int s = 0; s < 2; s++)
+		for (int i = 0; i < 9; i++)
+			fprintf(o, ",%s_%s", s ? "public" : "local", side[i]);
+	fputs(",markers,rule_version,authenticated\n", o);
+}
+
+static void csv_side(FILE *o, const struct wg_dlog_side *s)
+{
+	char b[32], fl[32];
+	wg_ctl_flags_text(s->flags, fl, sizeof(fl));
+	fprintf(o, ",%s,%s,", wg_ctl_rcode_name(s->rcode, b, sizeof(b)), fl);
+	if (s->ede >= 0)
+		fprintf(o, "%d", s->ede);
+	fputc(',', o);
+	wg_ctl_csv_str(o, s->cname);
+	fputc(',', o);
+	wg_ctl_csv_str(o, s->addrs);
+	fputc(',', o);
+	if (s->min_ttl >= 0)
+		fprintf(o, "%d", s->min_ttl);
+	fputc(',', o);
+	wg_ctl_csv_str(o, s->upstream);
+	fputc(',', o);
+	if (s->latency_us >= 0)
+		fprintf(o, "%lld", (long long)s->latency_us);
+	fputc(',', o);
+	wg_ctl_csv_str(o, s->status);
+}
+
+void wg_ctl_row_csv(FILE *o, const struct wg_ctl_row *r)
+{
+	char t1[48], t2[48], tb[16];
+	const struct wg_dlog_event *e = &r->ev;
+	wg_ctl_time_iso(e->time_ms, wg_ctl_utc(), t1, sizeof(t1));
+	wg_ctl_time_iso(r->last_seen, wg_ctl_utc(), t2, sizeof(t2));
+	fprintf(o, "%lld,%s,%s,%lld,", (long long)r->id, t1, t2, (long long)r->count);
+	wg_ctl_csv_str(o, e->client);
+	fputc(',', o);
+	wg_ctl_csv_str(o, e->qname);
+	fprintf(o, ",%s,", wg_ctl_type_name(e->qtype, tb, sizeof(tb)));
+	wg_ctl_csv_str(o, e->category);
+	fputc(',', o);
+	wg_ctl_csv_str(o, e->severity);
+	fputc(',', o);
+	wg_ctl_csv_str(o, e->action);
+	csv_side(o, &e->local);
+	csv_side(o, &e->public_);
+	fputc(',', o);
+	wg_ctl_csv_str(o, e->markers);
+	fprintf(o, ",%u,%d\n", e->rule_version, e->authenticated ? 1 : 0);
+}
+
+/* pre then n bytes of s into out, cut to cap (cap > strlen(pre)) */
+static void fit_copy(char *out, size_t cap, const char *pre, const char *s, size_t n)
+{
+	size_t np = strlen(pre);
+	if (np + n >= cap)
+		n = cap - 1 - np;
+	memcpy(out, pre, np);
+	memcpy(out + np, s, n);
+	out[np + n] = 0;
+}
+
+/* Fit s into width columns, keeping its end (the registered domain) when
+ * too long: "..ivery.mp.microsoft.com". */
+void wg_ctl_fit_left(char *out, size_t cap, const char *s, int width)
+{
+	size_t len = strlen(s);
+	if ((int)len <= width)
+		fit_copy(out, cap, "", s, len);
+	else
+		fit_copy(out, cap, "..", s + len - (size_t)(width - 2), (size_t)(width - 2));
+}
+
+void wg_ctl_fit_right(char *out, size_t cap, const char *s, int width)
+{
+	size_t len = strlen(s);
+	if ((int)len <= width) {
+		fit_copy(out, cap, "", s, len);
+		return;
+	}
+	fit_copy(out, cap, "", s, (size_t)(width - 2));
+	size_t n = strlen(out);
+	fit_copy(out + n, cap - n, "", "..", 2);
+}
+
+/* The list table's columns, sized once from the output's width: ID, TIME,
+ * CATEGORY, TYPE and ACTION always; then the NAME gets at least
+ * NAME_MIN columns, and what is left goes to both answers (LOCAL, PUBLIC),
+ * then to CLIENT; NAME takes the rest. --wide: every column, nothing cut. */
+#define FIXED_COLS (6 + 1 + 11 + 1 + 14 + 1 + 5 + 1 + 6 + 1)
+#define NAME_MIN 24
+#define ANS_COLS 16
+#define CLIENT_COLS 15
+static struct {
+	int wide, answers, client, name; /* name: 0 = not cut */
+} tbl = {0, 0, 1, 23};
+
+/* COLUMNS, else the terminal's width, else 80. */
+static int out_width(void)
+{
+	const char *c = getenv("COLUMNS");
+	struct winsize ws;
+	if (c && atoi(c) > 0)
+		return atoi(c);
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col)
+		return ws.ws_col;
+	return 80;
+}
+
+void wg_ctl_table_layout(int wide)
+{
+	int rest = out_width() - FIXED_COLS;
+	tbl.wide = wide;
+	tbl.answers = wide || rest >= NAME_MIN + 2 * (ANS_COLS + 1);
+	if (tbl.answers && !wide)
+		rest -= 2 * (ANS_COLS + 1);
+	tbl.client = wide || rest >= NAME_MIN + CLIENT_COLS + 1;
+	if (tbl.client && !wide)
+		rest -= CLIENT_COLS + 1;
+	tbl.name = wide ? 0 : rest < NAME_MIN ? NAME_MIN : rest;
+}
+
+/* What was served, in at most 6 columns. */
+static const char *action_short(const char *a)
+{
+	if (strcmp(a, "local-monitor") == 0)
+		return "mon";  /* monitor mode: would have served the public answer */
+	if (strcmp(a, "not-applied") == 0)
+		return "n/a";  /* a plugin's block set aside */
+	return a;        /* public, local, stale */
+}
+
+void wg_ctl_row_table_header(FILE *o)
+{
+	char t[32];
+	snprintf(t, sizeof(t), "TIME %s", wg_ctl_zone_name());
+	fprintf(o, "%6s %-11.11s %-14s %-5s %-6s ", "ID", t, "CATEGORY", "TYPE", "ACTION");
+	if (tbl.client)
+		fprintf(o, "%-*s ", CLIENT_COLS, "CLIENT");
+	if (tbl.answers)
+		fprintf(o, "%-*s %-*s ", ANS_COLS, "LOCAL", ANS_COLS, "PUBLIC");
+	fputs("NAME\n", o);
+}
+
+/* A cell: cut to width (keeping the start) unless --wide. */
+static void cell(FILE *o, const char *s, int width)
+{
+	char b[WG_DLOG_NAME_LEN + 8];
+	if (tbl.wide) {
+		fprintf(o, "%-*s ", width, s);
+		return;
+	}
+	wg_ctl_fit_right(b, sizeof(b), s, width);
+	fprintf(o, "%-*s ", width, b);
+}
+
+void wg_ctl_row_table(FILE *o, const struct wg_ctl_row *r)
+{
+	char t[24], tb[16], a[WG_DLOG_ADDRS_LEN], nm[WG_DLOG_NAME_LEN + 8];
+	wg_ctl_time(r->ev.time_ms, t, sizeof(t), 1);
+	fprintf(o, "%6lld %-11s ", (long long)r->id, t);
+	cell(o, r->ev.category, 14);
+	fprintf(o, "%-5.5s ", wg_ctl_type_name(r->ev.qtype, tb, sizeof(tb)));
+	cell(o, action_short(r->ev.action), 6);
+	if (tbl.client)
+		cell(o, r->ev.client[0] ? r->ev.client : "-", CLIENT_COLS);
+	if (tbl.answers) {
+		wg_ctl_answer_short(&r->ev.local, a, sizeof(a));
+		cell(o, a, ANS_COLS);
+		wg_ctl_answer_short(&r->ev.public_, a, sizeof(a));
+		cell(o, a, ANS_COLS);
+	}
+	if (tbl.name)
+		wg_ctl_fit_left(nm, sizeof(nm), r->ev.qname, tbl.name);
+	else
+		snprintf(nm, sizeof(nm), "%s", r->ev.qname);
+	fprintf(o, "%s\n", nm);
+}
+
+void wg_ctl_row_print(FILE *o, enum wg_ctl_fmt f, const struct wg_ctl_row *r)
+{
+	if (f == WG_CTL_JSON)
+		wg_ctl_row_json(o, r);
+	else if (f == WG_CTL_CSV)
+		wg_ctl_row_csv(o, r);
+	else
+		wg_ctl_row_table(o, r);
 }

@@ -48,4 +48,44 @@ void wg_ctl_time_iso(int64_t ms, int utc, char *buf, size_t cap);
 void wg_ctl_json_row(FILE *o, int64_t id, int64_t count, int64_t last_seen,
 		     const struct wg_dlog_event *e, int utc, const char *host, const char *site);
 
+/* --- wuguardctl's output formats, all of them here: times, a discrepancy
+ * row as JSON, CSV and a table sized to the terminal --- */
+
+/* --format table|json|csv */
+enum wg_ctl_fmt { WG_CTL_TABLE, WG_CTL_JSON, WG_CTL_CSV };
+
+/* One row of the events table: the first sighting and its repeats. */
+struct wg_ctl_row {
+	int64_t id, count, last_seen;
+	struct wg_dlog_event ev;
+};
+
+/* Times are shown in local time, or in UTC after wg_ctl_set_utc(1) (-u). */
+void wg_ctl_set_utc(int on);
+int wg_ctl_utc(void);
+/* "2024-01-02 13:04:05 CET" (or "... UTC"); short: "01-02 13:04". */
+void wg_ctl_time(int64_t ms, char *buf, size_t cap, int short_form);
+/* The zone times are shown in ("UTC", "CET"); a static buffer. */
+const char *wg_ctl_zone_name(void);
+
+/* A CSV field, quoted when it holds a comma, quote or line break. */
+void wg_ctl_csv_str(FILE *o, const char *s);
+/* Fit s into width table columns: fit_left keeps its end (the registered
+ * domain: "..ivery.mp.microsoft.com"), fit_right its start. */
+void wg_ctl_fit_left(char *out, size_t cap, const char *s, int width);
+void wg_ctl_fit_right(char *out, size_t cap, const char *s, int width);
+
+/* The table's columns for this terminal (COLUMNS, the tty's width, else
+ * 80); wide: every column, nothing cut. Call before the header. */
+void wg_ctl_table_layout(int wide);
+/* A discrepancy row as one JSON object (wg_ctl_json_row), a CSV line
+ * (after the header) or a table line (after the header);
+ * wg_ctl_row_print picks by f. */
+void wg_ctl_row_json(FILE *o, const struct wg_ctl_row *r);
+void wg_ctl_row_csv_header(FILE *o);
+void wg_ctl_row_csv(FILE *o, const struct wg_ctl_row *r);
+void wg_ctl_row_table_header(FILE *o);
+void wg_ctl_row_table(FILE *o, const struct wg_ctl_row *r);
+void wg_ctl_row_print(FILE *o, enum wg_ctl_fmt f, const struct wg_ctl_row *r);
+
 #endif

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,8 +50,6 @@
 #define NONE_LO INT64_MIN
 #define NONE_HI INT64_MAX
 
-enum fmt { FMT_TABLE, FMT_JSON, FMT_CSV };
-
 struct filter {
 	int64_t since, until;   /* unix ms; NONE_LO / NONE_HI: open */
 	const char *category;   /* borrowed from argv, NULL: any */
@@ -64,11 +61,6 @@ struct filter {
 	int64_t after_id;       /* rows with a greater id only; 0: none */
 	int64_t changed_since;  /* last_seen_ms greater than this; NONE_LO: none */
 	int64_t limit;          /* 0: no limit */
-};
-
-struct row {
-	int64_t id, count, last_seen;
-	struct wg_dlog_event ev;
 };
 
 static int opt_utc;
@@ -227,39 +219,6 @@ static int parse_time(const char *s, int64_t *out, int64_t *day_end)
 		return 0;
 	}
 	return -EINVAL;
-}
-
-/* "2024-01-02 13:04:05 CET" (or "... UTC"); short: "01-02 13:04". */
-static void fmt_time(int64_t ms, char *buf, size_t cap, int short_form)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	if (opt_utc)
-		gmtime_r(&t, &tm);
-	else
-		localtime_r(&t, &tm);
-	if (short_form)
-		strftime(buf, cap, "%m-%d %H:%M", &tm);
-	else
-		strftime(buf, cap, opt_utc ? "%Y-%m-%d %H:%M:%S UTC" : "%Y-%m-%d %H:%M:%S %Z", &tm);
-}
-
-/* ISO 8601 with milliseconds and offset, for json and csv. */
-static void fmt_iso(int64_t ms, char *buf, size_t cap)
-{
-	wg_ctl_time_iso(ms, opt_utc, buf, cap);
-}
-
-static const char *zone_name(void)
-{
-	static char z[16];
-	if (opt_utc)
-		return "UTC";
-	time_t t = time(NULL);
-	struct tm tm;
-	localtime_r(&t, &tm);
-	strftime(z, sizeof(z), "%Z", &tm);
-	return z;
 }
 
 /* --- database ------------------------------------------------------------ */
@@ -447,7 +406,7 @@ static void bind_where(sqlite3_stmt *st, const struct wg_ctl_where *w)
 
 #define ROW_COLUMNS "id, count, last_seen, " WG_DLOG_EVENT_COLUMNS
 
-static void read_row(sqlite3_stmt *st, struct row *r)
+static void read_row(sqlite3_stmt *st, struct wg_ctl_row *r)
 {
 	r->id = sqlite3_column_int64(st, 0);
 	r->count = sqlite3_column_int64(st, 1);
@@ -456,206 +415,6 @@ static void read_row(sqlite3_stmt *st, struct row *r)
 }
 
 /* --- output --------------------------------------------------------------- */
-
-static void print_json(FILE *o, const struct row *r)
-{
-	wg_ctl_json_row(o, r->id, r->count, r->last_seen, &r->ev, opt_utc, NULL, NULL);
-}
-
-static void csv_str(FILE *o, const char *s)
-{
-	if (!strpbrk(s, ",\"\r\n")) {
-		fputs(s, o);
-		return;
-	}
-	fputc('"', o);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', o);
-		fputc(*s, o);
-	}
-	fputc('"', o);
-}
-
-static void csv_header(FILE *o)
-{
-	static const char *side[] = {"rcode", "flags", "ede", "cname", "addresses",
-				     "min_ttl", "upstream", "latency_us", "status"};
-	fputs("id,time,last_seen,count,client,name,type,category,severity,action", o);
-	for (int s = 0; s < 2; s++)
-		for (int i = 0; i < 9; i++)
-			fprintf(o, ",%s_%s", s ? "public" : "local", side[i]);
-	fputs(",markers,rule_version,authenticated\n", o);
-}
-
-static void csv_side(FILE *o, const struct wg_dlog_side *s)
-{
-	char b[32], fl[32];
-	wg_ctl_flags_text(s->flags, fl, sizeof(fl));
-	fprintf(o, ",%s,%s,", wg_ctl_rcode_name(s->rcode, b, sizeof(b)), fl);
-	if (s->ede >= 0)
-		fprintf(o, "%d", s->ede);
-	fputc(',', o);
-	csv_str(o, s->cname);
-	fputc(',', o);
-	csv_str(o, s->addrs);
-	fputc(',', o);
-	if (s->min_ttl >= 0)
-		fprintf(o, "%d", s->min_ttl);
-	fputc(',', o);
-	csv_str(o, s->upstream);
-	fputc(',', o);
-	if (s->latency_us >= 0)
-		fprintf(o, "%lld", (long long)s->latency_us);
-	fputc(',', o);
-	csv_str(o, s->status);
-}
-
-static void print_csv(FILE *o, const struct row *r)
-{
-	char t1[48], t2[48], tb[16];
-	const struct wg_dlog_event *e = &r->ev;
-	fmt_iso(e->time_ms, t1, sizeof(t1));
-	fmt_iso(r->last_seen, t2, sizeof(t2));
-	fprintf(o, "%lld,%s,%s,%lld,", (long long)r->id, t1, t2, (long long)r->count);
-	csv_str(o, e->client);
-	fputc(',', o);
-	csv_str(o, e->qname);
-	fprintf(o, ",%s,", wg_ctl_type_name(e->qtype, tb, sizeof(tb)));
-	csv_str(o, e->category);
-	fputc(',', o);
-	csv_str(o, e->severity);
-	fputc(',', o);
-	csv_str(o, e->action);
-	csv_side(o, &e->local);
-	csv_side(o, &e->public_);
-	fputc(',', o);
-	csv_str(o, e->markers);
-	fprintf(o, ",%u,%d\n", e->rule_version, e->authenticated ? 1 : 0);
-}
-
-/* Fit s into width columns, keeping its end (the registered domain) when
- * too long: "..ivery.mp.microsoft.com". */
-static void fit_left(char *out, size_t cap, const char *s, int width)
-{
-	int len = (int)strlen(s);
-	if (len <= width)
-		snprintf(out, cap, "%s", s);
-	else
-		snprintf(out, cap, "..%s", s + len - (width - 2));
-}
-
-static void fit_right(char *out, size_t cap, const char *s, int width)
-{
-	if ((int)strlen(s) <= width)
-		snprintf(out, cap, "%s", s);
-	else
-		snprintf(out, cap, "%.*s..", width - 2, s);
-}
-
-/* The list table's columns, sized once from the output's width: ID, TIME,
- * CATEGORY, TYPE and ACTION always; then the NAME gets at least
- * NAME_MIN columns, and what is left goes to both answers (LOCAL, PUBLIC),
- * then to CLIENT; NAME takes the rest. --wide: every column, nothing cut. */
-#define FIXED_COLS (6 + 1 + 11 + 1 + 14 + 1 + 5 + 1 + 6 + 1)
-#define NAME_MIN 24
-#define ANS_COLS 16
-#define CLIENT_COLS 15
-static struct {
-	int wide, answers, client, name; /* name: 0 = not cut */
-} tbl = {0, 0, 1, 23};
-
-/* COLUMNS, else the terminal's width, else 80. */
-static int out_width(void)
-{
-	const char *c = getenv("COLUMNS");
-	struct winsize ws;
-	if (c && atoi(c) > 0)
-		return atoi(c);
-	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col)
-		return ws.ws_col;
-	return 80;
-}
-
-static void table_layout(int wide)
-{
-	int rest = out_width() - FIXED_COLS;
-	tbl.wide = wide;
-	tbl.answers = wide || rest >= NAME_MIN + 2 * (ANS_COLS + 1);
-	if (tbl.answers && !wide)
-		rest -= 2 * (ANS_COLS + 1);
-	tbl.client = wide || rest >= NAME_MIN + CLIENT_COLS + 1;
-	if (tbl.client && !wide)
-		rest -= CLIENT_COLS + 1;
-	tbl.name = wide ? 0 : rest < NAME_MIN ? NAME_MIN : rest;
-}
-
-/* What was served, in at most 6 columns. */
-static const char *action_short(const char *a)
-{
-	if (strcmp(a, "local-monitor") == 0)
-		return "mon";  /* monitor mode: would have served the public answer */
-	if (strcmp(a, "not-applied") == 0)
-		return "n/a";  /* a plugin's block set aside */
-	return a;        /* public, local, stale */
-}
-
-static void table_header(FILE *o)
-{
-	char t[32];
-	snprintf(t, sizeof(t), "TIME %s", zone_name());
-	fprintf(o, "%6s %-11.11s %-14s %-5s %-6s ", "ID", t, "CATEGORY", "TYPE", "ACTION");
-	if (tbl.client)
-		fprintf(o, "%-*s ", CLIENT_COLS, "CLIENT");
-	if (tbl.answers)
-		fprintf(o, "%-*s %-*s ", ANS_COLS, "LOCAL", ANS_COLS, "PUBLIC");
-	fputs("NAME\n", o);
-}
-
-/* A cell: cut to width (keeping the start) unless --wide. */
-static void cell(FILE *o, const char *s, int width)
-{
-	char b[WG_DLOG_NAME_LEN + 8];
-	if (tbl.wide) {
-		fprintf(o, "%-*s ", width, s);
-		return;
-	}
-	fit_right(b, sizeof(b), s, width);
-	fprintf(o, "%-*s ", width, b);
-}
-
-static void print_table_row(FILE *o, const struct row *r)
-{
-	char t[24], tb[16], a[WG_DLOG_ADDRS_LEN], nm[WG_DLOG_NAME_LEN + 8];
-	fmt_time(r->ev.time_ms, t, sizeof(t), 1);
-	fprintf(o, "%6lld %-11s ", (long long)r->id, t);
-	cell(o, r->ev.category, 14);
-	fprintf(o, "%-5.5s ", wg_ctl_type_name(r->ev.qtype, tb, sizeof(tb)));
-	cell(o, action_short(r->ev.action), 6);
-	if (tbl.client)
-		cell(o, r->ev.client[0] ? r->ev.client : "-", CLIENT_COLS);
-	if (tbl.answers) {
-		wg_ctl_answer_short(&r->ev.local, a, sizeof(a));
-		cell(o, a, ANS_COLS);
-		wg_ctl_answer_short(&r->ev.public_, a, sizeof(a));
-		cell(o, a, ANS_COLS);
-	}
-	if (tbl.name)
-		fit_left(nm, sizeof(nm), r->ev.qname, tbl.name);
-	else
-		snprintf(nm, sizeof(nm), "%s", r->ev.qname);
-	fprintf(o, "%s\n", nm);
-}
-
-static void print_row(FILE *o, enum fmt f, const struct row *r)
-{
-	if (f == FMT_JSON)
-		print_json(o, r);
-	else if (f == FMT_CSV)
-		print_csv(o, r);
-	else
-		print_table_row(o, r);
-}
 
 /* --- options ----------------------------------------------------------- */
 
@@ -690,7 +449,7 @@ static const struct option cmd_opts[] = {
 
 struct cmdopts {
 	struct filter f;
-	enum fmt fmt;
+	enum wg_ctl_fmt fmt;
 	int fmt_set;
 	int follow;
 	const char *older_than;
@@ -802,11 +561,11 @@ static void parse_cmd(int argc, char **argv, struct cmdopts *c, const int *allow
 			break;
 		case O_FORMAT:
 			if (strcmp(optarg, "table") == 0)
-				c->fmt = FMT_TABLE;
+				c->fmt = WG_CTL_TABLE;
 			else if (strcmp(optarg, "json") == 0)
-				c->fmt = FMT_JSON;
+				c->fmt = WG_CTL_JSON;
 			else if (strcmp(optarg, "csv") == 0)
-				c->fmt = FMT_CSV;
+				c->fmt = WG_CTL_CSV;
 			else
 				die(EX_USAGE, "--format: table, json or csv, not %s", optarg);
 			c->fmt_set = 1;
@@ -829,7 +588,7 @@ static void parse_cmd(int argc, char **argv, struct cmdopts *c, const int *allow
 /* --- commands ------------------------------------------------------------ */
 
 static int64_t select_rows(sqlite3 *db, const struct filter *f, int ascending_after,
-			   int64_t after_id, FILE *o, enum fmt fmt)
+			   int64_t after_id, FILE *o, enum wg_ctl_fmt fmt)
 {
 	struct wg_ctl_where w;
 	char sql[2048];
@@ -852,10 +611,10 @@ static int64_t select_rows(sqlite3 *db, const struct filter *f, int ascending_af
 	}
 	sqlite3_stmt *st = prep(db, sql);
 	bind_where(st, &w);
-	struct row r;
+	struct wg_ctl_row r;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		read_row(st, &r);
-		print_row(o, fmt, &r);
+		wg_ctl_row_print(o, fmt, &r);
 		n++;
 		if (r.id > last)
 			last = r.id;
@@ -880,15 +639,15 @@ static int cmd_list(int argc, char **argv)
 	if (optind != argc)
 		die(EX_USAGE, "list: unexpected argument %s", argv[optind]);
 	sqlite3 *db = open_db(0);
-	if (c.fmt == FMT_CSV)
-		csv_header(stdout);
-	if (c.fmt == FMT_TABLE) {
-		table_layout(c.wide);
-		table_header(stdout);
+	if (c.fmt == WG_CTL_CSV)
+		wg_ctl_row_csv_header(stdout);
+	if (c.fmt == WG_CTL_TABLE) {
+		wg_ctl_table_layout(c.wide);
+		wg_ctl_row_table_header(stdout);
 	}
 	if (!c.follow) {
 		int64_t n = select_rows(db, &c.f, -1, 0, stdout, c.fmt);
-		if (c.fmt == FMT_TABLE && c.f.limit && n == c.f.limit) {
+		if (c.fmt == WG_CTL_TABLE && c.f.limit && n == c.f.limit) {
 			/* the cursor for the next page: stable while rows arrive */
 			struct wg_ctl_where w;
 			char sql[2048];
@@ -947,14 +706,14 @@ static int cmd_export(int argc, char **argv)
 	struct cmdopts c;
 	parse_cmd(argc, argv, &c, allowed);
 	if (!c.fmt_set)
-		c.fmt = FMT_JSON;
-	if (c.fmt == FMT_TABLE)
+		c.fmt = WG_CTL_JSON;
+	if (c.fmt == WG_CTL_TABLE)
 		die(EX_USAGE, "export: --format json or csv");
 	if (optind != argc)
 		die(EX_USAGE, "export: unexpected argument %s", argv[optind]);
 	sqlite3 *db = open_db(0);
-	if (c.fmt == FMT_CSV)
-		csv_header(stdout);
+	if (c.fmt == WG_CTL_CSV)
+		wg_ctl_row_csv_header(stdout);
 	c.f.limit = 0;
 	/* One read transaction: a consistent snapshot, oldest first, and the
 	 * cursor from the same snapshot. */
@@ -1032,7 +791,7 @@ static int cmd_show(int argc, char **argv)
 		sqlite3_close(db);
 		return EX_FAIL;
 	}
-	struct row r;
+	struct wg_ctl_row r;
 	read_row(st, &r);
 	char hex[2 * WG_DLOG_HASH_LEN + 1] = "";
 	if (sqlite3_column_bytes(st, 3 + WG_DLOG_EVENT_NCOLUMNS) == WG_DLOG_HASH_LEN)
@@ -1040,13 +799,13 @@ static int cmd_show(int argc, char **argv)
 			       WG_DLOG_HASH_LEN);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	if (c.fmt == FMT_JSON) {
-		print_json(stdout, &r);
+	if (c.fmt == WG_CTL_JSON) {
+		wg_ctl_row_json(stdout, &r);
 		return EX_OK;
 	}
-	if (c.fmt == FMT_CSV) {
-		csv_header(stdout);
-		print_csv(stdout, &r);
+	if (c.fmt == WG_CTL_CSV) {
+		wg_ctl_row_csv_header(stdout);
+		wg_ctl_row_csv(stdout, &r);
 		return EX_OK;
 	}
 	const struct wg_dlog_event *e = &r.ev;
@@ -1059,9 +818,9 @@ static int cmd_show(int argc, char **argv)
 	printf("%-12s %s\n", "category", e->category);
 	printf("%-12s %s\n", "severity", e->severity);
 	printf("%-12s %s\n", "served", e->action);
-	fmt_time(e->time_ms, t, sizeof(t), 0);
+	wg_ctl_time(e->time_ms, t, sizeof(t), 0);
 	printf("%-12s %s\n", "first seen", t);
-	fmt_time(r.last_seen, t, sizeof(t), 0);
+	wg_ctl_time(r.last_seen, t, sizeof(t), 0);
 	printf("%-12s %s\n", "last seen", t);
 	printf("%-12s %lld\n", "count", (long long)r.count);
 	printf("%-12s %s\n", "markers", e->markers[0] ? e->markers : "-");
@@ -1162,9 +921,9 @@ static int cmd_values(int argc, char **argv)
 				sqlite3_bind_int64(st, w.n + i + 1, w.p[i].i);
 		}
 	}
-	if (c.fmt == FMT_TABLE)
+	if (c.fmt == WG_CTL_TABLE)
 		printf("%-50s %10s %10s\n", field, "ROWS", "EVENTS");
-	if (c.fmt == FMT_CSV)
+	if (c.fmt == WG_CTL_CSV)
 		printf("value,rows,events\n");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		char val[WG_DLOG_NAME_LEN + 16];
@@ -1177,16 +936,16 @@ static int cmd_values(int argc, char **argv)
 			snprintf(val, sizeof(val), "%s",
 				 wg_ctl_rcode_name(sqlite3_column_int(st, 0), tb, sizeof(tb)));
 		long long rows = sqlite3_column_int64(st, 1), ev = sqlite3_column_int64(st, 2);
-		if (c.fmt == FMT_JSON) {
+		if (c.fmt == WG_CTL_JSON) {
 			fputs("{\"value\":", stdout);
 			wg_ctl_json_str(stdout, val);
 			printf(",\"rows\":%lld,\"events\":%lld}\n", rows, ev);
-		} else if (c.fmt == FMT_CSV) {
-			csv_str(stdout, val);
+		} else if (c.fmt == WG_CTL_CSV) {
+			wg_ctl_csv_str(stdout, val);
 			printf(",%lld,%lld\n", rows, ev);
 		} else {
 			char fit[64];
-			fit_left(fit, sizeof(fit), val[0] ? val : "(empty)", 50);
+			wg_ctl_fit_left(fit, sizeof(fit), val[0] ? val : "(empty)", 50);
 			printf("%-50s %10lld %10lld\n", fit, rows, ev);
 		}
 	}
@@ -1377,7 +1136,7 @@ static void summary_group(sqlite3 *db, const struct wg_ctl_where *w, const char 
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *v = (const char *)sqlite3_column_text(st, 0);
 		char fit[64];
-		fit_left(fit, sizeof(fit), v && v[0] ? v : "(omitted)", 54);
+		wg_ctl_fit_left(fit, sizeof(fit), v && v[0] ? v : "(omitted)", 54);
 		printf("  %-54s %10lld %10lld\n", fit, (long long)sqlite3_column_int64(st, 1),
 		       (long long)sqlite3_column_int64(st, 2));
 	}
@@ -1419,7 +1178,7 @@ static void histogram(sqlite3 *db, const struct wg_ctl_where *w, int64_t from, i
 		for (int i = 0; i < nb; i++) {
 			char t[48];
 			int64_t b = first + (int64_t)i * BUCKET_MS;
-			fmt_iso(b, t, sizeof(t));
+			wg_ctl_time_iso(b, wg_ctl_utc(), t, sizeof(t));
 			printf("%s{\"start\":\"%s\",\"start_ms\":%lld,\"events\":%lld}", i ? "," : "",
 			       t, (long long)b, (long long)counts[i]);
 		}
@@ -1427,7 +1186,7 @@ static void histogram(sqlite3 *db, const struct wg_ctl_where *w, int64_t from, i
 		return;
 	}
 	printf("\nDiscrepancies per 10 minutes (%s, by first seen; at most the last 24 h)\n",
-	       zone_name());
+	       wg_ctl_zone_name());
 	if (!max) {
 		printf("  (none)\n");
 		return;
@@ -1453,7 +1212,7 @@ static void histogram(sqlite3 *db, const struct wg_ctl_where *w, int64_t from, i
 		int len = (int)((counts[i] * 56 + max - 1) / max);
 		memset(bar, '#', (size_t)len);
 		bar[len] = 0;
-		fmt_time(first + (int64_t)i * BUCKET_MS, t, sizeof(t), 1);
+		wg_ctl_time(first + (int64_t)i * BUCKET_MS, t, sizeof(t), 1);
 		printf("%-11s |%-56s %lld\n", t, bar, (long long)counts[i]);
 	}
 }
@@ -1466,7 +1225,7 @@ static int cmd_summary(int argc, char **argv)
 	parse_cmd(argc, argv, &c, allowed);
 	if (optind != argc)
 		die(EX_USAGE, "summary: unexpected argument %s", argv[optind]);
-	if (c.fmt == FMT_CSV)
+	if (c.fmt == WG_CTL_CSV)
 		die(EX_USAGE, "summary: --format table or json");
 	if (!c.since_set)
 		c.f.since = now_ms() - 86400000LL; /* 24 h */
@@ -1487,27 +1246,27 @@ static int cmd_summary(int argc, char **argv)
 		last = sqlite3_column_int64(st, 3);
 	}
 	sqlite3_finalize(st);
-	if (c.fmt == FMT_JSON) {
+	if (c.fmt == WG_CTL_JSON) {
 		/* one object: the range, totals, health, groups, histogram */
 		printf("{\"since\":");
 		if (c.f.since == NONE_LO)
 			fputs("null", stdout);
 		else {
-			fmt_iso(c.f.since, t1, sizeof(t1));
+			wg_ctl_time_iso(c.f.since, wg_ctl_utc(), t1, sizeof(t1));
 			printf("\"%s\"", t1);
 		}
 		printf(",\"until\":");
 		if (c.f.until == NONE_HI)
 			fputs("null", stdout);
 		else {
-			fmt_iso(c.f.until, t2, sizeof(t2));
+			wg_ctl_time_iso(c.f.until, wg_ctl_utc(), t2, sizeof(t2));
 			printf("\"%s\"", t2);
 		}
 		printf(",\"rows\":%lld,\"events\":%lld,\"first_seen\":", (long long)rows,
 		       (long long)events);
 		if (rows) {
-			fmt_iso(first, t1, sizeof(t1));
-			fmt_iso(last, t2, sizeof(t2));
+			wg_ctl_time_iso(first, wg_ctl_utc(), t1, sizeof(t1));
+			wg_ctl_time_iso(last, wg_ctl_utc(), t2, sizeof(t2));
 			printf("\"%s\",\"last_seen\":\"%s\",", t1, t2);
 		} else {
 			fputs("null,\"last_seen\":null,", stdout);
@@ -1526,16 +1285,16 @@ static int cmd_summary(int argc, char **argv)
 	if (c.f.since == NONE_LO)
 		snprintf(t1, sizeof(t1), "the beginning");
 	else
-		fmt_time(c.f.since, t1, sizeof(t1), 0);
+		wg_ctl_time(c.f.since, t1, sizeof(t1), 0);
 	if (c.f.until == NONE_HI)
 		snprintf(t2, sizeof(t2), "now");
 	else
-		fmt_time(c.f.until, t2, sizeof(t2), 0);
+		wg_ctl_time(c.f.until, t2, sizeof(t2), 0);
 	printf("wuguard discrepancies from %s to %s\n", t1, t2);
 	printf("  %lld rows, %lld events\n", (long long)rows, (long long)events);
 	if (rows) {
-		fmt_time(first, t1, sizeof(t1), 0);
-		fmt_time(last, t2, sizeof(t2), 0);
+		wg_ctl_time(first, t1, sizeof(t1), 0);
+		wg_ctl_time(last, t2, sizeof(t2), 0);
 		printf("  first seen %s\n  last seen  %s\n", t1, t2);
 	}
 	printf("\nHealth (hourly counters)\n");
@@ -1561,9 +1320,9 @@ static int cmd_stats(int argc, char **argv)
 	parse_cmd(argc, argv, &c, allowed);
 	if (optind != argc)
 		die(EX_USAGE, "stats: unexpected argument %s", argv[optind]);
-	if (c.fmt == FMT_CSV)
+	if (c.fmt == WG_CTL_CSV)
 		die(EX_USAGE, "stats: --format table or json");
-	int json = c.fmt == FMT_JSON;
+	int json = c.fmt == WG_CTL_JSON;
 	sqlite3 *db = open_db(0);
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	int64_t rows = q_int(db, "SELECT count(*) FROM events");
@@ -1595,8 +1354,8 @@ static int cmd_stats(int argc, char **argv)
 		       (long long)events);
 		if (rows) {
 			char t2[48];
-			fmt_iso(oldest, t, sizeof(t));
-			fmt_iso(newest, t2, sizeof(t2));
+			wg_ctl_time_iso(oldest, wg_ctl_utc(), t, sizeof(t));
+			wg_ctl_time_iso(newest, wg_ctl_utc(), t2, sizeof(t2));
 			printf(",\"first_id\":%lld,\"last_id\":%lld,\"oldest\":\"%s\",\"newest\":\"%s\"",
 			       (long long)min_id, (long long)max_id, t, t2);
 		} else {
@@ -1621,9 +1380,9 @@ static int cmd_stats(int argc, char **argv)
 		printf("%-16s %lld\n", "events", (long long)events);
 		if (rows) {
 			printf("%-16s %lld .. %lld\n", "ids", (long long)min_id, (long long)max_id);
-			fmt_time(oldest, t, sizeof(t), 0);
+			wg_ctl_time(oldest, t, sizeof(t), 0);
 			printf("%-16s %s\n", "oldest", t);
-			fmt_time(newest, t, sizeof(t), 0);
+			wg_ctl_time(newest, t, sizeof(t), 0);
 			printf("%-16s %s\n", "newest", t);
 		}
 		if (anchor >= 0)
@@ -1692,6 +1451,7 @@ static int take_globals(int argc, char **argv, int first, const char **db_flag,
 		}
 		if (strcmp(a, "--utc") == 0) {
 			opt_utc = 1;
+			wg_ctl_set_utc(1);
 			continue;
 		}
 		if (strcmp(a, "--db") == 0 || strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
@@ -1744,7 +1504,7 @@ int main(int argc, char **argv)
 		case 'd': db_flag = optarg; break;
 		case 'c': config = optarg; break;
 		case 's': sock = optarg; break;
-		case 'u': opt_utc = 1; break;
+		case 'u': opt_utc = 1; wg_ctl_set_utc(1); break;
 		case 'h': usage(stdout); return EX_OK;
 		case 'V': printf("wuguardctl %s\n", PACKAGE_VERSION); return EX_OK;
 		default: usage(stderr); return EX_USAGE;
