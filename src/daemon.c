@@ -317,9 +317,11 @@ int wg_daemon_reload(struct wg_daemon *d, char *err, size_t errcap)
 	const char *np = control_path(c), *op = control_path(d->cfg);
 	if ((np || op) && (!np || !op || strcmp(np, op) != 0))
 		wg_warn("main", "control socket changed: it takes effect at the next restart");
+	/* memcmp's pointers must not be NULL, even for 0 bytes (UBSan) */
 	if (c->n_metrics_listen != d->cfg->n_metrics_listen ||
-	    memcmp(c->metrics_listen, d->cfg->metrics_listen,
-		   c->n_metrics_listen * sizeof(*c->metrics_listen)) != 0)
+	    (c->n_metrics_listen &&
+	     memcmp(c->metrics_listen, d->cfg->metrics_listen,
+		    c->n_metrics_listen * sizeof(*c->metrics_listen)) != 0))
 		wg_warn("main", "metrics listen addresses changed: they take effect at the next "
 				"restart");
 	if (c->n_listen != d->cfg->n_listen ||
