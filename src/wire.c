@@ -723,6 +723,7 @@ int wg_wire_drop_other_class(const uint8_t *pkt, size_t len, uint8_t *out, size_
 				return -ENOSPC;
 			memcpy(out + o, pkt + rr.rdata, rr.rdlen);
 			o += rr.rdlen;
+			wg_put16(out + rdlen_at, rr.rdlen);
 		} else {
 			size_t start = o, in = rr.rdata, end = rr.rdata + rr.rdlen;
 			if (o + skip > cap)
@@ -749,8 +750,6 @@ int wg_wire_drop_other_class(const uint8_t *pkt, size_t len, uint8_t *out, size_
 				return -ENOSPC;
 			wg_put16(out + rdlen_at, (uint16_t)(o - start));
 		}
-		if (!rdata_names(rr.type, &skip, &names) || rr.rdlen < skip)
-			wg_put16(out + rdlen_at, rr.rdlen);
 		kept[sec]++;
 	}
 	if (rc < 0)
