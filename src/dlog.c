@@ -283,6 +283,16 @@ static int db_moved(struct wg_dlog *d)
 	return sb.st_dev != d->db_dev || sb.st_ino != d->db_ino;
 }
 
+/* A failed open: count it and schedule the next try, the back-off
+ * doubling up to open_retry_max_ms. */
+static void open_later(struct wg_dlog *d)
+{
+	d->open_fails++;
+	d->open_at = mono_ms() + d->open_backoff;
+	d->open_backoff = d->open_backoff * 2 > d->p.open_retry_max_ms ? d->p.open_retry_max_ms
+									: d->open_backoff * 2;
+}
+
 /* Open the database now. On failure count it, mark the log unavailable
  * (rows wait in the ring) and schedule the next try with back-off. */
 static int try_open(struct wg_dlog *d)
@@ -300,10 +310,7 @@ static int try_open(struct wg_dlog *d)
 		return 0;
 	}
 	fault(d, "open", err);
-	d->open_fails++;
-	d->open_at = mono_ms() + d->open_backoff;
-	d->open_backoff = d->open_backoff * 2 > d->p.open_retry_max_ms ? d->p.open_retry_max_ms
-									: d->open_backoff * 2;
+	open_later(d);
 	pthread_mutex_lock(&d->mu);
 	d->unavailable = 1;
 	d->open_tries++;
@@ -769,10 +776,8 @@ struct wg_dlog *wg_dlog_open(const char *path, const struct wg_dlog_params *p,
 	d->open_backoff = d->p.open_retry_ms;
 	if (db_open(d, err, errcap) < 0) {
 		d->unavailable = 1;
-		d->open_tries = d->open_fails = 1;
-		d->open_at = mono_ms() + d->open_backoff;
-		d->open_backoff = d->open_backoff * 2 > d->p.open_retry_max_ms
-					  ? d->p.open_retry_max_ms : d->open_backoff * 2;
+		d->open_tries = 1;
+		open_later(d);
 		d->st.errors = 1;
 		snprintf(d->st.last_error, sizeof(d->st.last_error), "open: %s", err);
 		d->last_log_ms = mono_ms(); /* the caller logs this one */
