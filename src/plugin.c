@@ -562,33 +562,36 @@ static int chain_trial(const struct wg_plugin_conf *confs, int *fds, size_t n, c
 	}
 	close(p[1]);
 
-	/* read the report until EOF or the deadline; the last progress record
-	 * names the plugin and step a crash happened in */
+	/* read the report until the child has exited, or the deadline; the
+	 * last progress record names the plugin and step a crash happened in.
+	 * The child's exit ends the trial, not the pipe's EOF: a helper process
+	 * a plugin started keeps its copy of the pipe open. */
 	int64_t deadline = mono_ms() + trial_ms;
-	int step = 0, idx = -1, eof = 0, timed_out = 0;
+	int step = 0, idx = -1, eof = 0, exited = 0, timed_out = 0, status = 0;
 	char msg[1024];
 	size_t mlen = 0;
 	int in_msg = 0;
 	unsigned char buf[512], pend = 0;
 	int have_pend = 0;
-	while (!eof) {
+	for (;;) {
 		int64_t left = deadline - mono_ms();
-		if (left <= 0) {
+		if (!exited && left <= 0) {
 			timed_out = 1;
 			break;
 		}
-		struct pollfd pf = {p[0], POLLIN, 0};
-		int r = poll(&pf, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			continue;
-		ssize_t got = read(p[0], buf, sizeof(buf));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			eof = 1;
-			break;
+		ssize_t got = 0;
+		if (!eof) {
+			/* 10 ms slices: how soon an exit is seen; once it is, only
+			 * what the child wrote before it is left to read */
+			struct pollfd pf = {p[0], POLLIN, 0};
+			if (poll(&pf, 1, exited ? 0 : left < 10 ? (int)left : 10) > 0) {
+				got = read(p[0], buf, sizeof(buf));
+				if (got == 0 || (got < 0 && errno != EINTR))
+					eof = 1;
+			}
+		} else if (!exited) {
+			struct timespec nap = {0, 10 * 1000000L}; /* 10 ms */
+			nanosleep(&nap, NULL);
 		}
 		for (ssize_t k = 0; k < got; k++) {
 			if (in_msg) {
@@ -605,33 +608,27 @@ static int chain_trial(const struct wg_plugin_conf *confs, int *fds, size_t n, c
 				have_pend = 1;
 			}
 		}
+		if (got > 0)
+			continue;
+		if (exited)
+			break; /* and nothing left to read */
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid) {
+			exited = 1;
+		} else if (w < 0 && errno != EINTR) {
+			int e = errno;
+			close(p[0]);
+			snprintf(err, cap, "cannot try the plugins in a child: waitpid: %s",
+				 strerror(e));
+			return -e;
+		}
 	}
 	close(p[0]);
 	msg[mlen] = 0;
-
-	/* the child may have closed the pipe before it exits: wait for it
-	 * within the same deadline */
-	int status = 0;
-	pid_t w = 0;
-	while (!timed_out) {
-		w = waitpid(pid, &status, WNOHANG);
-		if (w == pid || (w < 0 && errno != EINTR))
-			break;
-		if (mono_ms() >= deadline) {
-			timed_out = 1;
-			break;
-		}
-		struct timespec nap = {0, 10 * 1000000L}; /* 10 ms */
-		nanosleep(&nap, NULL);
-	}
 	if (timed_out) {
 		kill(pid, SIGKILL);
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
-	} else if (w < 0) {
-		int e = errno;
-		snprintf(err, cap, "cannot try the plugins in a child: waitpid: %s", strerror(e));
-		return -e;
 	}
 
 	const struct wg_plugin_conf *pc = idx >= 0 && (size_t)idx < n ? &confs[idx] : NULL;

@@ -3,6 +3,8 @@
  *   mode = hang    init never returns
  *   mode = fini    init succeeds, fini writes through NULL
  *   mode = fail    init refuses with a message (no crash)
+ *   mode = spawn   init succeeds and leaves a helper process running for
+ *                  10 s with every descriptor it inherited but stdio
  * The host must try it in a child and refuse it with a message, never die
  * with it. */
 #include "autoconfig.h"
@@ -36,6 +38,19 @@ static void *crash_init(const char *instance, const struct wg_plugin_arg *args, 
 	if (strcmp(mode, "fail") == 0) {
 		snprintf(err, cap, "crashinit refuses (mode = fail)");
 		return NULL;
+	}
+	if (strcmp(mode, "spawn") == 0) {
+		/* a helper that outlives init, the way a plugin's background
+		 * updater would: it holds what it inherited (the host's trial
+		 * report pipe too), not the test's output */
+		if (fork() == 0) {
+			close(0);
+			close(1);
+			close(2);
+			sleep(10);
+			_exit(0);
+		}
+		return &dummy;
 	}
 	if (strcmp(mode, "fini") == 0) {
 		crash_in_fini = 1;

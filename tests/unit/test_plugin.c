@@ -987,6 +987,26 @@ static void test_hang_in_init(void **state)
 	assert_int_equal(wg_plugin_set_trial_timeout(0), WG_PLUGIN_TRIAL_MS);
 }
 
+/* An init that leaves a helper process running: the helper keeps the
+ * trial's report pipe open after the trial child has exited, so the end of
+ * the trial is the child's exit, not the pipe's EOF. Waiting for EOF would
+ * call it hung after the timeout (5000 ms here, the helper lives 10 s). */
+static void test_helper_outlives_trial(void **state)
+{
+	char so[1100];
+	plugin_path(so, sizeof(so), "tests/plugins/.libs/crashinit.so");
+	const char *spawn[] = {"mode", "spawn"};
+	struct wg_plugin_chain *chain = NULL;
+	char err[1024] = "";
+	wg_plugin_set_trial_timeout(5000);
+	int rc = load_one(so, "spawns", 0, 1, spawn, &chain, err, sizeof(err));
+	wg_plugin_set_trial_timeout(0);
+	assert_string_equal(err, "");
+	assert_int_equal(rc, 0);
+	assert_non_null(chain);
+	wg_plugin_chain_unref(chain);
+}
+
 /* The directories above a plugin count too: one that others can write (or
  * that another user owns) lets them swap the file. */
 static void test_dir_permissions(void **state)
@@ -1146,6 +1166,7 @@ int main(void)
 		cmocka_unit_test(test_big_list),
 		cmocka_unit_test(test_crash_in_init),
 		cmocka_unit_test(test_hang_in_init),
+		cmocka_unit_test(test_helper_outlives_trial),
 		cmocka_unit_test(test_dir_permissions),
 		cmocka_unit_test(test_checked_file_is_loaded),
 		cmocka_unit_test(test_stale_fd_name),
