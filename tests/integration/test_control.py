@@ -224,11 +224,14 @@ def flush_cache():
 
 def repaired_entry():
     """A sinkholed WU answer repaired with the public one: cache NAME says
-    repaired, with the EDE every hit carries, and the guard's counters move."""
+    repaired, with the EDE every hit carries, and the guard's and the event
+    stream's counters move."""
     ns = h.nsd({WU: WU_ZONE}, probe=CTLDL)
     dm = h.dnsmasq(ns.addr, addresses=["/%s/0.0.0.0" % CTLDL])
+    ev = os.path.join(h.mkdir("events"), "events.json")
     wg = h.wuguard([dm.addr], public=ns.addr, config=W.wg_config(
-        guard={"domains": os.path.join(W.SRCDIR, "db", "wu-domains.list")}))
+        guard={"domains": os.path.join(W.SRCDIR, "db", "wu-domains.list")},
+        log={"events": "file:%s" % ev}))
     m, _ = W.query(wg.addr, CTLDL)
     h.eq(W.answer_set(m, "A"), {"192.0.2.10"}, "the sinkholed WU name is repaired")
     deadline = time.monotonic() + 10
@@ -244,6 +247,14 @@ def repaired_entry():
     h.ok(s.get("guard.repaired", 0) >= 1 and s.get("guard.verdicts[sinkhole]", 0) >= 1,
          "stats: guard.repaired and guard.verdicts[sinkhole] counted",
          {k: v for k, v in s.items() if k.startswith("guard")})
+    # the event stream's counters are in the same table
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and stats(wg.control).get("events.written", 0) < 1:
+        time.sleep(0.1)
+    s = stats(wg.control)
+    h.ok(s.get("events.written", 0) >= 1 and s.get("events.dropped") == 0,
+         "stats: the event line written is counted (events.written, events.dropped)",
+         {k: v for k, v in s.items() if k.startswith("events")})
 
 
 def permissions():
