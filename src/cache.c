@@ -55,6 +55,8 @@ struct entry {
 	uint8_t rcode;
 	uint8_t prefetched;  /* the prefetch signal already fired */
 	uint8_t ede1;        /* EDE info code + 1 that every hit carries, 0: none */
+	uint8_t ede_tag;     /* the caller's tag beside it (bits 16-23 of the
+			      * EDE value: guard.h's text id) */
 	uint8_t verified;    /* the guard found this answer agreeing with the public one */
 	uint16_t ttl_off[];  /* n_ttl offsets, then the key, then the reply */
 };
@@ -330,7 +332,7 @@ enum wg_cache_result wg_cache_lookup(struct wg_cache *c, const struct wg_cache_k
 	uint64_t elapsed_ms = now_ms > e->inserted_ms ? now_ms - e->inserted_ms : 0;
 	copy_out(e, out, (uint32_t)(elapsed_ms / 1000), stale, stale_ttl);
 	*outlen = e->pkt_len;
-	c->last_ede = (int)e->ede1 - 1;
+	c->last_ede = e->ede1 ? (int)(e->ede1 - 1u) | (int)e->ede_tag << 16 : -1;
 	if (c->head != e) {
 		lru_unlink(c, e);
 		lru_push_front(c, e);
@@ -467,6 +469,7 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 	e->key_len = (uint8_t)(klen - KEY_HDR);
 	e->rcode = (uint8_t)rcode;
 	e->ede1 = 0;
+	e->ede_tag = 0;
 	e->verified = 0;
 	if (t.truncated) {
 		if (!WG_ASSUME(walk_ttls(pkt, t.end, e->ttl_off) == n)) {
@@ -525,8 +528,12 @@ int wg_cache_set_ede(struct wg_cache *c, const struct wg_cache_key *k, int ede)
 {
 	struct entry *e;
 	int rc = find_key(c, k, &e);
-	if (rc == 0)
-		e->ede1 = ede >= 0 && ede < 255 ? (uint8_t)(ede + 1) : 0;
+	if (rc == 0) {
+		int code = ede & 0xffff;
+		int ok = ede >= 0 && code < 255;
+		e->ede1 = ok ? (uint8_t)(code + 1) : 0;
+		e->ede_tag = ok ? (uint8_t)((ede >> 16) & 0xff) : 0;
+	}
 	return rc;
 }
 

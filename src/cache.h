@@ -107,13 +107,14 @@ enum wg_cache_result wg_cache_lookup(struct wg_cache *c, const struct wg_cache_k
 int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint8_t *pkt,
 		    size_t len, uint64_t now_ms, uint32_t ttl_cap);
 
-/* Mark k's entry so every hit carries this EDE info code (RFC 8914; -1:
- * none), e.g. the guard's "repaired" on a public answer that replaced a
- * tampered local one. A later insert for k clears it. Returns 0, -ENOENT
- * (not cached) or -EINVAL. */
+/* Mark k's entry so every hit carries this EDE (RFC 8914; -1: none), e.g.
+ * the guard's "repaired" on a public answer that replaced a tampered local
+ * one. ede: the info code (below 255) in bits 0-15 and a tag in bits 16-23
+ * that comes back with it (guard.h's WG_GUARD_EDE text id). A later insert
+ * for k clears it. Returns 0, -ENOENT (not cached) or -EINVAL. */
 int wg_cache_set_ede(struct wg_cache *c, const struct wg_cache_key *k, int ede);
-/* The EDE code of the entry the last HIT or STALE lookup returned, -1:
- * none. */
+/* The EDE (code | tag << 16, as set) of the entry the last HIT or STALE
+ * lookup returned, -1: none. */
 int wg_cache_last_ede(const struct wg_cache *c);
 
 /* Mark k's entry as checked by the guard and found agreeing with the public

@@ -7,6 +7,31 @@
 #include "assume.h"
 #include "guard.h"
 
+/* Text ids: 1 + category for a repair, 1 + WG_CMP__COUNT + category for a
+ * stale answer. Each text names the category as `wuguardctl list
+ * --category` spells it, then says in plain words what happened. */
+#define TEXT_REPAIRED(c) (1 + (c))
+#define TEXT_STALE(c) (1 + WG_CMP__COUNT + (c))
+
+static const char *const repaired_text[WG_CMP__COUNT] = {
+	[WG_CMP_LOCAL_TIMEOUT] = "wuguard: repaired local-timeout, public answer served",
+	[WG_CMP_BLOCKED_EDE] = "wuguard: repaired blocked-ede (local filter), public answer served",
+	[WG_CMP_SINKHOLE] = "wuguard: repaired sinkhole, public answer served",
+	[WG_CMP_BLOCKED_RCODE] = "wuguard: repaired blocked-rcode (local NXDOMAIN/REFUSED), "
+				 "public answer served",
+	[WG_CMP_LOCAL_SERVFAIL] = "wuguard: repaired local-servfail, public answer served",
+	[WG_CMP_AAAA_SUPPRESSED] = "wuguard: repaired aaaa-suppressed, public answer served",
+	[WG_CMP_NODATA] = "wuguard: repaired nodata (local empty answer), public answer served",
+	[WG_CMP_REWRITE] = "wuguard: repaired rewrite (local address differs), "
+			   "public answer served",
+};
+
+/* A category whose hint is serve-stale but has no text of its own. */
+static const char stale_text[] =
+	"wuguard: local answer tampered, public resolver unreachable, stale answer served";
+_Static_assert(TEXT_STALE(WG_CMP__COUNT) < 255, "text ids fit the cache's byte, 255 apart");
+static const char repaired_generic[] = "wuguard: repaired, public answer served";
+
 int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_conf *conf,
 		    struct wg_guard_decision *out)
 {
@@ -44,11 +69,15 @@ int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_con
 	switch (want) {
 	case WG_GUARD_SERVE_PUBLIC:
 		out->ttl_cap = conf->repair_ttl;
-		out->ede = conf->repair_ede ? WG_GUARD_EDE_REPAIRED : -1;
+		out->ede = conf->repair_ede ? WG_GUARD_EDE(WG_GUARD_EDE_REPAIRED,
+							   TEXT_REPAIRED(v->category))
+					    : -1;
 		break;
 	case WG_GUARD_SERVE_STALE:
 		out->ttl_cap = conf->repair_ttl;
-		out->ede = conf->repair_ede ? WG_GUARD_EDE_STALE : -1;
+		out->ede = conf->repair_ede
+				   ? WG_GUARD_EDE(WG_GUARD_EDE_STALE, TEXT_STALE(v->category))
+				   : -1;
 		break;
 	default:
 		/* the local answer is unverified while the public resolver
@@ -58,14 +87,15 @@ int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_con
 		break;
 	}
 	/* an answer served early is fixed in the cache: the repair replaces
-	 * it, an unverified one gets the TTL cap (marked like a repair when
-	 * repair-ede is on, as the cache always did) */
-	if (want == WG_GUARD_SERVE_PUBLIC)
+	 * it (with the repair's EDE and text), an unverified one gets the TTL
+	 * cap and no EDE: it was not repaired, and "repaired" on it would
+	 * mislead whoever reads the text */
+	if (want == WG_GUARD_SERVE_PUBLIC) {
 		out->late = WG_GUARD_LATE_REPAIR;
-	else if (want == WG_GUARD_SERVE_LOCAL && out->ttl_cap)
+		out->late_ede = out->ede;
+	} else if (want == WG_GUARD_SERVE_LOCAL && out->ttl_cap) {
 		out->late = WG_GUARD_LATE_CAP;
-	if (out->late)
-		out->late_ede = conf->repair_ede ? WG_GUARD_EDE_REPAIRED : -1;
+	}
 	return 0;
 }
 
@@ -73,6 +103,22 @@ int wg_guard_local_looks_clean(const uint8_t *reply, size_t len, const uint8_t *
 			       uint16_t qtype, const struct wg_compare_ctx *ctx)
 {
 	return wg_compare_reply_looks_clean(reply, len, qname, qtype, ctx);
+}
+
+const char *wg_guard_ede_text(int ede)
+{
+	if (ede < 0)
+		return NULL;
+	int id = WG_GUARD_EDE_TEXT_ID(ede);
+	if (id >= TEXT_REPAIRED(0) && id < TEXT_REPAIRED(WG_CMP__COUNT)) {
+		const char *t = repaired_text[id - TEXT_REPAIRED(0)];
+		return t ? t : repaired_generic;
+	}
+	if (id >= TEXT_STALE(0) && id < TEXT_STALE(WG_CMP__COUNT))
+		return stale_text;
+	if (id == WG_GUARD_EDE_TEXT_ID(WG_GUARD_EDE_UPSTREAM_STALE))
+		return "wuguard: upstream slow or unreachable, stale answer served";
+	return NULL;
 }
 
 const char *wg_guard_action_name(enum wg_guard_action a)

@@ -16,7 +16,13 @@
  * (4 Forged, 15 Blocked, 16 Censored, 17 Filtered, 18 Prohibited) fits, and
  * any of them would make a downstream filter-aware resolver - or a second
  * wuguard - treat the repaired answer as a block. A stale answer served
- * because the public resolver is down carries 3, "Stale Answer". */
+ * because the public resolver is down carries 3, "Stale Answer".
+ *
+ * Both carry an EXTRA-TEXT (RFC 8914 2) a help-desk reads in dig's "EDE:"
+ * line or Resolve-DnsName: "wuguard: repaired sinkhole, public answer
+ * served", one per category. The EDE travels as one int (WG_GUARD_EDE):
+ * the info code in the low 16 bits, a text id above it, so the cache keeps
+ * both in two bytes and the hit path looks the text up in a static table. */
 #ifndef WG_GUARD_H
 #define WG_GUARD_H
 
@@ -27,6 +33,15 @@
 
 #define WG_GUARD_EDE_REPAIRED 0 /* RFC 8914 "Other Error" */
 #define WG_GUARD_EDE_STALE 3    /* RFC 8914 "Stale Answer" */
+
+/* An EDE as handed on: info code | text id << 16; -1 (any < 0): none. A
+ * text id 0 means no EXTRA-TEXT (e.g. a plugin's plain 15 or 18). */
+#define WG_GUARD_EDE(code, text) ((int)((unsigned)(code) | ((unsigned)(text) << 16)))
+#define WG_GUARD_EDE_CODE(e) ((e) & 0xffff)
+#define WG_GUARD_EDE_TEXT_ID(e) (((e) >> 16) & 0xff)
+/* The resolver's own serve-stale (RFC 8767: the upstream is slow or down),
+ * for any name: EDE 3 with a text saying so. */
+#define WG_GUARD_EDE_UPSTREAM_STALE WG_GUARD_EDE(WG_GUARD_EDE_STALE, 255)
 
 enum wg_guard_action {
 	WG_GUARD_SERVE_LOCAL = 0,  /* the local upstream's reply as it came
@@ -49,13 +64,13 @@ struct wg_guard_conf {
 enum wg_guard_late {
 	WG_GUARD_LATE_NONE = 0,   /* the entry stands */
 	WG_GUARD_LATE_REPAIR = 1, /* the public answer replaces it (ttl_cap, late_ede) */
-	WG_GUARD_LATE_CAP = 2,    /* it stays, its lifetime capped at ttl_cap (late_ede) */
+	WG_GUARD_LATE_CAP = 2,    /* it stays, its lifetime capped at ttl_cap, no EDE */
 };
 
 struct wg_guard_decision {
 	enum wg_guard_action action;
 	uint32_t ttl_cap;     /* seconds; 0 = leave the TTLs alone */
-	int ede;              /* EDE info code to add, -1 for none */
+	int ede;              /* EDE to add (WG_GUARD_EDE), -1 for none */
 	uint8_t repaired;     /* the client gets something other than local */
 	uint8_t would_repair; /* repair mode would not serve local (set in both
 			       * modes: what monitor mode records) */
@@ -82,6 +97,10 @@ int wg_guard_decide(const struct wg_compare_result *v, const struct wg_guard_con
  * uncompressed wire form. Never allocates. */
 int wg_guard_local_looks_clean(const uint8_t *reply, size_t len, const uint8_t *qname,
 			       uint16_t qtype, const struct wg_compare_ctx *ctx);
+
+/* The EXTRA-TEXT of an EDE made by WG_GUARD_EDE, NULL when it has none
+ * (text id 0 or unknown). Static strings, ASCII, under 80 bytes. */
+const char *wg_guard_ede_text(int ede);
 
 /* "serve-local", "serve-public", "serve-stale"; "?" out of range. */
 const char *wg_guard_action_name(enum wg_guard_action a);

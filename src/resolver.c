@@ -137,7 +137,8 @@ static size_t udp_limit(const struct wg_waiter *w)
 }
 
 /* Turn the stored form in r->out (no OPT, any ID) into this client's reply
- * and send it. ede >= 0 adds an Extended DNS Error option (EDNS clients). */
+ * and send it. ede >= 0 adds an Extended DNS Error option (EDNS clients):
+ * a WG_GUARD_EDE value, its EXTRA-TEXT from guard.c's static table. */
 static void send_reply(struct wg_resolver *r, const struct wg_waiter *w, size_t len, int ede)
 {
 	uint8_t *p = r->out;
@@ -153,7 +154,9 @@ static void send_reply(struct wg_resolver *r, const struct wg_waiter *w, size_t 
 	if (wg_get16(p + 4) == 1 && len >= (size_t)WG_HDR_LEN + w->qname_len &&
 	    wg_wire_name_eq(p + WG_HDR_LEN, w->qname))
 		memcpy(p + WG_HDR_LEN, w->qname, w->qname_len);
-	size_t opt = w->has_edns ? WG_OPT_LEN + (ede >= 0 ? 6 : 0) : 0;
+	const char *text = wg_guard_ede_text(ede);
+	int code = ede >= 0 ? WG_GUARD_EDE_CODE(ede) : -1;
+	size_t opt = w->has_edns ? wg_wire_opt_size(code, text) : 0;
 	size_t lim = udp_limit(w);
 	if (len + opt > lim) {
 		len = wg_wire_truncate(p, len, lim > opt ? lim - opt : 0, w->do_bit);
@@ -163,7 +166,7 @@ static void send_reply(struct wg_resolver *r, const struct wg_waiter *w, size_t 
 			r->st.trimmed++;
 	}
 	if (w->has_edns) {
-		int n = wg_wire_append_opt(p, len, sizeof(r->out), w->do_bit, ede);
+		int n = wg_wire_append_opt_text(p, len, sizeof(r->out), w->do_bit, code, text);
 		if (n > 0)
 			len = (size_t)n;
 	}
@@ -294,10 +297,11 @@ static size_t stale_lookup(struct wg_resolver *r, const struct wg_inflight *f)
 	return len;
 }
 
-static void stale_answer(struct wg_resolver *r, const struct wg_waiter *w, size_t len)
+/* ede: RFC 8914 3, Stale Answer, with the text of why (guard.h) */
+static void stale_answer(struct wg_resolver *r, const struct wg_waiter *w, size_t len, int ede)
 {
 	memcpy(r->out, r->scratch, len);
-	send_reply(r, w, len, 3); /* RFC 8914 EDE 3: Stale Answer */
+	send_reply(r, w, len, ede);
 	r->st.stale_served++;
 }
 
@@ -305,7 +309,7 @@ static void stale_answer(struct wg_resolver *r, const struct wg_waiter *w, size_
 enum drain {
 	DRAIN_SILENT,   /* nobody (a drop verdict, shutdown) */
 	DRAIN_REPLY,    /* the stored form in r->scratch, len bytes, with ede */
-	DRAIN_STALE,    /* the stale form in r->scratch, len bytes, EDE 3 */
+	DRAIN_STALE,    /* the stale form in r->scratch, len bytes, with ede (3) */
 	DRAIN_SERVFAIL,
 };
 
@@ -323,7 +327,7 @@ static void waiters_drain(struct wg_resolver *r, struct wg_inflight *f, enum dra
 			send_reply(r, w, len, ede);
 			break;
 		case DRAIN_STALE:
-			stale_answer(r, w, len);
+			stale_answer(r, w, len, ede);
 			break;
 		case DRAIN_SERVFAIL:
 			send_error(r, w, f->qi.qtype, f->qi.qclass, WG_RCODE_SERVFAIL);
@@ -350,7 +354,7 @@ static void on_stale_timer(uv_timer_t *t)
 		if (!len)
 			continue; /* gone meanwhile (evicted): wait for the upstream */
 		f->stale_sent = 1;
-		waiters_drain(r, f, DRAIN_STALE, len, 3);
+		waiters_drain(r, f, DRAIN_STALE, len, WG_GUARD_EDE_UPSTREAM_STALE);
 	}
 	stale_arm(r);
 }
@@ -431,7 +435,12 @@ static void inflight_answer(struct wg_resolver *r, struct wg_inflight *f, size_t
 	if (f->waiters && r->cfg->serve_stale &&
 	    wg_cache_lookup(r->cache, &k, now_ms(r), 1, r->cfg->stale_ttl, r->scratch,
 			    sizeof(r->scratch) - 64, &stale_len, NULL) == WG_CACHE_STALE)
-		waiters_drain(r, f, DRAIN_STALE, stale_len, 3);
+		/* RFC 8914 EDE 3: Stale Answer; the guard's own (the
+		 * local answer was tampered) says so in its text */
+		waiters_drain(r, f, DRAIN_STALE, stale_len,
+			      ede >= 0 && WG_GUARD_EDE_CODE(ede) == WG_GUARD_EDE_STALE
+				      ? ede
+				      : WG_GUARD_EDE_UPSTREAM_STALE);
 	else
 		waiters_drain(r, f, DRAIN_SERVFAIL, 0, -1);
 }
@@ -799,7 +808,7 @@ static int query_join(struct wg_resolver *r, const struct wg_client *c, const ui
 		size_t slen;
 		if (f->stale_sent && (slen = stale_lookup(r, f)) > 0) {
 			/* the client response timer already ran for this exchange */
-			stale_answer(r, w, slen);
+			stale_answer(r, w, slen, WG_GUARD_EDE_UPSTREAM_STALE);
 			waiter_put(r, w);
 			return 0;
 		}

@@ -389,7 +389,7 @@ int wg_wire_reply_matches(const uint8_t *reply, size_t len, uint16_t id,
 	return 0;
 }
 
-static size_t put_opt(uint8_t *p, int do_bit, int ede)
+static size_t put_opt(uint8_t *p, int do_bit, int ede, const uint8_t *text, size_t tlen)
 {
 	p[0] = 0;
 	wg_put16(p + 1, WG_TYPE_OPT);
@@ -402,11 +402,13 @@ static size_t put_opt(uint8_t *p, int do_bit, int ede)
 		wg_put16(p + 9, 0);
 		return WG_OPT_LEN;
 	}
-	wg_put16(p + 9, 6);
+	wg_put16(p + 9, (uint16_t)(6 + tlen));
 	wg_put16(p + 11, 15); /* option code: Extended DNS Error, RFC 8914 */
-	wg_put16(p + 13, 2);
+	wg_put16(p + 13, (uint16_t)(2 + tlen));
 	wg_put16(p + 15, (uint16_t)ede);
-	return WG_OPT_LEN + 6;
+	if (tlen)
+		memcpy(p + 17, text, tlen);
+	return WG_OPT_LEN + 6 + tlen;
 }
 
 int wg_wire_build_query(uint8_t *out, size_t cap, const struct wg_query_info *qi, uint16_t id)
@@ -426,7 +428,7 @@ int wg_wire_build_query(uint8_t *out, size_t cap, const struct wg_query_info *qi
 	wg_put16(out + o, qi->qtype);
 	wg_put16(out + o + 2, qi->qclass);
 	o += 4;
-	o += put_opt(out + o, qi->do_bit, -1);
+	o += put_opt(out + o, qi->do_bit, -1, NULL, 0);
 	return (int)o;
 }
 
@@ -454,7 +456,7 @@ int wg_wire_build_error(uint8_t *out, size_t cap, const uint8_t *query,
 	size_t o = WG_HDR_LEN + qlen;
 	/* RFC 6891 7: a query with an OPT gets one back, errors included */
 	if (qi->has_edns) {
-		o += put_opt(out + o, qi->do_bit, -1);
+		o += put_opt(out + o, qi->do_bit, -1, NULL, 0);
 		wg_put16(out + 10, 1);
 	}
 	return (int)o;
@@ -560,14 +562,40 @@ size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t)
 	return t->opt_off;
 }
 
-int wg_wire_append_opt(uint8_t *pkt, size_t len, size_t cap, int do_bit, int ede)
+/* An EXTRA-TEXT longer than this is cut: the option must stay small
+ * beside the answer (UDP replies are kept under 1232 bytes). */
+#define EDE_TEXT_MAX 200
+
+static size_t text_len(int ede, const char *text)
 {
-	size_t need = WG_OPT_LEN + (ede >= 0 ? 6 : 0);
+	if (ede < 0 || !text)
+		return 0;
+	size_t n = strlen(text);
+	return n < EDE_TEXT_MAX ? n : EDE_TEXT_MAX;
+}
+
+size_t wg_wire_opt_size(int ede, const char *text)
+{
+	return WG_OPT_LEN + (ede >= 0 ? 6 + text_len(ede, text) : 0);
+}
+
+int wg_wire_append_opt_text(uint8_t *pkt, size_t len, size_t cap, int do_bit, int ede,
+			    const char *text)
+{
+	size_t tlen = text_len(ede, text);
+	size_t need = wg_wire_opt_size(ede, text);
+	if (ede > 0xffff)
+		return -EINVAL;
 	if (len + need > cap)
 		return -ENOSPC;
-	size_t n = put_opt(pkt + len, do_bit, ede);
+	size_t n = put_opt(pkt + len, do_bit, ede, (const uint8_t *)text, tlen);
 	wg_put16(pkt + 10, (uint16_t)(wg_get16(pkt + 10) + 1));
 	return (int)(len + n);
+}
+
+int wg_wire_append_opt(uint8_t *pkt, size_t len, size_t cap, int do_bit, int ede)
+{
+	return wg_wire_append_opt_text(pkt, len, cap, do_bit, ede, NULL);
 }
 
 size_t wg_wire_truncate(uint8_t *pkt, size_t len, size_t limit, int dnssec)

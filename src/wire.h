@@ -223,6 +223,14 @@ size_t wg_wire_strip_opt(uint8_t *pkt, size_t len, const struct wg_wire_ttls *t)
  * EDE option with info code ede, ede < 0 for none). Returns the new length or
  * -ENOSPC. */
 int wg_wire_append_opt(uint8_t *pkt, size_t len, size_t cap, int do_bit, int ede);
+/* The same, the EDE option carrying EXTRA-TEXT text (RFC 8914 2: UTF-8,
+ * not NUL-terminated on the wire; NULL or "" for none). ede is the bare
+ * info code (0..65535); a text over 200 bytes is cut there. Returns the
+ * new length, -ENOSPC or -EINVAL (ede above 65535). */
+int wg_wire_append_opt_text(uint8_t *pkt, size_t len, size_t cap, int do_bit, int ede,
+			    const char *text);
+/* Bytes wg_wire_append_opt_text adds. */
+size_t wg_wire_opt_size(int ede, const char *text);
 
 /* Fit the reply pkt (no OPT) into limit bytes, as RFC 2181 9 asks: whole
  * RRsets of the additional section are left out first, then of the

@@ -13,6 +13,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wgtest as W  # noqa: E402
 from wgtest import dns  # noqa: E402
+import dns.edns  # noqa: E402
 
 h = W.Harness()
 Z = W.ZONE_ORIGIN
@@ -158,6 +159,9 @@ def stale_client_timer():
     h.ok(0.3 <= dt < 1.2, "after the 400 ms client timer, not the 1.5 s try timeout",
          "took %.2f s" % dt)
     h.eq(W.ede_codes(m), [3], "with EDE 3 (Stale Answer)")
+    h.eq([o.text for o in m.options if isinstance(o, dns.edns.EDEOption)],
+         ["wuguard: upstream slow or unreachable, stale answer served"],
+         "and an EXTRA-TEXT a help-desk reads")
     t = W.answer_ttl(m)
     h.ok(t is not None and 1 <= t <= 7, "and the stale-ttl", "ttl %s" % t)
     t0 = time.monotonic()

@@ -196,6 +196,26 @@ def view(m, rdtype):
 
 ede_codes = W.ede_codes
 
+# The EXTRA-TEXT a help-desk reads in dig's EDE line (guard.c's table).
+EDE_TEXTS = {
+    "sinkhole": "wuguard: repaired sinkhole, public answer served",
+    "blocked-rcode": "wuguard: repaired blocked-rcode (local NXDOMAIN/REFUSED), "
+                     "public answer served",
+    "blocked-ede": "wuguard: repaired blocked-ede (local filter), public answer served",
+    "nodata": "wuguard: repaired nodata (local empty answer), public answer served",
+    "rewrite": "wuguard: repaired rewrite (local address differs), public answer served",
+    "local-timeout": "wuguard: repaired local-timeout, public answer served",
+    "local-servfail": "wuguard: repaired local-servfail, public answer served",
+    "aaaa-suppressed": "wuguard: repaired aaaa-suppressed, public answer served",
+}
+
+
+def ede_texts(m):
+    """The EXTRA-TEXTs of the EDE options in a reply, [] for none."""
+    if m is None:
+        return []
+    return [o.text for o in m.options if isinstance(o, dns.edns.EDEOption)]
+
 
 def min_ttl(m):
     ttls = [rr.ttl for rr in (m.answer if m is not None else [])]
@@ -283,13 +303,20 @@ def check_repair(wg, cases):
                  W.describe(m))
             h.eq(ede_codes(m), [0], "%s: and its cache hits carry EDE 0" % what,
                  W.describe(m))
+            h.eq(ede_texts(m), [EDE_TEXTS[cat]],
+                 "%s: the cache hit's EDE says what was repaired (late repair)" % what,
+                 W.describe(m))
         else:
             h.eq(got, genuine, "%s: the genuine answer is served" % what, W.describe(m))
             h.eq(ede_codes(m), [0], "%s: EDE 0 (Other Error) marks the repair" % what,
                  W.describe(m))
+            h.eq(ede_texts(m), [EDE_TEXTS[cat]],
+                 "%s: its EXTRA-TEXT names the repair" % what, W.describe(m))
             m = ask(wg, name, t)
             h.eq(view(m, t), genuine, "%s: cache hit still genuine" % what, W.describe(m))
             h.eq(ede_codes(m), [0], "%s: the cache hit keeps EDE 0" % what, W.describe(m))
+            h.eq(ede_texts(m), [EDE_TEXTS[cat]],
+                 "%s: the cache hit keeps the EXTRA-TEXT" % what, W.describe(m))
         ttl = min_ttl(m)
         h.ok(ttl is not None and ttl <= REPAIR_TTL,
              "%s: TTL capped at repair-ttl %d" % (what, REPAIR_TTL), "ttl: %s" % ttl)
@@ -644,6 +671,35 @@ def ipv6_suppression_any_order():
          "the late case's row: nodata, served public", json.dumps(rows)[:1500])
 
 
+def ede_text_in_clients():
+    """What a help-desk sees of a repair in dig and kdig: the EDE line with
+    its EXTRA-TEXT, on the first answer and on the cache hit (dig 9.18 and
+    kdig 3.2 both call code 0 "Other")."""
+    dm = h.dnsmasq(PUBLIC.addr, name="dnsmasq-corporate",
+                   addresses=["/ctldl.windowsupdate.com/0.0.0.0"], cache_size=0)
+    wg = h.wuguard([dm.addr], name="wuguard-ede-text", public=PUBLIC.addr,
+                   config=guard_config(), args=["--mode", "repair", "--domains", DOMAINS])
+    host, port = wg.addr
+    want = EDE_TEXTS["sinkhole"]
+    for tool, argv, line in (
+            ("dig", ["dig", "@" + host, "-p", str(port), "+tries=1", "+time=4",
+                     "ctldl.windowsupdate.com", "A"],
+             "; EDE: 0 (Other): (%s)" % want),
+            ("kdig", ["kdig", "@" + host, "-p", str(port), "+edns", "+retry=0",
+                      "+timeout=4", "ctldl.windowsupdate.com", "A"],
+             ";; EDE: 0 (Other): '%s'" % want)):
+        for turn in ("first answer", "cache hit"):
+            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=20)
+            h.ok(line in p.stdout and "192.0.2.20" in p.stdout,
+                 "%s (%s) shows the repair's EDE line with its text" % (tool, turn),
+                 "want %r" % line, p.stdout)
+    # without EDNS the client gets no OPT at all, so no EDE
+    m = W.query(wg.addr, "ctldl.windowsupdate.com", "A", edns=-1)[0]
+    h.ok(m is not None and m.edns < 0 and view(m, "A") == "192.0.2.20",
+         "a client without EDNS gets the repaired answer and no OPT", W.describe(m))
+
+
 PUBLIC = None
 try:
     PUBLIC = h.nsd(zones(AKAMAI_PUBLIC), name="nsd-public", probe="microsoft.com")
@@ -657,5 +713,6 @@ if PUBLIC is not None:
     h.case("dnsmasq as the corporate resolver", dnsmasq_corporate)
     h.case("a filter that signals blocks with EDE", ede_corporate)
     h.case("a slow public resolver, then none", slow_or_dead_public)
+    h.case("the repair's EDE text in dig and kdig", ede_text_in_clients)
     h.case("IPv6 suppression whatever the query order", ipv6_suppression_any_order)
 h.done()

@@ -67,10 +67,20 @@ static void test_every_category_both_modes(void **state)
 		assert_int_equal(d.would_repair, table[i].repair != WG_GUARD_SERVE_LOCAL);
 		if (d.action == WG_GUARD_SERVE_PUBLIC) {
 			assert_int_equal(d.ttl_cap, 300);
-			assert_int_equal(d.ede, WG_GUARD_EDE_REPAIRED);
+			assert_int_equal(WG_GUARD_EDE_CODE(d.ede), WG_GUARD_EDE_REPAIRED);
+			/* the EXTRA-TEXT names the category as the CLI spells it */
+			const char *t = wg_guard_ede_text(d.ede);
+			char want[128];
+			snprintf(want, sizeof(want), "wuguard: repaired %s", name);
+			if (!t || strncmp(t, want, strlen(want)) != 0 ||
+			    !strstr(t, ", public answer served"))
+				fail_msg("%s: EDE text '%s'", name, t ? t : "(none)");
 		} else if (d.action == WG_GUARD_SERVE_STALE) {
 			assert_int_equal(d.ttl_cap, 300);
-			assert_int_equal(d.ede, WG_GUARD_EDE_STALE);
+			assert_int_equal(WG_GUARD_EDE_CODE(d.ede), WG_GUARD_EDE_STALE);
+			const char *t = wg_guard_ede_text(d.ede);
+			assert_non_null(t);
+			assert_non_null(strstr(t, "stale answer served"));
 		} else {
 			assert_int_equal(d.ede, -1);
 			/* an unverified local answer is kept short-lived */
@@ -78,7 +88,7 @@ static void test_every_category_both_modes(void **state)
 					 v.category == WG_CMP_PUBLIC_UNAVAILABLE ? 300 : 0);
 		}
 		/* the EDE is never one that says "blocked" */
-		assert_false(wg_compare_ede_is_blocking(d.ede));
+		assert_false(wg_compare_ede_is_blocking(d.ede < 0 ? d.ede : WG_GUARD_EDE_CODE(d.ede)));
 
 		struct wg_guard_conf mon = {1, 300, 1};
 		assert_int_equal(wg_guard_decide(&v, &mon, &d), 0);
@@ -116,7 +126,14 @@ static void test_late_and_verified(void **state)
 									 : WG_GUARD_LATE_NONE;
 		if (d.late != want)
 			fail_msg("%s repair: late %d, want %d", name, d.late, want);
-		assert_int_equal(d.late_ede, want ? WG_GUARD_EDE_REPAIRED : -1);
+		/* the repair's EDE and text; an unverified local answer that
+		 * only gets the cap carries none (it was not repaired) */
+		if (want == WG_GUARD_LATE_REPAIR)
+			assert_int_equal(d.late_ede, d.ede);
+		else
+			assert_int_equal(d.late_ede, -1);
+		if (want == WG_GUARD_LATE_REPAIR)
+			assert_int_equal(WG_GUARD_EDE_CODE(d.late_ede), WG_GUARD_EDE_REPAIRED);
 		assert_int_equal(d.verified, genuine);
 
 		struct wg_guard_conf noede = {0, 300, 0};
@@ -164,6 +181,13 @@ static void test_options(void **state)
 	assert_int_equal(d.record, 1);
 	assert_int_equal(wg_guard_decide(NULL, &c, &d), -EINVAL);
 	assert_string_equal(wg_guard_action_name(WG_GUARD_SERVE_STALE), "serve-stale");
+	/* texts: none for -1, a bare code, or an unknown id */
+	assert_null(wg_guard_ede_text(-1));
+	assert_null(wg_guard_ede_text(15));
+	assert_null(wg_guard_ede_text(WG_GUARD_EDE(0, 200)));
+	assert_string_equal(wg_guard_ede_text(WG_GUARD_EDE_UPSTREAM_STALE),
+			    "wuguard: upstream slow or unreachable, stale answer served");
+	assert_int_equal(WG_GUARD_EDE_CODE(WG_GUARD_EDE_UPSTREAM_STALE), 3);
 	assert_string_equal(wg_guard_action_name((enum wg_guard_action)5), "?");
 }
 
