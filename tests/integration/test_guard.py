@@ -497,6 +497,10 @@ def slow_or_dead_public():
          "public down: an unmistakable sinkhole with nothing stale is SERVFAIL",
          W.describe(m))
     time.sleep(0.8)  # the early-served ones are judged when the public side times out
+    m = ask(wg, "au.download.windowsupdate.com", "A")
+    h.ok(view(m, "A") == "198.51.100.50" and ede_codes(m) == [],
+         "public down: the unverified local answer's cache hit carries no 'repaired' EDE",
+         W.describe(m))
     rows = db_rows(wg)
     h.eq(sorted({(r.get("name").rstrip("."), r.get("category")) for r in rows}),
          [("au.download.windowsupdate.com", "public-unavailable"),
