@@ -153,7 +153,8 @@ static int make_buckets(struct rep *p)
 		if (since >= until)
 			since = until - DAY_MS;
 	}
-	p->hourly = until - since <= HOURLY_UP_TO;
+	/* a minute of slack: "--since 8d" is read a few ms before "now" */
+	p->hourly = until - since <= HOURLY_UP_TO + 60000;
 	int64_t first = p->hourly ? since - ((since % HOUR_MS) + HOUR_MS) % HOUR_MS
 				  : day_edge(p, since, 0);
 	if (!p->hourly && until - first > (int64_t)MAX_BUCKETS * DAY_MS)

@@ -291,6 +291,12 @@ def daily_buckets():
     rec = [p for p in d.points["chart-health"] if p["data-series"] == "recorded"]
     vals = [int(p["data-value"]) for p in rec]
     assert sum(vals) == 60 and vals[-1] + vals[-2] == 60, vals
+    # up to 8 days: hourly buckets (8 * 24, and the hour "now" is in)
+    page = os.path.join(TMP, "8d.html")
+    ctl("report", "--html", page, "--since", "8d", check=0)
+    with open(page) as f:
+        a = Dom(f.read()).charts["chart-health"]
+    assert a["data-bucket-size"] == "hour" and a["data-buckets"] == str(8 * 24 + 1), a
 
 
 @test
