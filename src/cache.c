@@ -33,7 +33,12 @@
 #include "wire.h"
 
 #define KEY_HDR 5 /* qtype, qclass, flags */
-#define KEY_MAX (KEY_HDR + WG_NAME_MAX)
+#define KEY_MAX (KEY_HDR + WG_NAME_MAX + 16)
+/* Bits of the serialized flags byte (beside WG_CACHE_F_DO/CD): the key ends
+ * with the client's address, 4 or 16 bytes, after the name (ECS answers
+ * cached per client); the name stays at KEY_HDR in every key. */
+#define KF_CLIENT4 0x40
+#define KF_CLIENT6 0x80
 #define TABLE_MIN 16u
 #define TABLE_MAX (1u << 26) /* buckets; beyond this chains just grow */
 #define NO_CEIL UINT32_MAX
@@ -75,15 +80,25 @@ struct wg_cache {
 	int last_ede;         /* the EDE of the entry the last lookup returned */
 };
 
-/* name_len <= 255 fits the uint8_t; the serialized key does not. */
-static size_t key_size(const struct entry *e)
+static const uint8_t *entry_key_c(const struct entry *e)
 {
-	return (size_t)e->key_len + KEY_HDR;
+	return (const uint8_t *)(e->ttl_off + e->n_ttl);
 }
 
 static uint8_t *entry_key(struct entry *e)
 {
 	return (uint8_t *)(e->ttl_off + e->n_ttl);
+}
+
+static size_t client_bytes(uint8_t kflags)
+{
+	return kflags & KF_CLIENT6 ? 16 : kflags & KF_CLIENT4 ? 4 : 0;
+}
+
+/* name_len <= 255 fits the uint8_t; the serialized key does not. */
+static size_t key_size(const struct entry *e)
+{
+	return (size_t)e->key_len + KEY_HDR + client_bytes(entry_key_c(e)[4]);
 }
 
 static uint8_t *entry_pkt(struct entry *e)
@@ -99,12 +114,18 @@ static int key_build(const struct wg_cache_key *k, uint8_t *buf)
 		return -EINVAL;
 	wg_put16(buf, k->qtype);
 	wg_put16(buf + 2, k->qclass);
+	if (k->client && k->client_len != 4 && k->client_len != 16)
+		return -EINVAL;
 	buf[4] = k->flags & (WG_CACHE_F_DO | WG_CACHE_F_CD);
 	for (size_t i = 0; i < k->name_len; i++) {
 		uint8_t ch = k->name[i];
 		buf[KEY_HDR + i] = (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + 32) : ch;
 	}
-	return KEY_HDR + k->name_len;
+	if (!k->client)
+		return KEY_HDR + k->name_len;
+	buf[4] |= k->client_len == 4 ? KF_CLIENT4 : KF_CLIENT6;
+	memcpy(buf + KEY_HDR + k->name_len, k->client, k->client_len);
+	return KEY_HDR + k->name_len + k->client_len;
 }
 
 static uint32_t key_hash(const struct wg_cache *c, const uint8_t *key, size_t len)
@@ -466,7 +487,7 @@ int wg_cache_insert(struct wg_cache *c, const struct wg_cache_key *k, const uint
 	e->size = (uint32_t)size;
 	e->pkt_len = (uint16_t)plen;
 	e->n_ttl = (uint16_t)n;
-	e->key_len = (uint8_t)(klen - KEY_HDR);
+	e->key_len = (uint8_t)k->name_len;
 	e->rcode = (uint8_t)rcode;
 	e->ede1 = 0;
 	e->ede_tag = 0;
@@ -591,6 +612,14 @@ void wg_cache_key_of(const struct wg_query_info *qi, uint8_t flags, struct wg_ca
 	k->qtype = qi->qtype;
 	k->qclass = qi->qclass;
 	k->flags = flags;
+	k->client = NULL;
+	k->client_len = 0;
+}
+
+void wg_cache_key_for_client(struct wg_cache_key *k, const uint8_t *addr, uint8_t len)
+{
+	k->client = addr;
+	k->client_len = len;
 }
 
 int wg_cache_apply_fix(struct wg_cache *c, const struct wg_cache_key *k,

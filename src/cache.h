@@ -34,6 +34,10 @@ struct wg_cache_key {
 	uint16_t qtype;
 	uint16_t qclass;
 	uint8_t flags;       /* WG_CACHE_F_* */
+	const uint8_t *client; /* borrowed, NULL: shared by all clients. The
+				* address an answer is for (ECS, RFC 7871):
+				* client_len 4 or 16 bytes */
+	uint8_t client_len;
 };
 
 struct wg_query_info;
@@ -44,6 +48,10 @@ uint8_t wg_cache_key_flags(const struct wg_query_info *qi);
  * exchange's recorded ones); k borrows qi's name. The one way every caller
  * (resolver, crosscheck, wuguardctl probe) builds a key. */
 void wg_cache_key_of(const struct wg_query_info *qi, uint8_t flags, struct wg_cache_key *k);
+/* The key of an answer for one client only (an upstream asked with ECS that
+ * may answer per client): k (from wg_cache_key_of) with addr (4 or 16
+ * bytes, borrowed) added, a different entry from the shared one. */
+void wg_cache_key_for_client(struct wg_cache_key *k, const uint8_t *addr, uint8_t len);
 
 /* What a late verdict asks of the entry of its question: the crosscheck
  * reports it, the driver that owns the cache (the resolver; wuguardctl

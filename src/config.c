@@ -97,6 +97,7 @@ static const struct key keys[] = {
 	{"upstream", "retries", K_U32, OFF(retries), 0, 0, 10},
 	{"upstream", "public-timeout", K_U32, OFF(public_timeout_ms), 0, 1, 60000},
 	{"upstream", "case-randomization", K_BOOL, OFF(caps), 0, 0, 0},
+	{"upstream", "client-subnet", K_BOOL, OFF(client_subnet), 0, 0, 0},
 	{"upstream", "resolv-conf", K_STR, OFF(resolv_conf), 0, 1, 0},
 
 	{"cache", "size", K_U32, OFF(cache_entries), 0, 1, 100000000},

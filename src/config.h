@@ -58,6 +58,7 @@ struct wg_config {
 	uint32_t retries;           /* extra tries after the first, across servers */
 	uint32_t public_timeout_ms;
 	int caps;                   /* 0x20 case randomisation towards local upstreams */
+	int client_subnet;          /* send the client's address as ECS to local upstreams */
 
 	/* [cache] */
 	uint32_t cache_entries;

@@ -42,6 +42,7 @@ struct wg_crosscheck {
 					  * judges against (sets.ctx) */
 	struct wg_guard_conf gconf;
 	uint32_t public_wait_ms;
+	int client_subnet;               /* ECS towards the local side only */
 	wg_xcheck_record_cb rec;
 	void *rec_arg;
 	struct wg_crosscheck_stats st;
@@ -131,6 +132,7 @@ int wg_crosscheck_new(uv_loop_t *loop, const struct wg_config *cfg, struct wg_up
 	x->gconf.repair_ttl = cfg->repair_ttl;
 	x->gconf.repair_ede = cfg->repair_ede;
 	x->public_wait_ms = cfg->public_wait_ms;
+	x->client_subnet = cfg->client_subnet;
 	if ((rc = wg_guardsets_load(&x->sets, cfg, err, errcap)) < 0 || (rc = setup_public(x, cfg, err, errcap)) < 0) {
 		wg_crosscheck_free(x, 1);
 		return rc;
@@ -666,7 +668,13 @@ static struct wg_xreq *xreq_new(struct wg_crosscheck *x, const struct wg_query_i
 static int xreq_start(struct wg_xreq *q)
 {
 	struct wg_crosscheck *x = q->x;
-	int rc = wg_upstream_query(x->local, &q->qi, on_local, q, &q->lreq);
+	/* [upstream] client-subnet: the local side learns the client's
+	 * address (a Pi-hole behind filters per client); the public side,
+	 * asked below, never does */
+	struct wg_ecs ecs;
+	int with_ecs = x->client_subnet && wg_ecs_for_query(&q->client, &q->qi, &ecs) == 0;
+	int rc = wg_upstream_query_ecs(x->local, &q->qi, with_ecs ? &ecs : NULL, on_local, q,
+				       &q->lreq);
 	if (rc < 0) {
 		q->decided = 1;
 		xreq_free(q);

@@ -52,6 +52,8 @@ struct wg_inflight {
 	TAILQ_ENTRY(wg_inflight) slink; /* client response timer list (RFC 8767) */
 	uint64_t stale_at;              /* ms when waiters get the stale answer, 0: not listed */
 	uint8_t stale_sent;             /* the timer answered stale; later askers get it at once */
+	uint8_t has_ecs;                /* [upstream] client-subnet: asked for ecs's client only */
+	struct wg_ecs ecs;
 };
 
 /* The first asker's plugin context, carried from its pre-query hooks to the
@@ -97,16 +99,67 @@ static uint64_t now_ms(const struct wg_resolver *r)
 	return uv_now(r->loop);
 }
 
-static uint64_t key_hash(const struct wg_resolver *r, const struct wg_query_info *qi, uint8_t flags)
+/* [upstream] client-subnet: the ECS for this client in *e; 0 when off (or
+ * an address family ECS has no code for). */
+static int client_ecs(const struct wg_resolver *r, const struct sockaddr_storage *client,
+		      const struct wg_query_info *qi, struct wg_ecs *e)
 {
-	uint8_t buf[WG_NAME_MAX + 5];
+	return r->cfg->client_subnet && client && wg_ecs_for_query(client, qi, e) == 0;
+}
+
+static size_t ecs_bytes(const struct wg_ecs *e)
+{
+	return e->family == 1 ? 4 : 16;
+}
+
+/* ecs NULL: the exchange is shared by every client asking the question;
+ * otherwise it is this client's alone (an ECS upstream may answer per
+ * client, so two clients' queries are never merged). */
+static uint64_t key_hash(const struct wg_resolver *r, const struct wg_query_info *qi, uint8_t flags,
+			 const struct wg_ecs *ecs)
+{
+	uint8_t buf[WG_NAME_MAX + 5 + 17];
+	size_t n = qi->qname_len + 5u;
 	memcpy(buf, qi->qname_lc, qi->qname_len);
 	wg_put16(buf + qi->qname_len, qi->qtype);
 	wg_put16(buf + qi->qname_len + 2, qi->qclass);
 	buf[qi->qname_len + 4] = flags;
+	if (ecs) {
+		buf[n++] = ecs->family;
+		memcpy(buf + n, ecs->addr, ecs_bytes(ecs));
+		n += ecs_bytes(ecs);
+	}
 	uint64_t h;
-	crypto_shorthash((unsigned char *)&h, buf, qi->qname_len + 5u, r->hash_key);
+	crypto_shorthash((unsigned char *)&h, buf, n, r->hash_key);
 	return h;
+}
+
+/* The per-client cache key of f (only when f->has_ecs). */
+static void client_key(const struct wg_inflight *f, struct wg_cache_key *k)
+{
+	wg_cache_key_of(&f->qi, f->key_flags, k);
+	wg_cache_key_for_client(k, f->ecs.addr, (uint8_t)ecs_bytes(&f->ecs));
+}
+
+/* Look qi up as client ecs sees the cache: its own entry first, then the
+ * shared one (ecs NULL: the shared one only). Never allocates. */
+static enum wg_cache_result lookup_for(struct wg_resolver *r, const struct wg_query_info *qi,
+				       uint8_t flags, const struct wg_ecs *ecs, int allow_stale,
+				       uint8_t *out, size_t cap, size_t *outlen, int *prefetch)
+{
+	struct wg_cache_key k;
+	enum wg_cache_result res;
+	wg_cache_key_of(qi, flags, &k);
+	if (ecs) {
+		struct wg_cache_key kc = k;
+		wg_cache_key_for_client(&kc, ecs->addr, (uint8_t)ecs_bytes(ecs));
+		res = wg_cache_lookup(r->cache, &kc, now_ms(r), allow_stale, r->cfg->stale_ttl, out,
+				      cap, outlen, prefetch);
+		if (res != WG_CACHE_MISS)
+			return res;
+	}
+	return wg_cache_lookup(r->cache, &k, now_ms(r), allow_stale, r->cfg->stale_ttl, out, cap,
+			       outlen, prefetch);
 }
 
 
@@ -230,12 +283,16 @@ static void waiter_put(struct wg_resolver *r, struct wg_waiter *w)
 }
 
 static struct wg_inflight *inflight_find(struct wg_resolver *r, uint64_t h,
-					 const struct wg_query_info *qi, uint8_t flags)
+					 const struct wg_query_info *qi, uint8_t flags,
+					 const struct wg_ecs *ecs)
 {
 	for (struct wg_inflight *f = r->table[h & r->mask]; f; f = f->hnext)
 		if (f->hash == h && f->key_flags == flags && f->qi.qtype == qi->qtype &&
 		    f->qi.qclass == qi->qclass && f->qi.qname_len == qi->qname_len &&
-		    memcmp(f->qi.qname_lc, qi->qname_lc, qi->qname_len) == 0)
+		    memcmp(f->qi.qname_lc, qi->qname_lc, qi->qname_len) == 0 &&
+		    f->has_ecs == (ecs != NULL) &&
+		    (!ecs || (f->ecs.family == ecs->family &&
+			      memcmp(f->ecs.addr, ecs->addr, ecs_bytes(ecs)) == 0)))
 			return f;
 	return NULL;
 }
@@ -288,11 +345,9 @@ static void stale_list(struct wg_resolver *r, struct wg_inflight *f)
 /* The stale form of f's answer into r->scratch; its length or 0. */
 static size_t stale_lookup(struct wg_resolver *r, const struct wg_inflight *f)
 {
-	struct wg_cache_key k;
 	size_t len = 0;
-	wg_cache_key_of(&f->qi, f->key_flags, &k);
-	if (wg_cache_lookup(r->cache, &k, now_ms(r), 1, r->cfg->stale_ttl, r->scratch,
-			    sizeof(r->scratch) - 64, &len, NULL) != WG_CACHE_STALE)
+	if (lookup_for(r, &f->qi, f->key_flags, f->has_ecs ? &f->ecs : NULL, 1, r->scratch,
+		       sizeof(r->scratch) - 64, &len, NULL) != WG_CACHE_STALE)
 		return 0;
 	return len;
 }
@@ -385,7 +440,8 @@ static void on_guarded_reply(void *arg, const struct wg_xcheck_answer *a);
 /* Start an exchange for qi. Returns the in-flight entry or NULL. */
 static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg_query_info *qi,
 					  uint64_t h, uint8_t flags,
-					  const struct sockaddr_storage *client)
+					  const struct sockaddr_storage *client,
+					  const struct wg_ecs *ecs)
 {
 	struct wg_inflight *f = r->free_inflight;
 	if (f)
@@ -401,6 +457,9 @@ static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg
 	f->pq = NULL;
 	f->stale_at = 0;
 	f->stale_sent = 0;
+	f->has_ecs = ecs != NULL;
+	if (ecs)
+		f->ecs = *ecs;
 	f->qi = *qi;
 	/* every exchange asks for recursion: its answer is cached and shared
 	 * (a prefetch started by an RD=0 client's hit is one too) */
@@ -412,7 +471,7 @@ static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg
 	if (f->guarded)
 		rc = wg_crosscheck_query(r->xc, &f->qi, flags, client, on_guarded_reply, f);
 	else
-		rc = wg_upstream_query(r->local, &f->qi, on_local_reply, f, &f->req);
+		rc = wg_upstream_query_ecs(r->local, &f->qi, ecs, on_local_reply, f, &f->req);
 	if (rc < 0) {
 		inflight_unlink(r, f);
 		return NULL;
@@ -424,17 +483,13 @@ static struct wg_inflight *inflight_start(struct wg_resolver *r, const struct wg
  * or with a stale answer / SERVFAIL when len is 0. */
 static void inflight_answer(struct wg_resolver *r, struct wg_inflight *f, size_t len, int ede)
 {
-	struct wg_cache_key k;
 	size_t stale_len = 0;
 
 	if (len) {
 		waiters_drain(r, f, DRAIN_REPLY, len, ede);
 		return;
 	}
-	wg_cache_key_of(&f->qi, f->key_flags, &k);
-	if (f->waiters && r->cfg->serve_stale &&
-	    wg_cache_lookup(r->cache, &k, now_ms(r), 1, r->cfg->stale_ttl, r->scratch,
-			    sizeof(r->scratch) - 64, &stale_len, NULL) == WG_CACHE_STALE)
+	if (f->waiters && r->cfg->serve_stale && (stale_len = stale_lookup(r, f)) > 0)
 		/* RFC 8914 EDE 3: Stale Answer; the guard's own (the
 		 * local answer was tampered) says so in its text */
 		waiters_drain(r, f, DRAIN_STALE, stale_len,
@@ -480,6 +535,13 @@ static void inflight_finish(struct wg_resolver *r, struct wg_inflight *f, const 
 			wg_wire_clamp_ttls(r->scratch, len, t.ancount ? r->cfg->min_ttl : 0, max);
 			struct wg_cache_key k;
 			wg_cache_key_of(&f->qi, f->key_flags, &k);
+			/* asked with ECS: shared only when the upstream said
+			 * so (scope 0, RFC 7871 7.3.1); no ECS in the reply
+			 * (a Pi-hole answers per client without saying so),
+			 * a scope above 0 or an echo for another address:
+			 * this client's alone */
+			if (f->has_ecs && wg_wire_ecs_scope(pkt, &t, &f->ecs) != 0)
+				client_key(f, &k);
 			if (wg_cache_insert(r->cache, &k, r->scratch, len, now_ms(r), ttl_cap) == 0) {
 				if (ede >= 0)
 					wg_cache_set_ede(r->cache, &k, ede);
@@ -528,9 +590,25 @@ static void on_verdict(void *arg, const struct wg_xcheck_record *rec)
 	struct wg_resolver *r = arg;
 	const struct wg_cache_fix *fix = &rec->fix;
 	if (fix->pkt || fix->verified) {
-		struct wg_cache_key k;
+		struct wg_cache_key k, kc;
+		struct wg_ecs ecs;
+		int rc = -ENOENT, per_client = client_ecs(r, rec->client, rec->qi, &ecs);
 		wg_cache_key_of(rec->qi, rec->cache_flags, &k);
-		wg_cache_apply_fix(r->cache, &k, fix, r->scratch, sizeof(r->scratch) - 64, now_ms(r));
+		if (per_client) {
+			/* asked with ECS: the early-served answer may be the
+			 * shared entry (scope 0) or this client's; a
+			 * replacement drops the shared one and becomes this
+			 * client's own; a mark goes where the answer is */
+			kc = k;
+			wg_cache_key_for_client(&kc, ecs.addr, (uint8_t)ecs_bytes(&ecs));
+			if (fix->pkt)
+				wg_cache_remove(r->cache, &k);
+			rc = wg_cache_apply_fix(r->cache, &kc, fix, r->scratch, sizeof(r->scratch) - 64,
+						now_ms(r));
+		}
+		if (rc == -ENOENT && !(fix->pkt && per_client))
+			wg_cache_apply_fix(r->cache, &k, fix, r->scratch, sizeof(r->scratch) - 64,
+					   now_ms(r));
 	}
 	if (r->rec)
 		r->rec(r->rec_arg, rec);
@@ -754,12 +832,12 @@ static int query_pre_hooks(struct wg_resolver *r, const struct wg_client *c, con
 static int query_from_cache(struct wg_resolver *r, const struct wg_client *c,
 			    const struct wg_query_info *qi, uint8_t flags)
 {
-	struct wg_cache_key k;
+	struct wg_ecs ecs_buf;
+	const struct wg_ecs *ecs = client_ecs(r, &c->addr, qi, &ecs_buf) ? &ecs_buf : NULL;
 	size_t olen;
 	int prefetch = 0;
-	wg_cache_key_of(qi, flags, &k);
-	if (wg_cache_lookup(r->cache, &k, now_ms(r), 0, 0, r->out, sizeof(r->out) - 64, &olen,
-			    &prefetch) != WG_CACHE_HIT)
+	if (lookup_for(r, qi, flags, ecs, 0, r->out, sizeof(r->out) - 64, &olen, &prefetch) !=
+	    WG_CACHE_HIT)
 		return 0;
 	struct wg_waiter w;
 	r->st.cache_hits++;
@@ -767,8 +845,9 @@ static int query_from_cache(struct wg_resolver *r, const struct wg_client *c,
 	/* e.g. a repaired WU answer keeps its EDE on every hit */
 	send_reply(r, &w, olen, wg_cache_last_ede(r->cache));
 	if (prefetch) {
-		uint64_t h = key_hash(r, qi, flags);
-		if (!inflight_find(r, h, qi, flags) && inflight_start(r, qi, h, flags, &c->addr))
+		uint64_t h = key_hash(r, qi, flags, ecs);
+		if (!inflight_find(r, h, qi, flags, ecs) &&
+		    inflight_start(r, qi, h, flags, &c->addr, ecs))
 			r->st.prefetches++;
 	}
 	return 1;
@@ -800,8 +879,10 @@ static int query_join(struct wg_resolver *r, const struct wg_client *c, const ui
 	}
 	waiter_fill(w, c, qi);
 	wg_listen_client_hold(c);
-	uint64_t h = key_hash(r, qi, flags);
-	struct wg_inflight *f = inflight_find(r, h, qi, flags);
+	struct wg_ecs ecs_buf;
+	const struct wg_ecs *ecs = client_ecs(r, &c->addr, qi, &ecs_buf) ? &ecs_buf : NULL;
+	uint64_t h = key_hash(r, qi, flags, ecs);
+	struct wg_inflight *f = inflight_find(r, h, qi, flags, ecs);
 	int taken = 0;
 	if (f) {
 		r->st.shared++;
@@ -812,7 +893,7 @@ static int query_join(struct wg_resolver *r, const struct wg_client *c, const ui
 			waiter_put(r, w);
 			return 0;
 		}
-	} else if (!(f = inflight_start(r, qi, h, flags, &c->addr))) {
+	} else if (!(f = inflight_start(r, qi, h, flags, &c->addr, ecs))) {
 		r->st.upstream_failures++;
 		send_error(r, w, qi->qtype, qi->qclass, WG_RCODE_SERVFAIL);
 		waiter_put(r, w);

@@ -77,7 +77,7 @@ struct wg_upstream_req {
 	uint16_t tcp_id;
 	uint8_t *tcp_buf;               /* owned: malloc'd on first TCP use */
 	size_t tcp_len;
-	uint8_t query[WG_HDR_LEN + WG_NAME_MAX + 4 + WG_OPT_LEN + 2];
+	uint8_t query[WG_HDR_LEN + WG_NAME_MAX + 4 + WG_OPT_LEN + WG_ECS_OPT_MAX + 2];
 	size_t query_len;
 	uint8_t has_caps;               /* caps_name was drawn for this exchange */
 	uint8_t caps_mismatch;          /* a reply in another case came for the current try */
@@ -774,6 +774,13 @@ static void start_tcp(struct wg_upstream_req *r, int try_idx)
 int wg_upstream_query(struct wg_upstream *u, const struct wg_query_info *qi, wg_upstream_cb cb,
 		      void *arg, struct wg_upstream_req **out)
 {
+	return wg_upstream_query_ecs(u, qi, NULL, cb, arg, out);
+}
+
+int wg_upstream_query_ecs(struct wg_upstream *u, const struct wg_query_info *qi,
+			  const struct wg_ecs *ecs, wg_upstream_cb cb, void *arg,
+			  struct wg_upstream_req **out)
+{
 	if (u->n == 0)
 		return -ENOENT;
 	struct wg_upstream_req *r = u->free_list;
@@ -798,7 +805,7 @@ int wg_upstream_query(struct wg_upstream *u, const struct wg_query_info *qi, wg_
 	r->bad_replies = 0;
 	r->send_failed = 0;
 	r->tcp_len = 0;
-	int n = wg_wire_build_query(r->query, sizeof(r->query), qi, 0);
+	int n = wg_wire_build_query_ecs(r->query, sizeof(r->query), qi, 0, ecs);
 	if (n < 0) {
 		r->next = u->free_list;
 		u->free_list = r;

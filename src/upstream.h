@@ -65,6 +65,11 @@ size_t wg_upstream_pending(const struct wg_upstream *u);
  * servers): then cb is never called. */
 int wg_upstream_query(struct wg_upstream *u, const struct wg_query_info *qi, wg_upstream_cb cb,
 		      void *arg, struct wg_upstream_req **req);
+/* The same with an EDNS Client Subnet option (RFC 7871) for ecs in the
+ * query (ecs NULL: none), on every try, UDP and TCP. */
+int wg_upstream_query_ecs(struct wg_upstream *u, const struct wg_query_info *qi,
+			  const struct wg_ecs *ecs, wg_upstream_cb cb, void *arg,
+			  struct wg_upstream_req **req);
 void wg_upstream_cancel(struct wg_upstream_req *req);
 /* "addr:port" of server idx into buf; "" when out of range. */
 void wg_upstream_server_name(const struct wg_upstream *u, int idx, char *buf, size_t cap);

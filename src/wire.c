@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "wire.h"
 
@@ -292,6 +294,16 @@ static int parse_query_edns(const uint8_t *pkt, size_t len, size_t off,
 			return -EBADMSG;
 		/* CLASS is the UDP size, the TTL holds version and flags */
 		qi->udp_size = rr.rclass < WG_UDP_MIN ? WG_UDP_MIN : rr.rclass;
+		/* the client's own Client Subnet option: its SOURCE
+		 * PREFIX-LENGTH, after the 2-byte FAMILY (options fill the
+		 * rdata exactly: checked above) */
+		for (size_t q = 0; q + 4 <= rr.rdlen;) {
+			const uint8_t *op = pkt + rr.rdata + q;
+			uint16_t olen = wg_get16(op + 2);
+			if (wg_get16(op) == 8 && olen >= 4 && qi->ecs_source == WG_ECS_NONE)
+				qi->ecs_source = op[6] < WG_ECS_NONE ? op[6] : WG_ECS_NONE - 1;
+			q += 4 + (size_t)olen;
+		}
 		qi->edns_version = pkt[rr.fixed + 5];
 	}
 	/* an OPT whose rdata runs past the end stops the walk above: its
@@ -310,6 +322,7 @@ int wg_wire_parse_query(const uint8_t *pkt, size_t len, struct wg_query_info *qi
 	qi->question_end = 0;
 	qi->has_edns = 0;
 	qi->do_bit = 0;
+	qi->ecs_source = WG_ECS_NONE;
 	qi->edns_version = 0;
 	qi->udp_size = WG_UDP_MIN;
 	qi->qname_len = 0;
@@ -413,7 +426,80 @@ static size_t put_opt(uint8_t *p, int do_bit, int ede, const uint8_t *text, size
 
 int wg_wire_build_query(uint8_t *out, size_t cap, const struct wg_query_info *qi, uint16_t id)
 {
-	size_t need = WG_HDR_LEN + qi->qname_len + 4 + WG_OPT_LEN;
+	return wg_wire_build_query_ecs(out, cap, qi, id, NULL);
+}
+
+static size_t ecs_addr_len(const struct wg_ecs *e)
+{
+	return ((size_t)e->prefix + 7) / 8;
+}
+
+int wg_ecs_from_sockaddr(const void *sa, struct wg_ecs *e)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const struct sockaddr *s = sa;
+	memset(e, 0, sizeof(*e));
+	if (s->sa_family == AF_INET) {
+		memcpy(e->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		e->family = 1;
+		e->prefix = 32;
+		return 0;
+	}
+	if (s->sa_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+		memcpy(e->addr, a + 12, 4);
+		e->family = 1;
+		e->prefix = 32;
+	} else {
+		memcpy(e->addr, a, 16);
+		e->family = 2;
+		e->prefix = 128;
+	}
+	return 0;
+}
+
+int wg_ecs_for_query(const void *sa, const struct wg_query_info *qi, struct wg_ecs *e)
+{
+	int rc = wg_ecs_from_sockaddr(sa, e);
+	if (rc == 0 && qi && qi->ecs_source < e->prefix)
+		e->prefix = qi->ecs_source;
+	return rc;
+}
+
+/* The address as it goes on the wire: prefix bits, the rest of the last
+ * byte zero (RFC 7871 6). */
+static void ecs_wire_addr(const struct wg_ecs *e, uint8_t *out)
+{
+	size_t n = ecs_addr_len(e);
+	memcpy(out, e->addr, n);
+	if (n && e->prefix % 8)
+		out[n - 1] &= (uint8_t)(0xff << (8 - e->prefix % 8));
+}
+
+int wg_wire_ecs_scope(const uint8_t *pkt, const struct wg_wire_ttls *t,
+		      const struct wg_ecs *ecs)
+{
+	if (!t->ecs_off || !ecs)
+		return -1;
+	const uint8_t *o = pkt + t->ecs_off;
+	size_t alen = ecs_addr_len(ecs);
+	/* RFC 7871 7.3: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS must be
+	 * those of the query; anything else does not answer for this client */
+	uint8_t want[16];
+	ecs_wire_addr(ecs, want);
+	if (t->ecs_len != 4 + alen || wg_get16(o) != ecs->family || o[2] != ecs->prefix ||
+	    memcmp(o + 4, want, alen) != 0)
+		return -1;
+	return o[3];
+}
+
+int wg_wire_build_query_ecs(uint8_t *out, size_t cap, const struct wg_query_info *qi,
+			    uint16_t id, const struct wg_ecs *ecs)
+{
+	size_t ecs_len = ecs ? 4 + 4 + ecs_addr_len(ecs) : 0;
+	size_t need = WG_HDR_LEN + qi->qname_len + 4 + WG_OPT_LEN + ecs_len;
 	if (need > cap)
 		return -ENOSPC;
 	wg_put16(out, id);
@@ -428,7 +514,20 @@ int wg_wire_build_query(uint8_t *out, size_t cap, const struct wg_query_info *qi
 	wg_put16(out + o, qi->qtype);
 	wg_put16(out + o + 2, qi->qclass);
 	o += 4;
+	size_t opt = o;
 	o += put_opt(out + o, qi->do_bit, -1, NULL, 0);
+	if (ecs) {
+		uint8_t *p = out + o;
+		size_t alen = ecs_addr_len(ecs);
+		wg_put16(p, 8); /* option code: edns-client-subnet, RFC 7871 */
+		wg_put16(p + 2, (uint16_t)(4 + alen));
+		wg_put16(p + 4, ecs->family);
+		p[6] = ecs->prefix;
+		p[7] = 0; /* SCOPE PREFIX-LENGTH: 0 in queries */
+		ecs_wire_addr(ecs, p + 8);
+		o += ecs_len;
+		wg_put16(out + opt + 9, (uint16_t)ecs_len); /* the OPT's RDLEN */
+	}
 	return (int)o;
 }
 
@@ -507,6 +606,18 @@ int wg_wire_scan(const uint8_t *pkt, size_t len, struct wg_wire_ttls *t)
 			int ede = wg_wire_opt_next_ede(pkt, rd + rdlen, &q);
 			if (ede >= 0)
 				t->ede = (uint16_t)ede;
+			/* the first Client Subnet option (RFC 7871) */
+			for (size_t e = rd; e + 4 <= rd + rdlen;) {
+				uint16_t code = wg_get16(pkt + e), olen = wg_get16(pkt + e + 2);
+				if (e + 4 + olen > rd + rdlen)
+					break;
+				if (code == 8 && olen >= 4) {
+					t->ecs_off = (uint16_t)(e + 4);
+					t->ecs_len = olen;
+					break;
+				}
+				e += 4 + (size_t)olen;
+			}
 		} else {
 			if (t->n < WG_WIRE_MAX_TTLS)
 				t->off[t->n++] = (uint16_t)(rr.fixed + 4);

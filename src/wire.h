@@ -91,6 +91,8 @@ struct wg_query_info {
 	uint8_t has_edns;
 	uint8_t edns_version;
 	uint8_t do_bit;
+	uint8_t ecs_source;    /* SOURCE PREFIX-LENGTH of the client's own ECS
+				* option (RFC 7871), WG_ECS_NONE without one */
 	uint8_t qname[WG_NAME_MAX]; /* as received: case preserved */
 	uint8_t qname_lc[WG_NAME_MAX]; /* lower-cased copy: cache and set keys */
 };
@@ -173,6 +175,37 @@ int wg_wire_reply_matches(const uint8_t *reply, size_t len, uint16_t id,
  * WG_EDNS_ADVERTISE with DO copied. Returns the length or -ENOSPC. */
 int wg_wire_build_query(uint8_t *out, size_t cap, const struct wg_query_info *qi, uint16_t id);
 
+struct wg_wire_ttls;
+
+/* EDNS Client Subnet (RFC 7871) as wuguard sends it to a local upstream:
+ * the client's whole address (source prefix /32 or /128, scope 0). */
+#define WG_ECS_OPT_MAX (4 + 4 + 16) /* option code, length, family..address */
+#define WG_ECS_NONE 0xff
+struct wg_ecs {
+	uint8_t family;   /* 1 IPv4, 2 IPv6 (IANA address family numbers) */
+	uint8_t prefix;   /* SOURCE PREFIX-LENGTH sent: 32 or 128, less when
+			   * the client asked for less (0: its opt-out) */
+	uint8_t addr[16]; /* the whole address (4 or 16 bytes): the cache and
+			   * in-flight keys; only prefix bits go on the wire */
+};
+/* The ECS for a client address (sockaddr_in or sockaddr_in6; an
+ * IPv4-mapped IPv6 address counts as IPv4). Returns 0 or -EAFNOSUPPORT. */
+int wg_ecs_from_sockaddr(const void *sa, struct wg_ecs *e);
+/* The same for a query qi from sa: when the client sent ECS itself, its
+ * SOURCE PREFIX-LENGTH bounds what is sent (RFC 7871 7.1.1: the shorter of
+ * the two; 0 is the client's opt-out and sends no address bits); its
+ * ADDRESS is never used, only the address the query came from. */
+int wg_ecs_for_query(const void *sa, const struct wg_query_info *qi, struct wg_ecs *e);
+/* wg_wire_build_query with an ECS option in its OPT (ecs NULL: none). */
+int wg_wire_build_query_ecs(uint8_t *out, size_t cap, const struct wg_query_info *qi,
+			    uint16_t id, const struct wg_ecs *ecs);
+/* The SCOPE PREFIX-LENGTH of the reply's ECS option when it answers for
+ * ecs (same family, source prefix and address, RFC 7871 7.3); -1 when the
+ * reply has no ECS option or one for another address. t: wg_wire_scan of
+ * pkt. */
+int wg_wire_ecs_scope(const uint8_t *pkt, const struct wg_wire_ttls *t,
+		      const struct wg_ecs *ecs);
+
 /* Build an error reply (header + question, + OPT when the query had EDNS,
  * RFC 6891 7). rcode is one of WG_RCODE_*. RD and CD are echoed and RA set,
  * except for NOTIMP, which echoes the opcode and sets no other flag. Returns
@@ -194,6 +227,9 @@ struct wg_wire_ttls {
 	uint8_t has_soa;    /* authority section holds an SOA */
 	uint8_t truncated;  /* more TTL fields than WG_WIRE_MAX_TTLS */
 	uint16_t ede;       /* first Extended DNS Error info code, 0xffff if none */
+	uint16_t ecs_off;   /* start of the first Client Subnet option's data
+			     * (RFC 7871: FAMILY onwards), 0 if none */
+	uint16_t ecs_len;
 	uint16_t end;       /* offset just past the last record: bytes after it
 			     * are not part of the message */
 };

@@ -50,7 +50,7 @@ def read_count(wg, path, last):
     return None
 
 
-def hit_path():
+def hit_path(cfg=None):
     if sanitized():
         h.skip("no allocation per cache hit",
                "ASan build: the shim cannot precede the ASan runtime")
@@ -58,7 +58,7 @@ def hit_path():
     h.ok(os.path.exists(SHIM), "the counting shim was built", SHIM)
     ns = h.nsd({Z: W.ZONE})
     countfile = os.path.join(h.tmp, "alloc.count")
-    wg = h.wuguard([ns.addr], config=W.wg_config(), verbose=False,
+    wg = h.wuguard([ns.addr], config=W.wg_config(**(cfg or {})), verbose=False,
                    prefix=["env", "LD_PRELOAD=" + SHIM,
                            "WG_ALLOC_COUNT_FILE=" + countfile])
     # warm-up: every name fetched, then served from the cache once
@@ -95,4 +95,8 @@ def hit_path():
 
 
 h.case("no heap allocation per query on the cache-hit path", hit_path)
+# [upstream] client-subnet: nsd returns no ECS, so every entry is the
+# client's own (the per-client key, then the shared one, are looked up)
+h.case("no heap allocation per cache hit with client-subnet (per-client entries)",
+       lambda: hit_path({"upstream": {"client-subnet": True}}))
 h.done()

@@ -98,6 +98,8 @@ static const struct wg_cache_key *mkkey(struct key *kk, const char *name, uint16
 	kk->k.qtype = qtype;
 	kk->k.qclass = 1;
 	kk->k.flags = flags;
+	kk->k.client = NULL;
+	kk->k.client_len = 0;
 	return &kk->k;
 }
 
@@ -463,6 +465,35 @@ static void test_key_differences(void **state)
 	assert_int_equal(look(c, mkkey(&kk, "mixed.example.com", WG_TYPE_A, 0), T0, out, &len),
 			 WG_CACHE_HIT);
 	assert_int_equal(len, R.len);
+
+	/* an answer for one client (ECS) is its own entry: neither the
+	 * shared one nor another client's, for IPv4 and IPv6 addresses */
+	static const uint8_t a1[4] = {192, 0, 2, 1}, a2[4] = {192, 0, 2, 2};
+	static const uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+	build(&R2, "client.example.com", WG_TYPE_A, WG_RCODE_NOERROR, 2, NULL, 0, 0, 0);
+	mkkey(&kk, "client.example.com", WG_TYPE_A, 0);
+	wg_cache_key_for_client(&kk.k, a1, 4);
+	assert_int_equal(wg_cache_insert(c, &kk.k, R2.b, R2.len, T0, 0), 0);
+	assert_int_equal(look(c, &kk.k, T0, out, &len), WG_CACHE_HIT);
+	assert_int_equal(len, R2.len);
+	wg_cache_key_for_client(&kk.k, a2, 4);
+	assert_int_equal(look(c, &kk.k, T0, out, &len), WG_CACHE_MISS);
+	wg_cache_key_for_client(&kk.k, a6, 16);
+	assert_int_equal(look(c, &kk.k, T0, out, &len), WG_CACHE_MISS);
+	assert_int_equal(wg_cache_insert(c, &kk.k, R2.b, R2.len, T0, 0), 0);
+	assert_int_equal(look(c, &kk.k, T0, out, &len), WG_CACHE_HIT);
+	assert_int_equal(look(c, mkkey(&kk, "client.example.com", WG_TYPE_A, 0), T0, out, &len),
+			 WG_CACHE_MISS);
+	/* removing one client's entry leaves the other's */
+	wg_cache_key_for_client(&kk.k, a1, 4);
+	wg_cache_remove(c, &kk.k);
+	assert_int_equal(look(c, &kk.k, T0, out, &len), WG_CACHE_MISS);
+	wg_cache_key_for_client(&kk.k, a6, 16);
+	assert_int_equal(look(c, &kk.k, T0, out, &len), WG_CACHE_HIT);
+	/* an address of another length is a bad key */
+	wg_cache_key_for_client(&kk.k, a6, 8);
+	assert_int_equal(wg_cache_insert(c, &kk.k, R2.b, R2.len, T0, 0), -EINVAL);
+	/* the longest name with a 16-byte address fits */
 	wg_cache_free(c);
 }
 

@@ -68,6 +68,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.stale_ttl, 30);
 	assert_int_equal(c.stale_max_age, 86400);
 	assert_int_equal(c.stale_client_ms, 1800);
+	assert_int_equal(c.client_subnet, 0); /* ECS is off unless asked for */
 	assert_true(c.prefetch);
 	assert_int_equal(c.prefetch_min_hits, 3);
 	assert_non_null(strstr(c.domains_file, "/wu-domains.list"));
@@ -116,6 +117,7 @@ static const char every_key[] =
 	"retries = 4\n"
 	"public-timeout = 2000\n"
 	"case-randomization = no\n"
+	"client-subnet = yes\n"
 	"resolv-conf = /tmp/nowhere\n"
 	"[cache]\n"
 	"size = 500\n"
@@ -202,6 +204,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c.retries, 4);
 	assert_int_equal(c.public_timeout_ms, 2000);
 	assert_int_equal(c.caps, 0);
+	assert_int_equal(c.client_subnet, 1);
 	assert_string_equal(c.resolv_conf, "/tmp/nowhere");
 
 	assert_int_equal(c.cache_entries, 500);

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "testutil.h"
 
@@ -547,6 +549,104 @@ static void test_opt_next_ede(void **state)
 
 /* One table of names: what the database rows say (wire.c) and what
  * wuguardctl prints (ctl_out.c) are the same for every type and rcode. */
+/* EDNS Client Subnet (RFC 7871): what goes out for IPv4, IPv6 and an
+ * IPv4-mapped client, and the scope read back from a reply. */
+static void test_ecs(void **state)
+{
+	struct wg_query_info qi;
+	uint8_t q[WG_HDR_LEN + WG_NAME_MAX + 4 + WG_OPT_LEN + WG_ECS_OPT_MAX];
+	uint8_t qp[512];
+	struct wg_ecs e4, e6, em;
+	struct sockaddr_in s4 = {.sin_family = AF_INET};
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6}, sm = {.sin6_family = AF_INET6};
+	struct sockaddr un = {.sa_family = AF_UNIX};
+	inet_pton(AF_INET, "192.0.2.7", &s4.sin_addr);
+	inet_pton(AF_INET6, "2001:db8::7", &s6.sin6_addr);
+	inet_pton(AF_INET6, "::ffff:198.51.100.9", &sm.sin6_addr);
+	assert_int_equal(wg_ecs_from_sockaddr(&s4, &e4), 0);
+	assert_int_equal(wg_ecs_from_sockaddr(&s6, &e6), 0);
+	assert_int_equal(wg_ecs_from_sockaddr(&sm, &em), 0);
+	struct wg_ecs eu;
+	assert_int_equal(wg_ecs_from_sockaddr(&un, &eu), -EAFNOSUPPORT);
+	assert_int_equal(e4.family, 1);
+	assert_int_equal(e4.prefix, 32);
+	assert_int_equal(e6.family, 2);
+	assert_int_equal(e6.prefix, 128);
+	assert_int_equal(em.family, 1); /* mapped: the IPv4 address */
+	assert_memory_equal(em.addr, "\xc6\x33\x64\x09", 4);
+
+	size_t qlen = make_query(qp, "x.example.", WG_TYPE_A);
+	assert_int_equal(wg_wire_parse_query(qp, qlen, &qi), 0);
+	int n0 = wg_wire_build_query(q, sizeof(q), &qi, 7);
+	int n = wg_wire_build_query_ecs(q, sizeof(q), &qi, 7, &e6);
+	assert_int_equal(n, n0 + 4 + 4 + 16);
+	/* the OPT is last: its RDLEN covers the one option */
+	const uint8_t *opt = q + n0 - WG_OPT_LEN;
+	assert_int_equal(wg_get16(opt + 1), WG_TYPE_OPT);
+	assert_int_equal(wg_get16(opt + 9), 24);
+	const uint8_t *o = opt + WG_OPT_LEN;
+	assert_int_equal(wg_get16(o), 8);      /* edns-client-subnet */
+	assert_int_equal(wg_get16(o + 2), 20); /* family..address */
+	assert_int_equal(wg_get16(o + 4), 2);
+	assert_int_equal(o[6], 128);
+	assert_int_equal(o[7], 0);             /* scope 0 in a query */
+	assert_memory_equal(o + 8, e6.addr, 16);
+	n = wg_wire_build_query_ecs(q, sizeof(q), &qi, 7, &e4);
+	assert_int_equal(n, n0 + 12);
+	assert_int_equal(wg_wire_build_query_ecs(q, (size_t)n - 1, &qi, 7, &e4), -ENOSPC);
+
+	/* the query, made a reply, read back: scope 0; then 24; then for
+	 * another address or family: -1; without ECS: -1 */
+	struct wg_wire_ttls t;
+	q[2] |= 0x80;
+	assert_int_equal(wg_wire_scan(q, (size_t)n, &t), 0);
+	assert_int_equal(wg_wire_ecs_scope(q, &t, &e4), 0);
+	q[n - 5] = 24;
+	assert_int_equal(wg_wire_scan(q, (size_t)n, &t), 0);
+	assert_int_equal(wg_wire_ecs_scope(q, &t, &e4), 24);
+	assert_int_equal(wg_wire_ecs_scope(q, &t, &e6), -1);
+	struct wg_ecs other = e4;
+	other.addr[3] ^= 1;
+	assert_int_equal(wg_wire_ecs_scope(q, &t, &other), -1);
+	assert_int_equal(wg_wire_ecs_scope(q, &t, NULL), -1);
+	n = wg_wire_build_query(q, sizeof(q), &qi, 7);
+	q[2] |= 0x80;
+	assert_int_equal(wg_wire_scan(q, (size_t)n, &t), 0);
+	assert_int_equal(wg_wire_ecs_scope(q, &t, &e4), -1);
+
+	/* a client that sent ECS itself: its SOURCE PREFIX-LENGTH bounds what
+	 * goes out (the shorter of the two, RFC 7871 7.1.1), its ADDRESS is
+	 * never used; /0 is its opt-out: no address bits at all */
+	struct wg_ecs claimed = e6; /* 2001:db8::7 claimed; the source is 192.0.2.7 */
+	assert_int_equal(qi.ecs_source, WG_ECS_NONE);
+	static const int srcs[] = {0, 12, 30, 32, 64};
+	for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+		int src = srcs[i];
+		claimed.prefix = (uint8_t)src;
+		int m = wg_wire_build_query_ecs(qp, sizeof(qp), &qi, 9, &claimed);
+		qp[2] &= (uint8_t)~0x80;
+		struct wg_query_info qc;
+		assert_int_equal(wg_wire_parse_query(qp, (size_t)m, &qc), 0);
+		assert_int_equal(qc.ecs_source, src);
+		struct wg_ecs sent;
+		assert_int_equal(wg_ecs_for_query(&s4, &qc, &sent), 0);
+		assert_int_equal(sent.family, 1);
+		assert_int_equal(sent.prefix, src < 32 ? src : 32);
+		assert_memory_equal(sent.addr, e4.addr, 4); /* keys keep the whole address */
+		m = wg_wire_build_query_ecs(q, sizeof(q), &qc, 7, &sent);
+		assert_int_equal(m, n0 + 8 + (sent.prefix + 7) / 8);
+		const uint8_t *so = q + n0 + 4;
+		assert_int_equal(so[2], sent.prefix);
+		if (src == 30) /* 192.0.2.7/30: the last byte's low 2 bits zero */
+			assert_memory_equal(so + 4, "\xc0\x00\x02\x04", 4);
+		/* the scope check matches the masked form */
+		q[2] |= 0x80;
+		so = q + n0 + 4;
+		assert_int_equal(wg_wire_scan(q, (size_t)m, &t), 0);
+		assert_int_equal(wg_wire_ecs_scope(q, &t, &sent), 0);
+	}
+}
+
 static void test_one_name_table(void **state)
 {
 	char a[24], b[24];
@@ -581,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_strip_opt_trailing),
 		cmocka_unit_test(test_rr_iter),
 		cmocka_unit_test(test_opt_next_ede),
+		cmocka_unit_test(test_ecs),
 		cmocka_unit_test(test_one_name_table),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
