@@ -37,7 +37,9 @@
 #define BUF_CAP 32768       /* a row's JSON with every field full and escaped */
 #define RETRY_MS 1000       /* a target that cannot be opened: once a second */
 #define LOG_EVERY_MS 10000  /* at most one fault line per 10 s */
-#define BUSY_WAIT_MS 50     /* a busy syslog receiver: wait this long, once */
+#define BUSY_WAIT_MS 250    /* a busy syslog receiver: wait this long, once (it
+				 * holds the database writer, not the event loop;
+				 * 50 ms lost lines to a reader on a busy machine) */
 
 enum kind { K_SYSLOG, K_FILE };
 
