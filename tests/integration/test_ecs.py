@@ -25,14 +25,15 @@ CLIENT_A = "127.0.0.2"
 CLIENT_B = "127.0.0.3"
 
 
-def ask_from(src, wg, name, rdtype="A", options=(), timeout=4.0):
-    """Query wg from the loopback address src (ACL default allows 127/8)."""
+def ask_from(src, wg, name, rdtype="A", options=(), timeout=4.0, to=None):
+    """Query wg (or the address to) from the loopback address src (the
+    default ACL allows 127/8 and ::1)."""
     q = dns.message.make_query(name, rdtype, use_edns=0, payload=1232,
                                options=list(options))
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in src else socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.bind((src, 0))
-        s.sendto(q.to_wire(), wg.addr)
+        s.sendto(q.to_wire(), to or wg.addr)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -65,7 +66,8 @@ def seen(fake, name):
 
 
 def last_octet(addr):
-    return int(addr.split(".")[-1])
+    """The last octet of an IPv4 address; 61 for any IPv6 one."""
+    return int(addr.split(".")[-1]) if "." in addr else 61
 
 
 def per_client_handler(q, transport):
@@ -171,6 +173,20 @@ def per_client():
              "client ECS /%d: the upstream gets %s/%d" % (src, want[0], want[1]))
 
 
+def ipv6_client():
+    """An IPv6 client's whole address goes out as /128."""
+    fake = W.FakeUpstream(h, per_client_handler)
+    port6 = W.free_port()
+    wg = h.wuguard([fake.addr], name="wuguard-ecs-v6",
+                   config=W.wg_config(upstream={"client-subnet": True}),
+                   args=["--listen", "%s:%d" % (W.LOOPBACK, W.free_port()),
+                         "--listen", "[::1]:%d" % port6])
+    m = ask_from("::1", wg, "silent.v6.test", to=("::1", port6))
+    h.eq(W.answer_set(m, "A"), {"198.51.100.61"}, "IPv6 client answered", W.describe(m))
+    h.eq([ecs_of(x) for x in seen(fake, "silent.v6.test")], [[("::1", 128, 0)]],
+         "IPv6 client: the local upstream sees ECS ::1/128")
+
+
 def no_merge_in_flight():
     fake = W.FakeUpstream(h, per_client_handler)
     results = {}
@@ -258,6 +274,7 @@ def real_unbound():
 
 h.case("ECS is off by default", off_by_default)
 h.case("ECS on: what is sent and what is cached per client", per_client)
+h.case("ECS on: an IPv6 client", ipv6_client)
 h.case("ECS on: no merging of two clients in flight", no_merge_in_flight)
 h.case("ECS on: the public reference never sees it", public_never_sees_ecs)
 h.case("ECS on: a real unbound upstream", real_unbound)
