@@ -497,16 +497,37 @@ def slow_or_dead_public():
          "public down: an unmistakable sinkhole with nothing stale is SERVFAIL",
          W.describe(m))
     time.sleep(0.8)  # the early-served ones are judged when the public side times out
-    m = ask(wg, "au.download.windowsupdate.com", "A")
-    h.ok(view(m, "A") == "198.51.100.50" and ede_codes(m) == [],
-         "public down: the unverified local answer's cache hit carries no 'repaired' EDE",
-         W.describe(m))
     rows = db_rows(wg)
     h.eq(sorted({(r.get("name").rstrip("."), r.get("category")) for r in rows}),
          [("au.download.windowsupdate.com", "public-unavailable"),
           ("ctldl.windowsupdate.com", "public-unavailable"),
           ("www.update.microsoft.com", "public-unavailable")],
          "public down: every WU verdict recorded as public-unavailable", json.dumps(rows)[:1500])
+
+    # a public resolver that never answers: the clean local answer is
+    # served early, then judged public-unavailable when public-timeout
+    # runs out; its cache entry gets the TTL cap but no "repaired" EDE
+    silent = W.FakeUpstream(h, lambda q, t: None)
+    wg = h.wuguard([dm.addr], name="wuguard-silent-public", public=silent.addr,
+                   config=guard_config({"upstream": {"public-timeout": 300}}),
+                   args=["--mode", "repair", "--domains", DOMAINS])
+    name = "www.update.microsoft.com"
+    m = ask(wg, name, "A")
+    h.eq(view(m, "A"), "192.0.2.40", "public silent: the clean local answer is served early",
+         W.describe(m))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(
+            "public-unavailable" in l for l in guard_log_mentions(wg, name)):
+        time.sleep(0.05)
+    h.ok(any("public-unavailable" in l for l in guard_log_mentions(wg, name)),
+         "public silent: the verdict came (public-unavailable)")
+    m = ask(wg, name, "A")
+    h.ok(view(m, "A") == "192.0.2.40" and ede_codes(m) == [],
+         "public silent: the unverified local answer's cache hit carries no 'repaired' EDE",
+         W.describe(m))
+    ttl = min_ttl(m)
+    h.ok(ttl is not None and ttl <= REPAIR_TTL, "public silent: ... but the TTL cap",
+         "ttl: %s" % ttl)
 
 
 # IPv6 suppression in any query order (issue 17 part 1): an unbound that
