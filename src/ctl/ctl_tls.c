@@ -409,6 +409,19 @@ static void set_blocked(struct judgement *j, const char *reason, const char *fmt
  * order the types were asked), and the public answer's first address of
  * that type when the local answer does not hold it. Adds connections;
  * judges "no address" at once. */
+/* Add a connection of kind to the address text for name i; an address
+ * that does not parse adds nothing. Returns 0 or -EINVAL. */
+static int plan_conn(struct run *r, enum kind kind, size_t i, const char *addr)
+{
+	struct conn *c = &r->conns[r->n_conns];
+	if (to_sockaddr(addr, r->port, &c->sa, &c->salen) != 0)
+		return -EINVAL;
+	c->kind = kind;
+	c->name_idx = i;
+	r->n_conns++;
+	return 0;
+}
+
 static void plan_name(struct run *r, size_t i)
 {
 	const struct wg_tls_name *n = &r->names[i];
@@ -430,12 +443,7 @@ static void plan_name(struct run *r, size_t i)
 		}
 	}
 	if (chosen) {
-		struct conn *c = &r->conns[r->n_conns];
-		if (to_sockaddr(a, r->port, &c->sa, &c->salen) == 0) {
-			c->kind = K_LOCAL;
-			c->name_idx = i;
-			r->n_conns++;
-		}
+		plan_conn(r, K_LOCAL, i, a);
 		snprintf(res->j[K_LOCAL].addr, sizeof(res->j[K_LOCAL].addr), "%s", a);
 		if (word_at(chosen->public_addrs, 0, pub, sizeof(pub)) == 0 &&
 		    has_word(chosen->local_addrs, pub))
@@ -456,15 +464,8 @@ static void plan_name(struct run *r, size_t i)
 			if (word_at(n->dns[k].public_addrs, 0, pub, sizeof(pub)) != 0)
 				pub[0] = 0;
 	}
-	if (pub[0] && !unspecified(pub)) {
-		struct conn *c = &r->conns[r->n_conns];
-		if (to_sockaddr(pub, r->port, &c->sa, &c->salen) == 0) {
-			c->kind = K_PUBLIC;
-			c->name_idx = i;
-			r->n_conns++;
-			snprintf(res->j[K_PUBLIC].addr, sizeof(res->j[K_PUBLIC].addr), "%s", pub);
-		}
-	}
+	if (pub[0] && !unspecified(pub) && plan_conn(r, K_PUBLIC, i, pub) == 0)
+		snprintf(res->j[K_PUBLIC].addr, sizeof(res->j[K_PUBLIC].addr), "%s", pub);
 	if (r->o->via_proxy) {
 		struct conn *c = &r->conns[r->n_conns++];
 		c->kind = K_PROXY;

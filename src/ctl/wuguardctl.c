@@ -1102,16 +1102,23 @@ static void print_counters(sqlite3 *db, int64_t since)
 	print_counters_fmt(db, since, 0);
 }
 
-/* Print "label rows events" groups for expr, top n. */
-/* The same group as a JSON member "key":[{"value","rows","events"} ...]. */
-static void summary_group_json(sqlite3 *db, const struct wg_ctl_where *w, const char *key,
-			       const char *expr, int n)
+/* The top n values of expr with their rows and events, under filter w. */
+static sqlite3_stmt *summary_group_query(sqlite3 *db, const struct wg_ctl_where *w,
+					 const char *expr, int n)
 {
 	char sql[2048];
 	snprintf(sql, sizeof(sql), "SELECT %s, count(*), sum(count) FROM events%s "
 		 "GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT %d", expr, w->sql, n);
 	sqlite3_stmt *st = prep(db, sql);
 	bind_where(st, w);
+	return st;
+}
+
+/* A summary group as a JSON member "key":[{"value","rows","events"} ...]. */
+static void summary_group_json(sqlite3 *db, const struct wg_ctl_where *w, const char *key,
+			       const char *expr, int n)
+{
+	sqlite3_stmt *st = summary_group_query(db, w, expr, n);
 	printf(",\"%s\":[", key);
 	for (int i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
 		const char *v = (const char *)sqlite3_column_text(st, 0);
@@ -1124,14 +1131,11 @@ static void summary_group_json(sqlite3 *db, const struct wg_ctl_where *w, const 
 	sqlite3_finalize(st);
 }
 
+/* The same group as a "label rows events" table. */
 static void summary_group(sqlite3 *db, const struct wg_ctl_where *w, const char *title,
 			  const char *expr, int n)
 {
-	char sql[2048];
-	snprintf(sql, sizeof(sql), "SELECT %s, count(*), sum(count) FROM events%s "
-		 "GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT %d", expr, w->sql, n);
-	sqlite3_stmt *st = prep(db, sql);
-	bind_where(st, w);
+	sqlite3_stmt *st = summary_group_query(db, w, expr, n);
 	printf("\n%-56s %10s %10s\n", title, "ROWS", "EVENTS");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *v = (const char *)sqlite3_column_text(st, 0);
