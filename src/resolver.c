@@ -799,6 +799,15 @@ static int query_screen(struct wg_resolver *r, const struct wg_client *c, const 
 		reply_chaos(r, c, pkt, qi);
 		return 1;
 	}
+	/* HS, NONE and the rest: a stub has nowhere to send them (as unbound,
+	 * which has forwarders for IN only); forwarded, they came back as a
+	 * REFUSED without a question, which must be dropped, and the client
+	 * waited out the upstream timeout for a SERVFAIL */
+	if (qi->qclass != WG_CLASS_IN && qi->qclass != WG_CLASS_ANY) {
+		r->st.refused++;
+		reply_direct(r, c, pkt, qi, WG_RCODE_REFUSED);
+		return 1;
+	}
 	return 0;
 }
 
