@@ -712,6 +712,11 @@ void wg_crosscheck_get_stats(const struct wg_crosscheck *x, struct wg_crosscheck
 	*s = x->st;
 }
 
+void wg_crosscheck_carry_stats(struct wg_crosscheck *to, const struct wg_crosscheck *from)
+{
+	to->st = from->st;
+}
+
 void wg_crosscheck_public_each(const struct wg_crosscheck *x, wg_xcheck_public_cb cb, void *arg)
 {
 	char name[160], state[200];

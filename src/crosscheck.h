@@ -115,6 +115,9 @@ int wg_crosscheck_query(struct wg_crosscheck *x, const struct wg_query_info *qi,
 			wg_xcheck_serve_cb serve, void *arg);
 
 void wg_crosscheck_get_stats(const struct wg_crosscheck *x, struct wg_crosscheck_stats *s);
+/* Carry from's counters over to to (a reload replaces the crosscheck, and
+ * counters must not start again at zero: Prometheus reads that as a reset). */
+void wg_crosscheck_carry_stats(struct wg_crosscheck *to, const struct wg_crosscheck *from);
 
 /* The public references, for the control socket's status: one call of cb
  * per reference with its name ("addr:port" or "addr (provider)"), its

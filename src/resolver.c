@@ -1079,7 +1079,9 @@ int wg_resolver_reload(struct wg_resolver *r, const struct wg_config *cfg, char 
 	 * as stale answers, which the guard's fallback and serve-stale need
 	 * when an upstream or the public reference is down after the reload */
 	wg_cache_expire_all(r->cache, now_ms(r));
-	/* exchanges in flight finish against the old lists */
+	/* the counters go on; exchanges in flight finish against the old
+	 * lists (what they count after this point is not carried) */
+	wg_crosscheck_carry_stats(xc, r->xc);
 	wg_crosscheck_free(r->xc, 0);
 	r->xc = xc;
 	/* queries in flight hold their own reference to the old chain */

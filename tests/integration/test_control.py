@@ -222,6 +222,31 @@ def flush_cache():
     h.eq(p.returncode, 2, "flush without a name: usage, exit 2")
 
 
+def guard_counters_reload():
+    """A reload builds a new cross-check; its counters continue from the old
+    one's (a counter that falls back to 0 reads as a reset in Prometheus)."""
+    ns = h.nsd({WU: WU_ZONE}, probe=CTLDL)
+    dm = h.dnsmasq(ns.addr, addresses=["/%s/0.0.0.0" % CTLDL])
+    wg = h.wuguard([dm.addr], public=ns.addr, config=W.wg_config(
+        guard={"domains": os.path.join(W.SRCDIR, "db", "wu-domains.list")}))
+    m, _ = W.query(wg.addr, CTLDL)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.10"}, "before the reload: repaired")
+    before = stats(wg.control)
+    h.ok(before.get("guard.guarded", 0) >= 1 and before.get("guard.repaired", 0) >= 1,
+         "before the reload: guarded and repaired counted",
+         {k: v for k, v in before.items() if k.startswith("guard")})
+    p = ctl(wg.control, "reload")
+    h.eq(p.stdout.strip(), "ok", "reload ok", p.stderr)
+    m, _ = W.query(wg.addr, "download.%s" % WU)
+    h.eq(W.answer_set(m, "A"), {"192.0.2.9"}, "after the reload: another WU name answered")
+    after = stats(wg.control)
+    h.ok(after.get("guard.guarded", 0) == before["guard.guarded"] + 1 and
+         after.get("guard.repaired", 0) >= before["guard.repaired"] and
+         after.get("guard.verdicts[sinkhole]", 0) >= before.get("guard.verdicts[sinkhole]", 0),
+         "after the reload: the guard's counters went on from where they were",
+         {k: (before.get(k), v) for k, v in after.items() if k.startswith("guard")})
+
+
 def repaired_entry():
     """A sinkholed WU answer repaired with the public one: cache NAME says
     repaired, with the EDE every hit carries, and the guard's and the event
@@ -392,6 +417,7 @@ h.case("status, stats --live, --reset, the USR1 line, no daemon", status_stats)
 h.case("reload: ok, or FILE:LINE and exit 1", reload_cmd)
 h.case("flush NAME [TYPE], flush --all, cache NAME", flush_cache)
 h.case("cache NAME of a repaired WU answer", repaired_entry)
+h.case("guard counters go on across a reload", guard_counters_reload)
 h.case("mode 0660, owner, another user refused", permissions)
 h.case("hostile clients never stall DNS", hostile)
 h.case("socket = none, or a path that cannot be made", switched_off)
