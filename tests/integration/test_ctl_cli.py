@@ -11,14 +11,14 @@ wg_dlog by tests/dlog_fill.
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import wgtest as W  # noqa: E402  (run_cases)
 SRCDIR = os.environ.get("WG_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
 BUILDDIR = os.environ.get("WG_BUILDDIR") or SRCDIR
 CTL = os.path.join(BUILDDIR, "wuguardctl")
@@ -201,23 +201,7 @@ def prune_dry_run_and_window():
 
 
 def main():
-    print("1..%d" % len(results))
-    failed = 0
-    for i, fn in enumerate(results, 1):
-        try:
-            fn()
-            print("ok %d - %s" % (i, fn.__name__))
-        except Exception:
-            failed += 1
-            print("not ok %d - %s" % (i, fn.__name__))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-        sys.stdout.flush()
-    if os.environ.get("WG_KEEP"):
-        print("# kept %s" % TMP)
-    else:
-        shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if failed else 0
+    return W.run_cases(results, TMP)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -47,8 +46,7 @@ def test(fn):
     return fn
 
 
-class Skip(Exception):
-    pass
+Skip = W.Skip
 
 
 def ctl(*args, db=None, check=None):
@@ -379,25 +377,7 @@ def real_daemon_rows():
 
 
 def main():
-    print("1..%d" % len(results))
-    failed = 0
-    for i, fn in enumerate(results, 1):
-        try:
-            fn()
-            print("ok %d - %s" % (i, fn.__name__))
-        except Skip as e:
-            print("ok %d - %s # SKIP %s" % (i, fn.__name__, e))
-        except Exception:
-            failed += 1
-            print("not ok %d - %s" % (i, fn.__name__))
-            for line in traceback.format_exc().splitlines():
-                print("# " + line)
-        sys.stdout.flush()
-    if os.environ.get("WG_KEEP"):
-        print("# kept %s" % TMP)
-    else:
-        shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if failed else 0
+    return W.run_cases(results, TMP)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,35 @@ def free_port():
     raise RuntimeError("no free loopback port found in 400 tries")
 
 
+class Skip(Exception):
+    """Raised by a run_cases() case: reported as a TAP SKIP with the reason."""
+
+
+def run_cases(cases, tmp):
+    """Run each function of cases as one TAP point (its name is the
+    description; an exception fails it, Skip skips it), then remove tmp
+    unless WG_KEEP is set. Returns the exit status: 1 if any failed."""
+    print("1..%d" % len(cases))
+    failed = 0
+    for i, fn in enumerate(cases, 1):
+        try:
+            fn()
+            print("ok %d - %s" % (i, fn.__name__))
+        except Skip as e:
+            print("ok %d - %s # SKIP %s" % (i, fn.__name__, e))
+        except Exception:
+            failed += 1
+            print("not ok %d - %s" % (i, fn.__name__))
+            for line in traceback.format_exc().splitlines():
+                print("# " + line)
+        sys.stdout.flush()
+    if os.environ.get("WG_KEEP"):
+        print("# kept %s" % tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
 def dead_addr():
     """An address with nothing listening (UDP gets ICMP port unreachable)."""
     return (LOOPBACK, free_port())
